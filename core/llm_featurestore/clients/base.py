@@ -1,0 +1,310 @@
+"""The client interface every backend implements, and the behaviour they share.
+
+Batch is the primitive: a backend implements :meth:`FeatureStoreClient.get_batch_features`
+(and, where it has a native async driver, :meth:`~FeatureStoreClient.aget_batch_features`);
+single lookups, async fallbacks and name checks are built here on top of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, ClassVar
+
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureValidationError,
+    unknown_name_message,
+)
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
+
+__all__ = [
+    "MAX_STRING_LENGTH",
+    "FeatureStoreClient",
+    "WritableFeatureStore",
+    "check_feature_names",
+    "check_request",
+    "ensure_aware",
+    "validate_feature_values",
+]
+
+MAX_STRING_LENGTH = 65_536
+"""Longest string value (in characters) a writable backend accepts."""
+MAX_LIST_LENGTH = 10_000
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-:]*$")
+
+
+class FeatureStoreClient(ABC):
+    """Read features of entities from one feature store.
+
+    Subclasses implement :meth:`get_batch_features`, :meth:`list_features` and
+    :meth:`health_check`; async twins run the sync call in a worker thread unless a
+    subclass overrides them with a native async driver. Clients are context managers
+    and should be closed (:meth:`close` / :meth:`aclose`) to release connections.
+    """
+
+    source: ClassVar[str] = "custom"
+    """The ``FeatureVector.source`` this client reports."""
+
+    @abstractmethod
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        """Read ``feature_names`` for every id in ``entity_ids``.
+
+        Returns:
+            One :class:`FeatureVector` per id, in the order of ``entity_ids``
+            (duplicates included). Every vector has exactly ``feature_names`` as keys.
+
+        Raises:
+            FeatureConfigError: an unknown (or ambiguous) feature name or entity type;
+                the message lists the available names.
+            FeatureStoreUnavailableError: the store could not be read.
+        """
+
+    @abstractmethod
+    def list_features(self, entity_type: str) -> list[str]:
+        """The feature names that can be requested for ``entity_type``, sorted."""
+
+    @abstractmethod
+    def health_check(self) -> bool:
+        """True when the store answers; never raises."""
+
+    def get_features(
+        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
+    ) -> FeatureVector:
+        """Read ``feature_names`` for one entity (a batch of one)."""
+        return self.get_batch_features([entity_id], entity_type, feature_names)[0]
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        """Async twin of :meth:`get_batch_features` (a worker thread unless overridden)."""
+        return await asyncio.to_thread(
+            self.get_batch_features, entity_ids, entity_type, feature_names
+        )
+
+    async def aget_features(
+        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
+    ) -> FeatureVector:
+        """Async twin of :meth:`get_features`."""
+        return (await self.aget_batch_features([entity_id], entity_type, feature_names))[0]
+
+    async def ahealth_check(self) -> bool:
+        """Async twin of :meth:`health_check`."""
+        return await asyncio.to_thread(self.health_check)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most clients hold nothing
+        """Release connections. Safe to call more than once."""
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        self.close()
+
+    def __enter__(self) -> FeatureStoreClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> FeatureStoreClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class WritableFeatureStore(FeatureStoreClient):
+    """A store this library can also write to (local, Redis, Feast's online store)."""
+
+    @abstractmethod
+    def write_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Validate ``features`` and store them for one entity.
+
+        Args:
+            entity_id: The entity's id.
+            entity_type: E.g. ``"user"``.
+            features: Name to value. Values must pass :func:`validate_feature_values`.
+            event_timestamp: When the values were observed; now when omitted. Freshness
+                and staleness are measured from it.
+
+        Raises:
+            FeatureValidationError: a name or value may not be stored; nothing was written.
+        """
+
+    async def awrite_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Async twin of :meth:`write_features`."""
+        await asyncio.to_thread(
+            self.write_features, entity_id, entity_type, features, event_timestamp
+        )
+
+
+def check_request(entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]) -> None:
+    """Reject malformed requests before any I/O.
+
+    Raises:
+        FeatureConfigError: ``entity_ids`` is a bare string, an id is empty or not a
+            string, ``entity_type`` is empty, or ``feature_names`` is empty or a bare string.
+    """
+    if isinstance(entity_ids, str):
+        raise FeatureConfigError(
+            f"entity_ids must be a list of ids, not the string {entity_ids!r}; "
+            "use get_features() for one entity"
+        )
+    if isinstance(feature_names, str):
+        raise FeatureConfigError(
+            f"feature_names must be a list of names, not the string {feature_names!r}"
+        )
+    if not entity_type or not isinstance(entity_type, str):
+        raise FeatureConfigError(f"entity_type must be a non-empty string, got {entity_type!r}")
+    if not feature_names:
+        raise FeatureConfigError("feature_names is empty: ask for at least one feature")
+    for eid in entity_ids:
+        if not isinstance(eid, str) or not eid:
+            raise FeatureConfigError(f"entity ids must be non-empty strings, got {eid!r}")
+
+
+def check_feature_names(
+    requested: Iterable[str], available: Iterable[str], entity_type: str
+) -> None:
+    """Raise :class:`FeatureConfigError` for the first requested name not in ``available``."""
+    known = set(available)
+    for name in requested:
+        if name not in known:
+            raise FeatureConfigError(
+                unknown_name_message("feature", name, known, scope=f"entity '{entity_type}'")
+            )
+
+
+def ensure_aware(ts: datetime) -> datetime:
+    """Treat naive datetimes as UTC; convert aware ones to UTC."""
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc)
+
+
+def _validate_scalar(name: str, value: Any, where: str) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 2**63:
+            raise FeatureValidationError(f"Feature '{name}'{where}: integer {value} overflows int64")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FeatureValidationError(
+                f"Feature '{name}'{where}: {value!r} is not a finite number"
+            )
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_LENGTH:
+            raise FeatureValidationError(
+                f"Feature '{name}'{where}: string of {len(value)} characters exceeds the "
+                f"limit of {MAX_STRING_LENGTH}"
+            )
+        if "\x00" in value:
+            raise FeatureValidationError(f"Feature '{name}'{where}: strings may not contain NUL")
+        return value
+    if isinstance(value, datetime):
+        return ensure_aware(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise FeatureValidationError(
+        f"Feature '{name}'{where}: unsupported type {type(value).__name__}; "
+        "use None, bool, int, float, str, datetime, a list of these, or a flat dict of these"
+    )
+
+
+def validate_feature_values(features: Mapping[str, Any]) -> dict[str, Any]:
+    """Check names and values before they are stored, returning JSON-safe copies.
+
+    Accepted values: ``None``, ``bool``, ``int`` (int64 range), finite ``float``,
+    ``str`` (no NUL, at most :data:`MAX_STRING_LENGTH` characters), ``datetime``/``date``
+    (stored as ISO-8601 text), lists of those (at most 10,000 items) and flat dicts of
+    those with string keys.
+
+    Raises:
+        FeatureValidationError: naming the feature and what is wrong with it.
+    """
+    if not isinstance(features, Mapping):
+        raise FeatureValidationError(
+            f"features must be a mapping of name to value, got {type(features).__name__}"
+        )
+    if not features:
+        raise FeatureValidationError("features is empty: nothing to write")
+    clean: dict[str, Any] = {}
+    for name, value in features.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise FeatureValidationError(
+                f"Invalid feature name {name!r}: use letters, digits, '_', '-', '.' or ':', "
+                "starting with a letter or '_'"
+            )
+        if isinstance(value, (list, tuple)):
+            if len(value) > MAX_LIST_LENGTH:
+                raise FeatureValidationError(
+                    f"Feature '{name}': list of {len(value)} items exceeds {MAX_LIST_LENGTH}"
+                )
+            clean[name] = [_validate_scalar(name, v, " (list item)") for v in value]
+        elif isinstance(value, Mapping):
+            for key in value:
+                if not isinstance(key, str):
+                    raise FeatureValidationError(
+                        f"Feature '{name}': dict keys must be strings, got {key!r}"
+                    )
+            clean[name] = {k: _validate_scalar(name, v, f" (key {k!r})") for k, v in value.items()}
+        else:
+            clean[name] = _validate_scalar(name, value, "")
+    return clean
+
+
+def max_age_for(
+    max_age_seconds: float | Mapping[str, float] | None, entity_type: str
+) -> timedelta | None:
+    """Resolve a ``max_age_seconds`` setting (one number, or per entity type) to a timedelta."""
+    if max_age_seconds is None:
+        return None
+    if isinstance(max_age_seconds, Mapping):
+        seconds = max_age_seconds.get(entity_type)
+        return None if seconds is None else timedelta(seconds=seconds)
+    return timedelta(seconds=max_age_seconds)
+
+
+def status_for(
+    value: Any, event_timestamp: datetime | None, max_age: timedelta | None, now: datetime
+) -> FeatureStatus:
+    """PRESENT, NULL_VALUE or STALE for a value the store does hold."""
+    if value is None:
+        return FeatureStatus.NULL_VALUE
+    if max_age is not None and event_timestamp is not None and now - event_timestamp > max_age:
+        return FeatureStatus.STALE
+    return FeatureStatus.PRESENT
+
+
+__all__ += ["max_age_for", "status_for", "utcnow"]

@@ -1,0 +1,217 @@
+"""A feature store in a JSON file, or in memory: for development, tests and demos."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from llm_featurestore.clients.base import (
+    WritableFeatureStore,
+    check_feature_names,
+    check_request,
+    ensure_aware,
+    max_age_for,
+    status_for,
+    validate_feature_values,
+)
+from llm_featurestore.errors import FeatureConfigError, unknown_name_message
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
+
+__all__ = ["LocalFeatureStore"]
+
+_FORMAT_VERSION = 1
+
+
+class LocalFeatureStore(WritableFeatureStore):
+    """Features kept in memory and, when ``data_path`` is given, in a JSON file.
+
+    The file holds ``{"version": 1, "entities": {entity_type: {entity_id:
+    {"features": {...}, "event_timestamps": {name: iso8601}}}}}``. Every write
+    replaces the file atomically (temporary file, fsync, rename), so a crash
+    mid-write leaves the previous file intact.
+
+    Args:
+        data_path: JSON file to load from and persist to; ``None`` keeps data in memory.
+        max_age_seconds: Values older than this (one number, or per entity type) are
+            returned with status STALE.
+    """
+
+    source = "local"
+
+    def __init__(
+        self,
+        data_path: str | os.PathLike[str] | None = None,
+        *,
+        max_age_seconds: float | Mapping[str, float] | None = None,
+    ) -> None:
+        self.data_path = Path(data_path) if data_path is not None else None
+        self.max_age_seconds = max_age_seconds
+        self._lock = threading.Lock()
+        self._entities: dict[str, dict[str, dict[str, Any]]] = {}
+        self._names: dict[str, set[str]] = {}
+        if self.data_path is not None and self.data_path.exists():
+            self._load(self.data_path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FeatureConfigError(f"Cannot read local feature file {path}: {exc}") from exc
+        if not isinstance(doc, dict) or not isinstance(doc.get("entities"), dict):
+            raise FeatureConfigError(
+                f"Local feature file {path} is not in the expected format: "
+                '{"version": 1, "entities": {entity_type: {entity_id: {"features": {...}}}}}'
+            )
+        for entity_type, rows in doc["entities"].items():
+            for entity_id, row in rows.items():
+                raw = row.get("features") or {}
+                features = validate_feature_values(raw) if raw else {}
+                stamps = {
+                    k: (ensure_aware(datetime.fromisoformat(v)) if v else None)
+                    for k, v in (row.get("event_timestamps") or {}).items()
+                }
+                self._store(entity_type, str(entity_id), features, stamps)
+
+    def _store(
+        self,
+        entity_type: str,
+        entity_id: str,
+        features: Mapping[str, Any],
+        stamps: Mapping[str, datetime | None],
+    ) -> None:
+        row = self._entities.setdefault(entity_type, {}).setdefault(
+            entity_id, {"features": {}, "event_timestamps": {}}
+        )
+        row["features"].update(features)
+        row["event_timestamps"].update(stamps)
+        self._names.setdefault(entity_type, set()).update(features)
+
+    def _persist(self) -> None:
+        assert self.data_path is not None
+        doc = {
+            "version": _FORMAT_VERSION,
+            "entities": {
+                etype: {
+                    eid: {
+                        "features": row["features"],
+                        "event_timestamps": {
+                            k: v.isoformat() if v else None
+                            for k, v in row["event_timestamps"].items()
+                        },
+                    }
+                    for eid, row in rows.items()
+                }
+                for etype, rows in self._entities.items()
+            },
+        }
+        self.data_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.data_path.name}.", suffix=".tmp", dir=self.data_path.parent
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, ensure_ascii=False, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.data_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def write_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        check_request([entity_id], entity_type, ["_"])
+        clean = validate_feature_values(features)
+        ts = ensure_aware(event_timestamp) if event_timestamp is not None else utcnow()
+        with self._lock:
+            previous = self._entities.get(entity_type, {}).get(entity_id)
+            snapshot = (
+                None
+                if previous is None
+                else {k: dict(v) for k, v in previous.items()}
+            )
+            names_before = set(self._names.get(entity_type, set()))
+            self._store(entity_type, entity_id, clean, dict.fromkeys(clean, ts))
+            if self.data_path is None:
+                return
+            try:
+                self._persist()
+            except BaseException:
+                # Keep memory and file in agreement: undo the in-memory change.
+                if snapshot is None:
+                    del self._entities[entity_type][entity_id]
+                else:
+                    self._entities[entity_type][entity_id] = snapshot
+                self._names[entity_type] = names_before
+                raise
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        check_request(entity_ids, entity_type, feature_names)
+        check_feature_names(feature_names, self.list_features(entity_type), entity_type)
+        now = utcnow()
+        max_age = max_age_for(self.max_age_seconds, entity_type)
+        rows = self._entities[entity_type]
+        out: list[FeatureVector] = []
+        for eid in entity_ids:
+            row = rows.get(eid)
+            statuses: dict[str, FeatureStatus] = {}
+            values: dict[str, Any] = {}
+            stamps: dict[str, datetime | None] = {}
+            if row is not None:
+                feats, ts_map = row["features"], row["event_timestamps"]
+                for name in feature_names:
+                    if name in feats:
+                        ts = ts_map.get(name)
+                        values[name] = feats[name]
+                        stamps[name] = ts
+                        statuses[name] = status_for(feats[name], ts, max_age, now)
+            out.append(
+                FeatureVector.build(
+                    entity_id=eid,
+                    entity_type=entity_type,
+                    feature_names=feature_names,
+                    values=values,
+                    statuses=statuses,
+                    event_timestamps=stamps,
+                    source=self.source,
+                    retrieved_at=now,
+                )
+            )
+        return out
+
+    def list_features(self, entity_type: str) -> list[str]:
+        names = self._names.get(entity_type)
+        if names is None:
+            raise FeatureConfigError(
+                unknown_name_message("entity type", entity_type, self._names)
+            )
+        return sorted(names)
+
+    def list_entity_types(self) -> list[str]:
+        """Entity types that hold at least one written feature."""
+        return sorted(self._names)
+
+    def health_check(self) -> bool:
+        return True
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        # Pure in-memory work: no thread hop needed, and none would help.
+        return self.get_batch_features(entity_ids, entity_type, feature_names)
+
+    async def ahealth_check(self) -> bool:
+        return True
