@@ -23,7 +23,11 @@ FRESH: dict[str, dict[str, Any]] = {
 }
 # 200 entities for the coalescing test: ids "2000".."2199", values derived from the id.
 BULK: dict[str, dict[str, Any]] = {
-    str(i): {"favorite_category": f"cat-{i}", "avg_order_value": float(i) + 0.5, "purchases_30d": i % 7}
+    str(i): {
+        "favorite_category": f"cat-{i}",
+        "avg_order_value": float(i) + 0.5,
+        "purchases_30d": i % 7,
+    }
     for i in range(2000, 2200)
 }
 # Written with STALE_TIMESTAMP, older than STALE_AFTER: STALE.

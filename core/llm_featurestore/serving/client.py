@@ -1,0 +1,372 @@
+"""The serving layer: timeouts, fallback, circuit breaker, cache, cold-start defaults and
+request coalescing, composed around any :class:`FeatureStoreClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from llm_featurestore.clients.base import FeatureStoreClient, WritableFeatureStore, check_request
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreError,
+    FeatureStoreUnavailableError,
+    FeatureTimeoutError,
+    FeatureValidationError,
+)
+from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.serving.breaker import CircuitBreaker
+from llm_featurestore.serving.cache import VectorCache
+from llm_featurestore.serving.coalescer import AsyncCoalescer
+from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
+
+__all__ = ["ServingClient", "ServingStats"]
+
+logger = logging.getLogger("llm_featurestore.serving")
+
+# Errors that describe the request, not the store's health: always raised, never
+# turned into a fallback, and never counted against the circuit breaker.
+_CALLER_ERRORS = (FeatureConfigError, FeatureValidationError)
+
+
+@dataclass
+class ServingStats:
+    """Counters since the client was created (approximate under heavy threading)."""
+
+    requests: int = 0
+    """Entities asked for (a batch of 10 counts 10)."""
+    cache_hits: int = 0
+    cache_misses: int = 0
+    backend_calls: int = 0
+    """Batch calls that reached the backend."""
+    timeouts: int = 0
+    failures: int = 0
+    """Backend errors other than timeouts."""
+    fallbacks: int = 0
+    """Entities answered with TIMED_OUT/UNAVAILABLE instead of an error."""
+    short_circuited: int = 0
+    """Batch calls refused because the circuit was open."""
+    defaulted: int = 0
+    """Entities that received at least one cold-start default."""
+
+
+class ServingClient(FeatureStoreClient):
+    """Wrap a backend so that a slow or dead store never takes a chain down.
+
+    Reads go: cache → circuit breaker → backend (bounded by ``timeout_ms``) →
+    defaults → cache. On a timeout or store error the affected entities come back
+    with every feature TIMED_OUT or UNAVAILABLE and a warning is logged; with
+    ``fallback_on_timeout=False`` a :class:`FeatureTimeoutError` or
+    :class:`FeatureStoreUnavailableError` is raised instead. Unknown feature names and
+    invalid values are caller errors and always raise.
+
+    Args:
+        backend: Any client.
+        timeout_ms: Budget for one backend call, sync or async. ``None`` disables it
+            (sync calls then run inline, without a worker thread).
+        fallback_on_timeout: Degrade instead of raising on timeouts and store errors.
+        cache: Cache settings; ``None`` disables caching.
+        coalesce: Coalescing of concurrent async single-entity lookups; ``None`` disables it.
+        circuit_breaker: Breaker settings; ``None`` disables it.
+        defaults: Cold-start values ``{entity_type: {feature: value}}`` used for features
+            the store does not hold (status DEFAULTED).
+    """
+
+    def __init__(
+        self,
+        backend: FeatureStoreClient,
+        *,
+        timeout_ms: float | None = 200.0,
+        fallback_on_timeout: bool = True,
+        cache: CacheConfig | None = None,
+        coalesce: CoalesceConfig | None = None,
+        circuit_breaker: CircuitBreakerConfig | None = CircuitBreakerConfig(),  # noqa: B008 - frozen
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise FeatureConfigError(f"timeout_ms must be positive or None, got {timeout_ms}")
+        self.backend = backend
+        self.source = backend.source  # type: ignore[misc]
+        self.timeout_ms = timeout_ms
+        self._timeout_s = None if timeout_ms is None else timeout_ms / 1000.0
+        self.fallback_on_timeout = fallback_on_timeout
+        self.cache = VectorCache(cache.ttl_seconds, cache.max_entries) if cache else None
+        self.breaker = (
+            CircuitBreaker(circuit_breaker.failure_threshold, circuit_breaker.reset_timeout_seconds)
+            if circuit_breaker
+            else None
+        )
+        self.defaults: dict[str, dict[str, Any]] = {
+            etype: dict(values) for etype, values in (defaults or {}).items()
+        }
+        self.coalescer = (
+            AsyncCoalescer(
+                self._afetch_batch,
+                window_s=coalesce.window_ms / 1000.0,
+                max_batch=coalesce.max_batch,
+            )
+            if coalesce
+            else None
+        )
+        self.stats = ServingStats()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ reads
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        check_request(entity_ids, entity_type, feature_names)
+        names = tuple(feature_names)
+        found, misses = self._from_cache(entity_ids, entity_type, names)
+        if misses:
+            found.update(zip(misses, self._fetch_batch(misses, entity_type, names), strict=True))
+        return [found[eid] for eid in entity_ids]
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        check_request(entity_ids, entity_type, feature_names)
+        names = tuple(feature_names)
+        found, misses = self._from_cache(entity_ids, entity_type, names)
+        if misses:
+            fetched = await self._afetch_batch(misses, entity_type, names)
+            found.update(zip(misses, fetched, strict=True))
+        return [found[eid] for eid in entity_ids]
+
+    async def aget_features(
+        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
+    ) -> FeatureVector:
+        if self.coalescer is None:
+            return (await self.aget_batch_features([entity_id], entity_type, feature_names))[0]
+        check_request([entity_id], entity_type, feature_names)
+        names = tuple(feature_names)
+        if self.cache is not None:
+            self.stats.requests += 1
+            hit = self.cache.get((entity_type, entity_id, names))
+            if hit is not None:
+                self.stats.cache_hits += 1
+                return hit
+            self.stats.cache_misses += 1
+            self.stats.requests -= 1  # counted again by the batch that serves it
+        return await self.coalescer.get(entity_id, entity_type, names)
+
+    def list_features(self, entity_type: str) -> list[str]:
+        return self.backend.list_features(entity_type)
+
+    def health_check(self) -> bool:
+        return self.backend.health_check()
+
+    async def ahealth_check(self) -> bool:
+        return await self.backend.ahealth_check()
+
+    # ----------------------------------------------------------------- writes
+
+    def write_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Write through to a writable backend and drop the entity's cached reads."""
+        self._writable().write_features(entity_id, entity_type, features, event_timestamp)
+        if self.cache is not None:
+            self.cache.invalidate(entity_type, entity_id)
+
+    async def awrite_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Async twin of :meth:`write_features`."""
+        await self._writable().awrite_features(entity_id, entity_type, features, event_timestamp)
+        if self.cache is not None:
+            self.cache.invalidate(entity_type, entity_id)
+
+    def _writable(self) -> WritableFeatureStore:
+        if not isinstance(self.backend, WritableFeatureStore):
+            raise FeatureConfigError(
+                f"The {type(self.backend).__name__} backend is read-only; write through "
+                "the store's own ingestion path (writable: local, redis, feast)"
+            )
+        return self.backend
+
+    # -------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        await self.backend.aclose()
+
+    # -------------------------------------------------------------- internals
+
+    def _from_cache(
+        self, entity_ids: Sequence[str], entity_type: str, names: tuple[str, ...]
+    ) -> tuple[dict[str, FeatureVector], list[str]]:
+        """Split a request into cached vectors and the unique ids still to fetch."""
+        self.stats.requests += len(entity_ids)
+        unique = list(dict.fromkeys(entity_ids))
+        if self.cache is None:
+            return {}, unique
+        found: dict[str, FeatureVector] = {}
+        misses: list[str] = []
+        for eid in unique:
+            hit = self.cache.get((entity_type, eid, names))
+            if hit is None:
+                misses.append(eid)
+            else:
+                found[eid] = hit
+        self.stats.cache_hits += len(found)
+        self.stats.cache_misses += len(misses)
+        return found, misses
+
+    def _fetch_batch(
+        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> list[FeatureVector]:
+        refused = self._refuse_if_open(ids, entity_type, names)
+        if refused is not None:
+            return refused
+        self.stats.backend_calls += 1
+        try:
+            if self._timeout_s is None:
+                vectors = self.backend.get_batch_features(ids, entity_type, names)
+            else:
+                future = self._pool().submit(
+                    self.backend.get_batch_features, ids, entity_type, names
+                )
+                try:
+                    vectors = future.result(timeout=self._timeout_s)
+                except concurrent.futures.TimeoutError:
+                    future.cancel()
+                    raise TimeoutError from None
+        except Exception as exc:
+            return self._on_failure(exc, ids, entity_type, names)
+        return self._on_success(vectors, entity_type, names)
+
+    async def _afetch_batch(
+        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> list[FeatureVector]:
+        refused = self._refuse_if_open(ids, entity_type, names)
+        if refused is not None:
+            return refused
+        self.stats.backend_calls += 1
+        try:
+            vectors = await asyncio.wait_for(
+                self.backend.aget_batch_features(ids, entity_type, names), self._timeout_s
+            )
+        except Exception as exc:
+            return self._on_failure(exc, ids, entity_type, names)
+        return self._on_success(vectors, entity_type, names)
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=8, thread_name_prefix="llmfs-serving"
+                    )
+        return self._executor
+
+    def _refuse_if_open(
+        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> list[FeatureVector] | None:
+        if self.breaker is None or self.breaker.allow():
+            return None
+        self.stats.short_circuited += 1
+        message = (
+            f"Circuit open for the {self.source} feature store after repeated failures; "
+            f"next probe in {self.breaker.retry_after():.1f}s"
+        )
+        if not self.fallback_on_timeout:
+            raise FeatureStoreUnavailableError(message)
+        logger.debug("%s; answering %d entities with UNAVAILABLE", message, len(ids))
+        return self._fallback(ids, entity_type, names, FeatureStatus.UNAVAILABLE)
+
+    def _on_success(
+        self, vectors: list[FeatureVector], entity_type: str, names: tuple[str, ...]
+    ) -> list[FeatureVector]:
+        if self.breaker is not None:
+            self.breaker.record_success()
+        defaults = self.defaults.get(entity_type)
+        if defaults:
+            vectors = [self._apply_defaults(v, defaults) for v in vectors]
+        if self.cache is not None:
+            for vector in vectors:
+                self.cache.put((entity_type, vector.entity_id, names), vector)
+        return vectors
+
+    def _on_failure(
+        self, exc: Exception, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> list[FeatureVector]:
+        if isinstance(exc, _CALLER_ERRORS):
+            if self.breaker is not None:
+                self.breaker.record_success()  # the store answered; the request was wrong
+            raise exc
+        timed_out = isinstance(exc, (TimeoutError, FeatureTimeoutError))
+        if timed_out:
+            self.stats.timeouts += 1
+        else:
+            self.stats.failures += 1
+        opened = self.breaker.record_failure() if self.breaker is not None else False
+        if opened:
+            logger.warning(
+                "Circuit opened for the %s feature store after %d consecutive failures",
+                self.source,
+                self.breaker.failure_threshold if self.breaker else 0,
+            )
+        if timed_out:
+            message = f"The {self.source} feature store did not answer within {self.timeout_ms} ms"
+            if not self.fallback_on_timeout:
+                raise FeatureTimeoutError(message) from exc
+            status = FeatureStatus.TIMED_OUT
+        else:
+            message = f"The {self.source} feature store failed: {type(exc).__name__}: {exc}"
+            if not self.fallback_on_timeout:
+                if isinstance(exc, FeatureStoreError):
+                    raise exc
+                raise FeatureStoreUnavailableError(message) from exc
+            status = FeatureStatus.UNAVAILABLE
+        logger.warning("%s; answering %d entities with %s", message, len(ids), status.value)
+        return self._fallback(ids, entity_type, names, status)
+
+    def _fallback(
+        self, ids: list[str], entity_type: str, names: tuple[str, ...], status: FeatureStatus
+    ) -> list[FeatureVector]:
+        self.stats.fallbacks += len(ids)
+        return [
+            FeatureVector.unavailable(eid, entity_type, names, status=status, source=self.source)
+            for eid in ids
+        ]
+
+    def _apply_defaults(self, vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector:
+        missing = [
+            name
+            for name, status in vector.statuses.items()
+            if status is FeatureStatus.NOT_FOUND and name in defaults
+        ]
+        if not missing:
+            return vector
+        self.stats.defaulted += 1
+        features = dict(vector.features)
+        statuses = dict(vector.statuses)
+        for name in missing:
+            features[name] = defaults[name]
+            statuses[name] = FeatureStatus.DEFAULTED
+        return vector.model_copy(update={"features": features, "statuses": statuses})

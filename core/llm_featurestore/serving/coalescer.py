@@ -1,0 +1,84 @@
+"""Request coalescing: concurrent single-entity async lookups become one batch call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from llm_featurestore.models import FeatureVector
+
+__all__ = ["AsyncCoalescer"]
+
+BatchFetch = Callable[[list[str], str, tuple[str, ...]], Awaitable[list[FeatureVector]]]
+
+
+@dataclass
+class _Group:
+    loop: asyncio.AbstractEventLoop
+    waiters: list[tuple[str, asyncio.Future[FeatureVector]]] = field(default_factory=list)
+    handle: asyncio.TimerHandle | None = None
+
+
+class AsyncCoalescer:
+    """Collects lookups of the same entity type and feature set for ``window_s`` seconds
+    (or until ``max_batch`` have arrived) and answers them with one call to ``fetch``.
+
+    Every waiter receives the vector whose position in the batch matches its own
+    entity id, so no caller can receive another entity's values. Duplicate ids in a
+    window are fetched once. A failure of the batch call is raised to every waiter.
+    Groups are kept per event loop, so clients shared across threads with their own
+    loops never mix futures.
+    """
+
+    def __init__(self, fetch: BatchFetch, *, window_s: float, max_batch: int) -> None:
+        self._fetch = fetch
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self._groups: dict[tuple[int, str, tuple[str, ...]], _Group] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches_sent = 0
+        self.requests_coalesced = 0
+
+    async def get(
+        self, entity_id: str, entity_type: str, feature_names: tuple[str, ...]
+    ) -> FeatureVector:
+        loop = asyncio.get_running_loop()
+        key = (id(loop), entity_type, feature_names)
+        group = self._groups.get(key)
+        if group is None:
+            group = _Group(loop)
+            self._groups[key] = group
+            group.handle = loop.call_later(self.window_s, self._flush, key, group)
+        future: asyncio.Future[FeatureVector] = loop.create_future()
+        group.waiters.append((entity_id, future))
+        if len(group.waiters) >= self.max_batch:
+            self._flush(key, group)
+        return await future
+
+    def _flush(self, key: tuple[int, str, tuple[str, ...]], group: _Group) -> None:
+        if self._groups.get(key) is group:
+            del self._groups[key]
+        if group.handle is not None:
+            group.handle.cancel()
+        task = group.loop.create_task(self._run(group, key[1], key[2]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, group: _Group, entity_type: str, feature_names: tuple[str, ...]) -> None:
+        ids = list(dict.fromkeys(eid for eid, _ in group.waiters))
+        self.batches_sent += 1
+        self.requests_coalesced += len(group.waiters)
+        try:
+            vectors = await self._fetch(ids, entity_type, feature_names)
+        except BaseException as exc:
+            for _, future in group.waiters:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        by_id = dict(zip(ids, vectors, strict=True))
+        for eid, future in group.waiters:
+            if not future.done():
+                future.set_result(by_id[eid])

@@ -1,0 +1,41 @@
+"""Typed settings of the serving layer (also the ``cache``/``coalesce``/``circuit_breaker``
+sections of the YAML configuration)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["CacheConfig", "CircuitBreakerConfig", "CoalesceConfig"]
+
+
+class CacheConfig(BaseModel):
+    """LRU + TTL cache of feature vectors, keyed by entity type, entity id and feature set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttl_seconds: float = Field(30.0, gt=0, description="How long a read is served from memory.")
+    max_entries: int = Field(100_000, gt=0, description="Least recently used entries go first.")
+
+
+class CoalesceConfig(BaseModel):
+    """Answer concurrent single-entity async lookups with one batch call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_ms: float = Field(
+        1.0, ge=0, le=50, description="How long the first request of a batch waits for others."
+    )
+    max_batch: int = Field(128, gt=0, description="A batch this large is sent at once.")
+
+
+class CircuitBreakerConfig(BaseModel):
+    """Stop calling a failing store; probe it again after a cool-down."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failure_threshold: int = Field(
+        5, gt=0, description="Consecutive failures (errors or timeouts) that open the circuit."
+    )
+    reset_timeout_seconds: float = Field(
+        10.0, gt=0, description="Cool-down after which one probe call is let through."
+    )
