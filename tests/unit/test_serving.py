@@ -304,3 +304,41 @@ def test_wrapping_keeps_the_backends_source(store: LocalFeatureStore) -> None:
     client: FeatureStoreClient = ServingClient(ServingClient(store))
     assert client.source == "local"
     assert client.get_features("u1", "user", ["cat"]).source == "local"
+
+
+def test_thread_coalescing_answers_concurrent_threads_with_one_batch(
+    store: LocalFeatureStore,
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    counting = CountingClient(store)
+    serving = ServingClient(counting, coalesce=CoalesceConfig(window_ms=50, max_batch=8))
+    barrier = threading.Barrier(8)
+
+    def lookup(i: int) -> FeatureVector:
+        barrier.wait()
+        return serving.get_features(f"u{i}", "user", ["cat"])
+
+    with ThreadPoolExecutor(8) as pool:
+        vectors = list(pool.map(lookup, range(8)))
+    assert [v.features["cat"] for v in vectors] == [f"c{i}" for i in range(8)]
+    assert [v.entity_id for v in vectors] == [f"u{i}" for i in range(8)]
+    # All eight arrive well inside the 50 ms window; max_batch=8 sends them as one call.
+    assert len(counting.calls) == 1
+    assert sorted(counting.calls[0]) == sorted(f"u{i}" for i in range(8))
+    assert serving.thread_coalescer is not None
+    assert serving.thread_coalescer.requests_coalesced == 8
+    assert serving.stats.requests == 8
+
+
+def test_thread_coalescing_propagates_store_errors_when_fallback_is_off(
+    store: LocalFeatureStore,
+) -> None:
+    flaky = FlakyClient(store)
+    flaky.failing = True
+    serving = ServingClient(flaky, fallback_on_timeout=False, coalesce=CoalesceConfig(window_ms=1))
+    with pytest.raises(FeatureStoreUnavailableError, match="injected failure"):
+        serving.get_features("u1", "user", ["cat"])
+    with pytest.raises(FeatureConfigError, match="Unknown feature"):
+        ServingClient(store, coalesce=CoalesceConfig()).get_features("u1", "user", ["nope"])

@@ -3,7 +3,7 @@
 from llm_featurestore.serving.breaker import BreakerState, CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.client import ServingClient, ServingStats
-from llm_featurestore.serving.coalescer import AsyncCoalescer
+from llm_featurestore.serving.coalescer import AsyncCoalescer, ThreadCoalescer
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "CoalesceConfig",
     "ServingClient",
     "ServingStats",
+    "ThreadCoalescer",
     "VectorCache",
 ]

@@ -23,7 +23,7 @@ from llm_featurestore.errors import (
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
-from llm_featurestore.serving.coalescer import AsyncCoalescer
+from llm_featurestore.serving.coalescer import AsyncCoalescer, ThreadCoalescer
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
 
 __all__ = ["ServingClient", "ServingStats"]
@@ -114,6 +114,15 @@ class ServingClient(FeatureStoreClient):
             if coalesce
             else None
         )
+        self.thread_coalescer = (
+            ThreadCoalescer(
+                self._fetch_batch,
+                window_s=coalesce.window_ms / 1000.0,
+                max_batch=coalesce.max_batch,
+            )
+            if coalesce
+            else None
+        )
         self.stats = ServingStats()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -129,6 +138,18 @@ class ServingClient(FeatureStoreClient):
         if misses:
             found.update(zip(misses, self._fetch_batch(misses, entity_type, names), strict=True))
         return [found[eid] for eid in entity_ids]
+
+    def get_features(
+        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
+    ) -> FeatureVector:
+        if self.thread_coalescer is None:
+            return self.get_batch_features([entity_id], entity_type, feature_names)[0]
+        check_request([entity_id], entity_type, feature_names)
+        names = tuple(feature_names)
+        hit = self._cached_single(entity_id, entity_type, names)
+        if hit is not None:
+            return hit
+        return self.thread_coalescer.get(entity_id, entity_type, names)
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
@@ -148,14 +169,9 @@ class ServingClient(FeatureStoreClient):
             return (await self.aget_batch_features([entity_id], entity_type, feature_names))[0]
         check_request([entity_id], entity_type, feature_names)
         names = tuple(feature_names)
-        if self.cache is not None:
-            self.stats.requests += 1
-            hit = self.cache.get((entity_type, entity_id, names))
-            if hit is not None:
-                self.stats.cache_hits += 1
-                return hit
-            self.stats.cache_misses += 1
-            self.stats.requests -= 1  # counted again by the batch that serves it
+        hit = self._cached_single(entity_id, entity_type, names)
+        if hit is not None:
+            return hit
         return await self.coalescer.get(entity_id, entity_type, names)
 
     def list_features(self, entity_type: str) -> list[str]:
@@ -236,6 +252,20 @@ class ServingClient(FeatureStoreClient):
         self.stats.cache_hits += len(found)
         self.stats.cache_misses += len(misses)
         return found, misses
+
+    def _cached_single(
+        self, entity_id: str, entity_type: str, names: tuple[str, ...]
+    ) -> FeatureVector | None:
+        """Cache lookup ahead of coalescing."""
+        self.stats.requests += 1
+        if self.cache is None:
+            return None
+        hit = self.cache.get((entity_type, entity_id, names))
+        if hit is None:
+            self.stats.cache_misses += 1
+        else:
+            self.stats.cache_hits += 1
+        return hit
 
     def _fetch_batch(
         self, ids: list[str], entity_type: str, names: tuple[str, ...]

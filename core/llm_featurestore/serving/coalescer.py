@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from llm_featurestore.models import FeatureVector
 
-__all__ = ["AsyncCoalescer"]
+__all__ = ["AsyncCoalescer", "ThreadCoalescer"]
 
 BatchFetch = Callable[[list[str], str, tuple[str, ...]], Awaitable[list[FeatureVector]]]
 
@@ -82,3 +84,72 @@ class AsyncCoalescer:
         for eid, future in group.waiters:
             if not future.done():
                 future.set_result(by_id[eid])
+
+
+SyncBatchFetch = Callable[[list[str], str, tuple[str, ...]], list[FeatureVector]]
+
+
+@dataclass
+class _ThreadGroup:
+    waiters: list[tuple[str, concurrent.futures.Future[FeatureVector]]] = field(
+        default_factory=list
+    )
+    full: threading.Event = field(default_factory=threading.Event)
+
+
+class ThreadCoalescer:
+    """The thread twin of :class:`AsyncCoalescer`, for sync apps serving requests on threads.
+
+    The first thread to ask for an (entity type, feature set) becomes the leader: it
+    waits up to ``window_s`` (less if ``max_batch`` requests arrive), takes the group
+    and makes one batch call on behalf of every thread that joined; the others block
+    on their own future. Each caller receives its own entity's vector.
+    """
+
+    def __init__(self, fetch: SyncBatchFetch, *, window_s: float, max_batch: int) -> None:
+        self._fetch = fetch
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._groups: dict[tuple[str, tuple[str, ...]], _ThreadGroup] = {}
+        self.batches_sent = 0
+        self.requests_coalesced = 0
+
+    def get(
+        self, entity_id: str, entity_type: str, feature_names: tuple[str, ...]
+    ) -> FeatureVector:
+        key = (entity_type, feature_names)
+        future: concurrent.futures.Future[FeatureVector] = concurrent.futures.Future()
+        with self._lock:
+            group = self._groups.get(key)
+            leader = group is None
+            if group is None:
+                group = self._groups[key] = _ThreadGroup()
+            group.waiters.append((entity_id, future))
+            if len(group.waiters) >= self.max_batch:
+                del self._groups[key]
+                group.full.set()
+        if leader:
+            group.full.wait(self.window_s)
+            with self._lock:
+                if self._groups.get(key) is group:
+                    del self._groups[key]
+            self._run(group, entity_type, feature_names)
+        return future.result()
+
+    def _run(self, group: _ThreadGroup, entity_type: str, feature_names: tuple[str, ...]) -> None:
+        ids = list(dict.fromkeys(eid for eid, _ in group.waiters))
+        with self._lock:
+            self.batches_sent += 1
+            self.requests_coalesced += len(group.waiters)
+        try:
+            vectors = self._fetch(ids, entity_type, feature_names)
+        except BaseException as exc:
+            for _, future in group.waiters:
+                future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        by_id = dict(zip(ids, vectors, strict=True))
+        for eid, future in group.waiters:
+            future.set_result(by_id[eid])
