@@ -166,7 +166,9 @@ class WritableFeatureStore(FeatureStoreClient):
         )
 
 
-def check_request(entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]) -> None:
+def check_request(
+    entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+) -> None:
     """Reject malformed requests before any I/O.
 
     Raises:
@@ -215,7 +217,9 @@ def _validate_scalar(name: str, value: Any, where: str) -> Any:
         return value
     if isinstance(value, int):
         if abs(value) >= 2**63:
-            raise FeatureValidationError(f"Feature '{name}'{where}: integer {value} overflows int64")
+            raise FeatureValidationError(
+                f"Feature '{name}'{where}: integer {value} overflows int64"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

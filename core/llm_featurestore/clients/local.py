@@ -136,11 +136,7 @@ class LocalFeatureStore(WritableFeatureStore):
         ts = ensure_aware(event_timestamp) if event_timestamp is not None else utcnow()
         with self._lock:
             previous = self._entities.get(entity_type, {}).get(entity_id)
-            snapshot = (
-                None
-                if previous is None
-                else {k: dict(v) for k, v in previous.items()}
-            )
+            snapshot = None if previous is None else {k: dict(v) for k, v in previous.items()}
             names_before = set(self._names.get(entity_type, set()))
             self._store(entity_type, entity_id, clean, dict.fromkeys(clean, ts))
             if self.data_path is None:
@@ -195,9 +191,7 @@ class LocalFeatureStore(WritableFeatureStore):
     def list_features(self, entity_type: str) -> list[str]:
         names = self._names.get(entity_type)
         if names is None:
-            raise FeatureConfigError(
-                unknown_name_message("entity type", entity_type, self._names)
-            )
+            raise FeatureConfigError(unknown_name_message("entity type", entity_type, self._names))
         return sorted(names)
 
     def list_entity_types(self) -> list[str]:
