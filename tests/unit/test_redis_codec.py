@@ -1,0 +1,184 @@
+"""RedisFeatureStore's pure parts: encoding, decoding, URL redaction, constructor checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llm_featurestore.clients.redis import (
+    TS_PREFIX,
+    RedisFeatureStore,
+    _redact,
+    decode_row,
+    encode_features,
+)
+from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
+from llm_featurestore.models import FeatureStatus
+
+WHEN = datetime(2026, 5, 6, 7, 8, 9, 654321, tzinfo=timezone.utc)
+NOW = WHEN + timedelta(seconds=10)
+
+
+def reply_for(fields: dict[str, str], names: list[str]) -> list[bytes | None]:
+    """What HMGET would answer for ``names`` and their timestamps, given stored ``fields``."""
+    wanted = [*names, *(TS_PREFIX + n for n in names)]
+    return [fields[f].encode() if f in fields else None for f in wanted]
+
+
+def test_encode_writes_compact_json_and_microsecond_timestamps() -> None:
+    fields = encode_features({"a": 1, "b": [1, "x"], "c": None, "d": "é"}, WHEN)
+    micros = str(int(WHEN.replace(microsecond=0).timestamp()) * 1_000_000 + 654321)
+    assert fields == {
+        "a": "1",
+        "b": '[1,"x"]',
+        "c": "null",
+        "d": '"é"',
+        "__ts__:a": micros,
+        "__ts__:b": micros,
+        "__ts__:c": micros,
+        "__ts__:d": micros,
+    }
+
+
+def test_encode_treats_naive_timestamps_as_utc() -> None:
+    naive = encode_features({"a": 1}, WHEN.replace(tzinfo=None))
+    aware = encode_features({"a": 1}, WHEN.astimezone(timezone(timedelta(hours=5))))
+    assert naive == aware == encode_features({"a": 1}, WHEN)
+
+
+@pytest.mark.parametrize(
+    ("features", "match"),
+    [
+        ({"__ts__:a": 1}, "reserved for timestamps"),
+        ({"a": float("nan")}, "not a finite number"),
+        ({"a": 2**63}, "overflows int64"),
+        ({"bad name": 1}, "Invalid feature name"),
+        ({}, "nothing to write"),
+    ],
+)
+def test_encode_rejects_what_may_not_be_stored(features: dict[str, Any], match: str) -> None:
+    with pytest.raises(FeatureValidationError, match=match):
+        encode_features(features, WHEN)
+
+
+def test_decode_statuses_present_null_stale_and_absent() -> None:
+    old = WHEN - timedelta(days=3)
+    fields = {
+        **encode_features({"fresh": 1.0, "null": None}, WHEN),
+        **encode_features({"old": "x"}, old),
+    }
+    names = ["fresh", "null", "old", "absent"]
+    values, statuses, stamps = decode_row(
+        reply_for(fields, names), names, key="k", max_age=timedelta(days=1), now=NOW
+    )
+    assert values == {"fresh": 1.0, "null": None, "old": "x"}
+    assert type(values["fresh"]) is float
+    assert statuses == {
+        "fresh": FeatureStatus.PRESENT,
+        "null": FeatureStatus.NULL_VALUE,
+        "old": FeatureStatus.STALE,
+    }
+    assert stamps == {"fresh": WHEN, "null": WHEN, "old": old}
+
+
+def test_decode_without_max_age_never_marks_stale() -> None:
+    fields = encode_features({"old": 1}, WHEN - timedelta(days=3650))
+    _, statuses, _ = decode_row(reply_for(fields, ["old"]), ["old"], key="k", max_age=None, now=NOW)
+    assert statuses == {"old": FeatureStatus.PRESENT}
+
+
+def test_decode_keeps_raw_text_of_corrupt_values(caplog: pytest.LogCaptureFixture) -> None:
+    raw: list[bytes | None] = [b"plain text", b"\xff\xfe", b"12", b"not-a-number"]
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.clients.redis"):
+        values, statuses, stamps = decode_row(
+            raw, ["a", "b"], key="ns:user:1", max_age=None, now=NOW
+        )
+    assert values == {"a": "plain text", "b": "\ufffd\ufffd"}
+    assert statuses == {"a": FeatureStatus.PRESENT, "b": FeatureStatus.PRESENT}
+    assert stamps["a"] == datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=12)
+    assert stamps["b"] is None
+    text = caplog.text
+    assert "'a' of 'ns:user:1' is not JSON" in text
+    assert "no valid timestamp" in text
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=50)
+)
+json_values = (
+    json_scalars
+    | st.lists(json_scalars, max_size=5)
+    | st.dictionaries(st.text(max_size=5), json_scalars, max_size=5)
+)
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True), json_values, min_size=1, max_size=6
+    )
+)
+def test_encode_decode_round_trip_is_exact(features: dict[str, Any]) -> None:
+    names = list(features)
+    fields = encode_features(features, WHEN)
+    values, statuses, stamps = decode_row(
+        reply_for(fields, names), names, key="k", max_age=None, now=NOW
+    )
+    assert json.dumps(values, sort_keys=True) == json.dumps(features, sort_keys=True)
+    for name, want in features.items():
+        assert type(values[name]) is type(want)
+        expected = FeatureStatus.NULL_VALUE if want is None else FeatureStatus.PRESENT
+        assert statuses[name] is expected
+        assert stamps[name] == WHEN
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:pw@host:1/2", "redis://:***@host:1/2"),
+        ("rediss://user:pw@host/0", "rediss://user:***@host/0"),
+    ],
+)
+def test_redact_hides_passwords(url: str, shown: str) -> None:
+    assert _redact(url) == shown
+
+
+def test_constructor_connects_lazily_and_hides_the_password() -> None:
+    store = RedisFeatureStore("redis://:hunter2@127.0.0.1:1/0", namespace="app")
+    assert repr(store) == "RedisFeatureStore(url='redis://:***@127.0.0.1:1/0', namespace='app')"
+    assert store.key("user", "42") == "app:user:42"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"namespace": ""}, "namespace must be a non-empty string"),
+        ({"socket_timeout_s": 0}, "socket_timeout_s must be a positive number"),
+        ({"socket_timeout_s": float("inf")}, "socket_timeout_s must be a positive number"),
+        ({"retries": -1}, "retries must be 0 or more"),
+        ({"url": "http://127.0.0.1:6379"}, "Invalid Redis URL"),
+    ],
+)
+def test_constructor_rejects_bad_settings(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(FeatureConfigError, match=match):
+        RedisFeatureStore(**kwargs)
+
+
+def test_reads_check_the_request_before_any_io() -> None:
+    store = RedisFeatureStore("redis://127.0.0.1:1/0")  # nothing listens there
+    with pytest.raises(FeatureConfigError, match="list of ids"):
+        store.get_batch_features("1001", "user", ["a"])  # type: ignore[arg-type]
+    with pytest.raises(FeatureConfigError, match="feature_names is empty"):
+        store.get_features("1001", "user", [])
+    store.close()
