@@ -1,1 +1,52 @@
-"""LlamaIndex adapter."""
+"""LlamaIndex adapter: feature-aware retrieval and node postprocessors (llama-index-core 0.14).
+
+* :class:`FeatureFilteredRetriever` restricts vector search by the user's features.
+* :class:`FeatureRerankPostprocessor` prefers nodes that fit them (soft filtering).
+* :class:`FeatureContextPostprocessor` adds them as a context node and/or node metadata.
+
+Say whose features to use with :class:`FeatureQueryBundle`, :func:`user_context` or the
+components' ``user_id``; one lookup per query serves every component.
+"""
+
+from llamaindex_featurestore.context import (
+    FeatureQueryBundle,
+    Lookup,
+    afetch_vectors,
+    current_entities,
+    fetch_vectors,
+    query_vectors,
+    resolve_entities,
+    user_context,
+)
+from llamaindex_featurestore.postprocessor import FEATURES_KEY, FeatureContextPostprocessor
+from llamaindex_featurestore.rerank import (
+    CONTEXT_KEY,
+    RERANK_KEY,
+    FeatureRerankPostprocessor,
+    rerank_nodes,
+)
+from llamaindex_featurestore.retriever import (
+    BACKFILL_KEY,
+    FeatureFilteredRetriever,
+    to_metadata_filters,
+)
+
+__all__ = [
+    "BACKFILL_KEY",
+    "CONTEXT_KEY",
+    "FEATURES_KEY",
+    "RERANK_KEY",
+    "FeatureContextPostprocessor",
+    "FeatureFilteredRetriever",
+    "FeatureQueryBundle",
+    "FeatureRerankPostprocessor",
+    "Lookup",
+    "afetch_vectors",
+    "current_entities",
+    "fetch_vectors",
+    "query_vectors",
+    "rerank_nodes",
+    "resolve_entities",
+    "to_metadata_filters",
+    "user_context",
+]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -31,7 +32,8 @@ from dataclasses import dataclass, field
 from llama_index.core.schema import QueryBundle
 
 from llm_featurestore.clients.base import FeatureStoreClient
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.errors import FeatureStoreUnavailableError, FeatureTimeoutError
+from llm_featurestore.models import FeatureStatus, FeatureVector
 
 __all__ = [
     "USER_ENTITY",
@@ -48,6 +50,8 @@ __all__ = [
 
 USER_ENTITY = "user"
 """The entity type that ``user_id`` arguments refer to."""
+
+logger = logging.getLogger(__name__)
 
 _ENTITIES: ContextVar[Mapping[str, str] | None] = ContextVar("llmfs_entities", default=None)
 _CACHE_ATTR = "_llmfs_vectors"
@@ -207,22 +211,73 @@ class Lookup:
     """True when at least one store call was made (False: served from the query's cache)."""
 
 
+def _failed(
+    client: FeatureStoreClient,
+    etype: str,
+    eid: str,
+    names: Sequence[str],
+    exc: FeatureStoreUnavailableError,
+) -> FeatureVector:
+    timed_out = isinstance(exc, FeatureTimeoutError)
+    status = FeatureStatus.TIMED_OUT if timed_out else FeatureStatus.UNAVAILABLE
+    logger.warning(
+        "Feature lookup for %s '%s' failed (%s); continuing without it: %s",
+        etype,
+        eid,
+        status.value,
+        exc,
+    )
+    return FeatureVector.unavailable(eid, etype, names, status=status, source=client.source)
+
+
+def _read(
+    client: FeatureStoreClient, etype: str, eid: str, names: list[str], fallback: bool
+) -> FeatureVector:
+    try:
+        return client.get_features(eid, etype, names)
+    except FeatureStoreUnavailableError as exc:
+        if not fallback:
+            raise
+        return _failed(client, etype, eid, names, exc)
+
+
+async def _aread(
+    client: FeatureStoreClient, etype: str, eid: str, names: list[str], fallback: bool
+) -> FeatureVector:
+    try:
+        return await client.aget_features(eid, etype, names)
+    except FeatureStoreUnavailableError as exc:
+        if not fallback:
+            raise
+        return _failed(client, etype, eid, names, exc)
+
+
 def fetch_vectors(
     client: FeatureStoreClient,
     needs: FeatureRequest,
     ids: Mapping[str, str],
     cache: dict[str, FeatureVector],
+    *,
+    fallback: bool = False,
 ) -> Lookup:
     """Read ``needs`` for the entities in ``ids``, reusing and filling ``cache``.
 
     Entity types without an id are skipped. Names already in the cached vector of the
-    same entity are not fetched again. Errors of the client propagate (wrap it in
-    ``ServingClient`` for timeouts and fallback).
+    same entity are not fetched again.
+
+    Args:
+        client: The store.
+        needs: Features per entity type.
+        ids: Entity id per entity type.
+        cache: The query's vectors (see :func:`query_vectors`); updated in place.
+        fallback: On :class:`FeatureStoreUnavailableError` (timeouts included) use a vector
+            marked TIMED_OUT/UNAVAILABLE and log a warning, as the enricher does. When
+            False the error propagates (wrap the client in ``ServingClient`` to choose).
     """
     todo = _plan(cache, needs, ids)
     start = time.perf_counter()
     for etype, eid, names in todo:
-        cache[etype] = _merge(cache.get(etype), client.get_features(eid, etype, names))
+        cache[etype] = _merge(cache.get(etype), _read(client, etype, eid, names, fallback))
     latency = (time.perf_counter() - start) * 1000 if todo else 0.0
     return Lookup(_select(cache, needs, ids), latency, bool(todo))
 
@@ -232,12 +287,14 @@ async def afetch_vectors(
     needs: FeatureRequest,
     ids: Mapping[str, str],
     cache: dict[str, FeatureVector],
+    *,
+    fallback: bool = False,
 ) -> Lookup:
     """Async :func:`fetch_vectors`: the entity types are read concurrently."""
     todo = _plan(cache, needs, ids)
     start = time.perf_counter()
     got = await asyncio.gather(
-        *(client.aget_features(eid, etype, names) for etype, eid, names in todo)
+        *(_aread(client, etype, eid, names, fallback) for etype, eid, names in todo)
     )
     for (etype, _, _), vector in zip(todo, got, strict=True):
         cache[etype] = _merge(cache.get(etype), vector)

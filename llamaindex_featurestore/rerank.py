@@ -89,6 +89,8 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         top_n: Keep at most this many nodes (context nodes excepted); ``None`` keeps all.
         user_id: Default user id, used when the query names none.
         entities: Default ids of other entity types.
+        fallback: When the store fails, log a warning and pass the nodes through;
+            ``False`` raises ``FeatureStoreUnavailableError`` instead.
 
     Raises:
         FeatureConfigError: ``weights`` does not have one number per rule, or ``top_n``
@@ -100,6 +102,7 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     top_n: int | None = None
     user_id: str | None = None
     entities: dict[str, str] = Field(default_factory=dict)
+    fallback: bool = True
     _client: FeatureStoreClient = PrivateAttr()
 
     def __init__(
@@ -111,6 +114,7 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         top_n: int | None = None,
         user_id: str | None = None,
         entities: Mapping[str, str] | None = None,
+        fallback: bool = True,
     ) -> None:
         weights = [1.0] * len(spec.rules) if weights is None else [float(w) for w in weights]
         if len(weights) != len(spec.rules):
@@ -126,6 +130,7 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
             top_n=top_n,
             user_id=user_id,
             entities=dict(entities or {}),
+            fallback=fallback,
         )
         self._client = client
 
@@ -150,7 +155,9 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = fetch_vectors(self._client, self._needs(), ids, query_vectors(query_bundle))
+        lookup = fetch_vectors(
+            self._client, self._needs(), ids, query_vectors(query_bundle), fallback=self.fallback
+        )
         return rerank_nodes(nodes, self._weighted(lookup.vectors), self.top_n)
 
     async def _apostprocess_nodes(

@@ -78,8 +78,8 @@ class FeatureFilteredRetriever(BaseRetriever):
     ``filter_spec.feature_names`` (plus ``prefetch``) in one lookup, turn the usable
     features into ``MetadataFilters`` with ``filter_spec.resolve`` and search
     ``index.as_retriever(similarity_top_k=..., filters=...)``. A feature with no usable
-    value drops its rule; with no user, or when the store fell back to UNAVAILABLE
-    vectors (a ``ServingClient`` with fallback), the search is unfiltered.
+    value drops its rule; with no user, or when the store fails (with ``fallback``, or
+    a ``ServingClient`` that falls back), the search is unfiltered.
 
     Args:
         index: The index to search, e.g. a ``VectorStoreIndex`` over Chroma.
@@ -92,6 +92,8 @@ class FeatureFilteredRetriever(BaseRetriever):
         backfill: When fewer than ``similarity_top_k`` nodes match the feature filters,
             fill up with the best unfiltered nodes (static ``filters`` still apply),
             marked ``metadata["llmfs_backfill"] = True`` and placed after the matches.
+        fallback: When the store fails (``FeatureStoreUnavailableError``, timeouts
+            included), log a warning and search unfiltered; ``False`` raises instead.
         prefetch: More features to read in the same lookup, ``{entity_type: [names]}``,
             for postprocessors of the same query (e.g. ``enricher.required_features``).
         retriever_kwargs: Extra arguments for ``index.as_retriever`` (e.g. an embed model).
@@ -99,7 +101,10 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     Raises:
         FeatureConfigError: ``similarity_top_k`` is below 1, or ``retriever_kwargs``
-            sets an argument this class controls.
+            sets an argument this class controls. At query time: a feature name or entity
+            type the store does not know.
+        FeatureStoreUnavailableError: at query time, the store failed and ``fallback``
+            is off.
     """
 
     def __init__(
@@ -113,6 +118,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         entities: Mapping[str, str] | None = None,
         filters: MetadataFilters | None = None,
         backfill: bool = False,
+        fallback: bool = True,
         prefetch: FeatureRequest | None = None,
         retriever_kwargs: Mapping[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
@@ -134,6 +140,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         self.entities = dict(entities or {})
         self.filters = filters
         self.backfill = backfill
+        self.fallback = fallback
         self.needs = merge_needs({filter_spec.entity_type: filter_spec.feature_names}, prefetch)
         self.retriever_kwargs = dict(retriever_kwargs or {})
         store = getattr(index, "vector_store", None)
@@ -192,7 +199,9 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = fetch_vectors(self.client, self.needs, ids, query_vectors(query_bundle))
+        lookup = fetch_vectors(
+            self.client, self.needs, ids, query_vectors(query_bundle), fallback=self.fallback
+        )
         filters = self._conditions(lookup.vectors)
         inner = self._inner_bundle(query_bundle)
         nodes = self._searcher(filters).retrieve(inner)
@@ -210,7 +219,9 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = await afetch_vectors(self.client, self.needs, ids, query_vectors(query_bundle))
+        lookup = await afetch_vectors(
+            self.client, self.needs, ids, query_vectors(query_bundle), fallback=self.fallback
+        )
         filters = self._conditions(lookup.vectors)
         inner = self._inner_bundle(query_bundle)
         nodes = await self._search(filters, inner)
