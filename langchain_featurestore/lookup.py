@@ -21,6 +21,7 @@ With several entity types, the output is a dict ``{entity_type: FeatureVector}``
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,10 +35,82 @@ from langchain_core.runnables.config import ensure_config, get_config_list
 
 from langchain_featurestore._events import LOOKUP_EVENT, aemit, emit, vectors_summary
 from llm_featurestore.clients.base import FeatureStoreClient
-from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    FeatureTimeoutError,
+)
+from llm_featurestore.models import FeatureStatus, FeatureVector
 
-__all__ = ["FeatureLookup", "entity_id_from", "vector_for"]
+__all__ = ["FeatureLookup", "aread_vectors", "entity_id_from", "read_vectors", "vector_for"]
+
+logger = logging.getLogger(__name__)
+
+
+def _degraded(
+    client: FeatureStoreClient,
+    entity_ids: Sequence[str],
+    entity_type: str,
+    feature_names: Sequence[str],
+    exc: FeatureStoreUnavailableError,
+) -> list[FeatureVector]:
+    status = (
+        FeatureStatus.TIMED_OUT
+        if isinstance(exc, FeatureTimeoutError)
+        else FeatureStatus.UNAVAILABLE
+    )
+    logger.warning(
+        "Feature lookup for %d %s entities failed (%s); continuing without features: %s",
+        len(entity_ids),
+        entity_type,
+        status.value,
+        exc,
+    )
+    source = getattr(client, "source", "custom")
+    return [
+        FeatureVector.unavailable(eid, entity_type, feature_names, status=status, source=source)
+        for eid in entity_ids
+    ]
+
+
+def read_vectors(
+    client: FeatureStoreClient,
+    entity_ids: Sequence[str],
+    entity_type: str,
+    feature_names: Sequence[str],
+    *,
+    fallback: bool,
+) -> list[FeatureVector]:
+    """``client.get_batch_features``; with ``fallback``, a store failure gives vectors
+    marked TIMED_OUT/UNAVAILABLE (and a logged warning) instead of an exception.
+
+    Raises:
+        FeatureConfigError: always, for unknown names or entity types.
+        FeatureStoreUnavailableError: the store failed and ``fallback`` is off.
+    """
+    try:
+        return client.get_batch_features(entity_ids, entity_type, feature_names)
+    except FeatureStoreUnavailableError as exc:
+        if not fallback:
+            raise
+        return _degraded(client, entity_ids, entity_type, feature_names, exc)
+
+
+async def aread_vectors(
+    client: FeatureStoreClient,
+    entity_ids: Sequence[str],
+    entity_type: str,
+    feature_names: Sequence[str],
+    *,
+    fallback: bool,
+) -> list[FeatureVector]:
+    """Async twin of :func:`read_vectors`."""
+    try:
+        return await client.aget_batch_features(entity_ids, entity_type, feature_names)
+    except FeatureStoreUnavailableError as exc:
+        if not fallback:
+            raise
+        return _degraded(client, entity_ids, entity_type, feature_names, exc)
 
 
 def entity_id_from(value: Any, key: str) -> str | None:
@@ -89,9 +162,10 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
     no id) in single-entity mode, or ``{entity_type: FeatureVector}`` for the entity
     types that have an id when ``entities`` is given.
 
-    Store failures follow the client: wrap the backend in
-    :class:`llm_featurestore.serving.ServingClient` with ``fallback_on_timeout=True``
-    so that a dead store yields UNAVAILABLE vectors instead of an exception.
+    With ``fallback`` (the default) a store failure never fails the chain: the vectors
+    come back with every feature UNAVAILABLE (or TIMED_OUT) and a warning is logged,
+    as the core's ``ServingClient`` does; wrap the backend in a ``ServingClient`` for
+    timeouts, caching and a circuit breaker too. Unknown feature names always raise.
 
     Args:
         client: Any feature store client.
@@ -101,6 +175,8 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         id_key: Input (or configurable) key holding the id, in single-entity mode.
         output_key: Key under which the vector(s) are added.
         entities: ``{entity_type: id_key}`` for several entity types.
+        fallback: Degrade to UNAVAILABLE vectors instead of raising
+            :class:`FeatureStoreUnavailableError`.
 
     Raises:
         FeatureConfigError: inconsistent arguments (at construction), or an input that
@@ -116,8 +192,10 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         id_key: str = "user_id",
         output_key: str = "features",
         entities: Mapping[str, str] | None = None,
+        fallback: bool = True,
     ) -> None:
         self.client = client
+        self.fallback = fallback
         self.output_key = output_key
         self.multi = entities is not None
         if entities is None:
@@ -216,7 +294,9 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
             etype: dict(
                 zip(
                     ids,
-                    self.client.get_batch_features(ids, etype, self.feature_names[etype]),
+                    read_vectors(
+                        self.client, ids, etype, self.feature_names[etype], fallback=self.fallback
+                    ),
                     strict=True,
                 )
             )
@@ -238,7 +318,9 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         start = time.perf_counter()
         results = await asyncio.gather(
             *(
-                self.client.aget_batch_features(ids, etype, self.feature_names[etype])
+                aread_vectors(
+                    self.client, ids, etype, self.feature_names[etype], fallback=self.fallback
+                )
                 for etype, ids in unique.items()
             )
         )

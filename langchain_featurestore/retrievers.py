@@ -45,7 +45,7 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import Field
 
 from langchain_featurestore._events import RETRIEVAL_EVENT, aemit, emit
-from langchain_featurestore.lookup import entity_id_from, vector_for
+from langchain_featurestore.lookup import aread_vectors, entity_id_from, read_vectors, vector_for
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition, chroma_where
@@ -161,8 +161,9 @@ class FeatureFilteredRetriever(BaseRetriever):
     as :class:`~langchain_featurestore.lookup.FeatureLookup` outputs) may be passed as
     the ``features=`` kwarg or a dict input's ``features_key`` entry; then no lookup is
     made. With neither, the search is unfiltered. Features without a usable value drop
-    their rule (see :class:`FeatureFilterSpec`), so with a client in fallback mode a
-    dead store gives an unfiltered search, never an error.
+    their rule (see :class:`FeatureFilterSpec`); with ``fallback`` (the default) a store
+    failure gives UNAVAILABLE features, so a dead store means an unfiltered search,
+    never an error.
 
     Attributes:
         vectorstore: Any LangChain vector store whose searches take ``filter=``.
@@ -177,6 +178,8 @@ class FeatureFilteredRetriever(BaseRetriever):
         filter_translator: Turns resolved conditions into the store's ``filter`` value
             (``None`` for no filter); Chroma's ``where`` by default.
         search_kwargs: Extra keyword arguments for every vector store search.
+        fallback: Search unfiltered (logging a warning) when the store fails, instead of
+            raising :class:`~llm_featurestore.errors.FeatureStoreUnavailableError`.
     """
 
     vectorstore: VectorStore
@@ -190,6 +193,7 @@ class FeatureFilteredRetriever(BaseRetriever):
     features_key: str = "features"
     filter_translator: Callable[[Sequence[ResolvedCondition]], Any] = chroma_where
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
+    fallback: bool = True
 
     # -- invoke: accept dict inputs and configurable ids --------------------
 
@@ -360,20 +364,29 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     def _lookup(self, user_id: str) -> FeatureVector:
         spec = self.filter_spec
-        return self.client.get_features(user_id, spec.entity_type, spec.feature_names)
+        return read_vectors(
+            self.client, [user_id], spec.entity_type, spec.feature_names, fallback=self.fallback
+        )[0]
 
     async def _alookup(self, user_id: str) -> FeatureVector:
         spec = self.filter_spec
-        return await self.client.aget_features(user_id, spec.entity_type, spec.feature_names)
+        vectors = await aread_vectors(
+            self.client, [user_id], spec.entity_type, spec.feature_names, fallback=self.fallback
+        )
+        return vectors[0]
 
-    def as_candidates(self) -> Runnable[Any, SearchCandidates]:
-        """A Runnable: dict input (query under ``query_key``) or str -> :class:`SearchCandidates`.
+    def as_candidates(self, *, query_key: str | None = None) -> Runnable[Any, SearchCandidates]:
+        """A Runnable: a str, or a dict with the query under ``query_key`` (the
+        retriever's by default) -> :class:`SearchCandidates`.
 
         Put it beside a :class:`FeatureLookup` in a ``RunnableParallel`` so the
         embedding and search overlap the lookup, then finish with :meth:`as_selector`.
         """
+        key = query_key or self.query_key
 
         def query_of(input_: Any) -> str:
+            if isinstance(input_, Mapping) and key in input_:
+                input_ = input_[key]
             return self._request(input_, None, {})
 
         def run(input_: Any) -> SearchCandidates:
@@ -385,14 +398,22 @@ class FeatureFilteredRetriever(BaseRetriever):
         return RunnableLambda(run, afunc=arun, name="feature_candidate_search")
 
     def as_selector(
-        self, *, request_key: str = "request", candidates_key: str = "candidates"
+        self,
+        *,
+        request_key: str = "request",
+        candidates_key: str = "candidates",
+        features_key: str | None = None,
     ) -> Runnable[dict[str, Any], dict[str, Any]]:
         """A Runnable: ``{request_key: lookup output, candidates_key: SearchCandidates}``
         -> the lookup output plus ``"documents"`` (the filtered top ``k``).
+
+        The features are read from the lookup output under ``features_key`` (the
+        retriever's ``features_key`` by default).
         """
+        key = features_key or self.features_key
 
         def features_of(input_: Mapping[str, Any]) -> Any:
-            return input_[request_key].get(self.features_key)
+            return input_[request_key].get(key)
 
         def run(input_: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
             docs = self.select(input_[candidates_key], features_of(input_), config=config)
