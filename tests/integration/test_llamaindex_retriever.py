@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 
 from llamaindex_featurestore.context import FeatureQueryBundle, user_context
 from llamaindex_featurestore.retriever import BACKFILL_KEY, FeatureFilteredRetriever
+from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule
@@ -182,11 +184,28 @@ def test_dead_store_with_serving_fallback_searches_unfiltered(
     assert client.stats.fallbacks >= 1
 
 
-def test_dead_store_without_fallback_raises(chroma_index: VectorStoreIndex) -> None:
-    client = ServingClient(dead_redis_client(), fallback_on_timeout=False, circuit_breaker=None)
-    r = FeatureFilteredRetriever(chroma_index, client, SPEC)
+def test_dead_store_without_serving_client_falls_back_and_warns(
+    chroma_index: VectorStoreIndex, use_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = FeatureFilteredRetriever(chroma_index, dead_redis_client(), SPEC, similarity_top_k=30)
+    with caplog.at_level(logging.WARNING, logger="llamaindex_featurestore.context"):
+        nodes = retrieve(r, FeatureQueryBundle(QUERY, user_id="u-run"), use_async)
+    assert {m["category"] for m in metas(nodes)} == set(CATEGORIES)
+    assert "Feature lookup for user 'u-run' failed (unavailable); continuing without it" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["raw", "serving-no-fallback"])
+def test_dead_store_with_fallback_off_raises(
+    chroma_index: VectorStoreIndex, wrap: bool, use_async: bool
+) -> None:
+    client: FeatureStoreClient = dead_redis_client()
+    if wrap:
+        client = ServingClient(client, fallback_on_timeout=False, circuit_breaker=None)
+    r = FeatureFilteredRetriever(chroma_index, client, SPEC, fallback=False)
     with pytest.raises(FeatureStoreUnavailableError):
-        r.retrieve(FeatureQueryBundle(QUERY, user_id="u-run"))
+        retrieve(r, FeatureQueryBundle(QUERY, user_id="u-run"), use_async)
 
 
 def test_boolean_feature_value_filters(chroma_index: VectorStoreIndex) -> None:
