@@ -106,7 +106,8 @@ def test_enrich_builds_the_default_block_in_task_priority_order(store: LocalFeat
     prov = provenance_of(result, "browsing")
     assert (prov.entity_type, prov.entity_id, prov.source) == ("user", "u1", "local")
     assert prov.status is FeatureStatus.PRESENT
-    assert prov.age_seconds is not None and prov.age_seconds >= 0
+    assert prov.age_seconds is not None
+    assert prov.age_seconds >= 0
 
 
 def test_variables_expose_block_and_structured_features(store: LocalFeatureStore) -> None:
@@ -217,7 +218,8 @@ def test_values_older_than_the_threshold_are_dropped_as_stale(store: LocalFeatur
     assert "old news" not in result.enriched_prompt
     assert result.features_used == ["user.purchase_history", "user.preferences"]
     prov = provenance_of(result, "browsing")
-    assert prov.drop_reason is DropReason.STALE and prov.used is False
+    assert prov.drop_reason is DropReason.STALE
+    assert prov.used is False
     assert prov.status is FeatureStatus.PRESENT
     assert prov.age_seconds == pytest.approx(7200, abs=60)
 
@@ -270,7 +272,8 @@ def test_budget_shortens_a_long_list_instead_of_dropping_it(store: LocalFeatureS
     assert line.startswith("- Purchase history: item-0, item-1")
     assert line.endswith(" more)")
     prov = provenance_of(result, "purchase_history")
-    assert prov.used and prov.shortened
+    assert prov.used
+    assert prov.shortened
     assert provenance_of(result, "browsing").drop_reason is DropReason.OVER_BUDGET
 
 
@@ -301,7 +304,8 @@ def test_values_are_capped_in_length(store: LocalFeatureStore) -> None:
     result = FeatureEnricher(store, config).enrich("q", user_id="u1", task_type=RECO)
 
     value = result.variables["features"]["Browsing"]
-    assert len(value) == 50 and value.endswith("...")
+    assert len(value) == 50
+    assert value.endswith("...")
 
 
 # --- task mapping ----------------------------------------------------------------------------
@@ -436,7 +440,8 @@ def test_pii_named_features_are_dropped_by_default(store: LocalFeatureStore) -> 
     result = FeatureEnricher(store, support_config()).enrich("q", user_id="u1", task_type=SUPPORT)
 
     assert result.features_used == ["user.tier"]
-    assert "jane" not in result.enriched_prompt and "555" not in result.enriched_prompt
+    assert "jane" not in result.enriched_prompt
+    assert "555" not in result.enriched_prompt
     assert provenance_of(result, "email").drop_reason is DropReason.SENSITIVE
     assert provenance_of(result, "phone").drop_reason is DropReason.SENSITIVE
 
@@ -466,7 +471,8 @@ def test_sensitivity_strategies_mask_hash_and_allow(store: LocalFeatureStore) ->
         "- Email: j***@example.com",
         f"- Phone: {expected_hash}",
     ]
-    assert expected_hash.startswith("sha256:") and len(expected_hash) == len("sha256:") + 12
+    assert expected_hash.startswith("sha256:")
+    assert len(expected_hash) == len("sha256:") + 12
     assert provenance_of(result, "email").protection == "mask"
     assert provenance_of(result, "phone").protection == "hash"
 
@@ -518,8 +524,11 @@ def test_feature_values_cannot_escape_the_block(store: LocalFeatureStore, value:
     assert lines[1].startswith("- Browsing: ")
     assert lines[3:] == ["", "Prompt."]
     line = lines[1]
-    assert "[" not in line and "]" not in line
-    assert "end context" not in line.lower().replace(".", "").replace(" ", "")
+    assert "[" not in line
+    assert "]" not in line
+    squashed = "".join(ch for ch in line.lower() if ch.isalnum())
+    assert "endcontext" not in squashed
+    assert "contextfromuserprofile" not in squashed
     assert all(ch.isprintable() for ch in line)
 
 
