@@ -177,7 +177,7 @@ def test_unknown_output_is_rejected() -> None:
 
 def test_missing_prompt_is_a_config_error() -> None:
     runnable, _ = make()
-    with pytest.raises(FeatureConfigError, match="No prompt string under 'question'.*keys: q"):
+    with pytest.raises(FeatureConfigError, match=r"No prompt string under 'question'.*keys: q"):
         runnable.invoke({"q": "hello"})
     with pytest.raises(FeatureConfigError, match="expects the prompt string or a dict"):
         runnable.invoke(42)
