@@ -69,8 +69,10 @@ def test_format_scalar() -> None:
 
 
 def test_is_empty() -> None:
-    assert all(is_empty(v) for v in (None, "", "   ", [], {}, ()))
-    assert not any(is_empty(v) for v in (0, False, "x", [None], {"a": None}))
+    empties: tuple[object, ...] = (None, "", "   ", [], {}, ())
+    values: tuple[object, ...] = (0, False, "x", [None], {"a": None})
+    assert all(is_empty(v) for v in empties)
+    assert not any(is_empty(v) for v in values)
 
 
 def test_join_items() -> None:
