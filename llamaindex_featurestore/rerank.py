@@ -164,5 +164,7 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = await afetch_vectors(self._client, self._needs(), ids, query_vectors(query_bundle))
+        lookup = await afetch_vectors(
+            self._client, self._needs(), ids, query_vectors(query_bundle), fallback=self.fallback
+        )
         return rerank_nodes(nodes, self._weighted(lookup.vectors), self.top_n)
