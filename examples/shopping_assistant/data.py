@@ -409,7 +409,7 @@ COLD_START_USER = Persona(
     user_id="new-visitor-1",
     title="Brand-new user (cold start)",
     story="First visit: the feature store knows nothing, so defaults apply.",
-    question="Something to keep me warm this winter?",
+    question="Something warm for cold evenings?",
     category=None,
     max_price=None,
 )

