@@ -1,4 +1,4 @@
-"""Property-based tests: for any feature values, the budget holds and the block cannot be escaped."""
+"""Property tests: for any feature values the budget holds and the block cannot be escaped."""
 
 from __future__ import annotations
 
