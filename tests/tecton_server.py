@@ -116,7 +116,10 @@ class TectonTestServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="tecton-test-server", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},  # shutdown() waits up to one poll interval
+            name="tecton-test-server",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -33,7 +33,8 @@ as raw ``httpx`` exceptions, fails with a JSON error on non-JSON error bodies, a
 its async client to a single event loop. Its request building and parsing are a few
 lines, so this module speaks the HTTP API directly over ``httpx`` (a core dependency):
 one pooled ``httpx.Client`` for sync calls, one ``httpx.AsyncClient`` per running event
-loop for async calls, both created lazily, sharing pure request/response functions.
+loop for async calls (created on first use in that loop), both opening connections lazily
+and sharing pure request/response functions.
 """
 
 from __future__ import annotations
@@ -427,6 +428,9 @@ class TectonClient(FeatureStoreClient):
         self._client: Any = None
         self._async = _PerLoop(self._make_async_client, self._close_async_client)
         self._ssl = _ssl_context()
+        # The pool object is built now (about 15 ms on first use of httpx, paid here
+        # rather than by the first, possibly deadline-bound, read); connections open lazily.
+        self._sync_client()
 
     def __repr__(self) -> str:
         return (
