@@ -33,6 +33,7 @@ The clock is injectable so tests never sleep.
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -167,6 +168,7 @@ class MonitorStats(BaseModel):
     quality_with_features: float | None
     quality_without_features: float | None
     feature_store_availability_pct: float
+    holdouts: int = Field(description="should_enrich calls turned away as the control group.")
     store_enabled: bool = Field(description="False while the store gate is open.")
     store_disabled_reason: str | None = None
     consecutive_store_failures: int
@@ -294,6 +296,11 @@ def _drift_value(value: Any) -> Any:
 _SKIP = object()
 
 
+def _check_quality_score(score: object) -> None:
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise FeatureConfigError(f"inference_quality must be a finite number, got {score!r}")
+
+
 class FeatureMonitor:
     """Statistics, automatic disabling and drift for enrichment; thread-safe, bounded.
 
@@ -316,6 +323,10 @@ class FeatureMonitor:
         drift_window: Recent values kept per feature for drift.
         drift_bins: Quantile buckets for numeric baselines.
         drift_max_categories: Categories kept for categorical baselines.
+        holdout_fraction: Share (0..1) of requests :meth:`should_enrich` turns away at
+            random while enrichment is on, so that quality without features keeps being
+            measured even when every user has features (0.0: no control group).
+        seed: Seed of the hold-out's random draws, for reproducible tests.
         clock: Monotonic time in seconds; inject a fake in tests.
 
     Raises:
@@ -339,6 +350,8 @@ class FeatureMonitor:
         drift_window: int = 1000,
         drift_bins: int = 10,
         drift_max_categories: int = 20,
+        holdout_fraction: float = 0.0,
+        seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         for name, value in {
@@ -368,6 +381,10 @@ class FeatureMonitor:
                 "FeatureMonitor: availability_threshold_pct must be between 0 and 100, "
                 f"got {availability_threshold_pct}"
             )
+        if not 0.0 <= holdout_fraction <= 1.0:
+            raise FeatureConfigError(
+                f"FeatureMonitor: holdout_fraction must be between 0 and 1, got {holdout_fraction}"
+            )
         if cooldown_seconds < 0 or not math.isfinite(cooldown_seconds):
             raise FeatureConfigError(
                 f"FeatureMonitor: cooldown_seconds must be a finite number >= 0, "
@@ -386,6 +403,8 @@ class FeatureMonitor:
         self.drift_window = drift_window
         self.drift_bins = drift_bins
         self.drift_max_categories = drift_max_categories
+        self.holdout_fraction = holdout_fraction
+        self._rng = random.Random(seed)
         self._clock = clock
         self._lock = threading.Lock()
         self._baselines: _LRU[str, DistributionProfile] = _LRU(max_tracked_features)
@@ -398,6 +417,7 @@ class FeatureMonitor:
         self._successful = 0
         self._skipped = 0
         self._skip_reasons: Counter[str] = Counter()
+        self._holdouts = 0
         self._window: deque[_Sample] = deque(maxlen=self.window_size)
         self._store_gate = _Gate()
         self._consecutive_failures = 0
@@ -447,14 +467,8 @@ class FeatureMonitor:
         Raises:
             FeatureConfigError: ``inference_quality`` is not a finite number.
         """
-        if inference_quality is not None and (
-            isinstance(inference_quality, bool)
-            or not isinstance(inference_quality, (int, float))
-            or not math.isfinite(inference_quality)
-        ):
-            raise FeatureConfigError(
-                f"inference_quality must be a finite number or None, got {inference_quality!r}"
-            )
+        if inference_quality is not None:
+            _check_quality_score(inference_quality)
         vector_list: list[FeatureVector] = []
         if vectors is not None:
             vector_list = list(vectors.values() if isinstance(vectors, Mapping) else vectors)
@@ -463,6 +477,28 @@ class FeatureMonitor:
             self._record_locked(result, inference_quality, now)
             for vector in vector_list:
                 self._record_vector_locked(vector)
+
+    def record_quality(self, result: EnrichmentLike, inference_quality: float) -> None:
+        """Attach the score of the answer to a result that was already recorded.
+
+        The enricher records every enrichment it runs (without a score) when it was given
+        this monitor; call this once the model's answer has been scored, with the same
+        result (pass-through results too: they are answers without features). Only the
+        quality windows and the task's quality gate change, no counter.
+
+        Raises:
+            FeatureConfigError: ``inference_quality`` is not a finite number.
+        """
+        _check_quality_score(inference_quality)
+        now = self._clock()
+        with self._lock:
+            task = self._task(result.task_type)
+            self._add_quality(task, bool(result.features_available), inference_quality)
+            self._check_quality(task, now)
+
+    def _add_quality(self, task: _TaskState, with_features: bool, quality: float) -> None:
+        (self._quality_with if with_features else self._quality_without).append(quality)
+        (task.with_q if with_features else task.without_q).append(quality)
 
     def _record_locked(self, result: EnrichmentLike, quality: float | None, now: float) -> None:
         task = self._task(result.task_type)
@@ -496,8 +532,7 @@ class FeatureMonitor:
         if probe_outcome:
             self._quality_probe_outcome(task, with_features, now)
         if quality is not None:
-            (self._quality_with if with_features else self._quality_without).append(quality)
-            (task.with_q if with_features else task.without_q).append(quality)
+            self._add_quality(task, with_features, quality)
         if not probe_outcome:
             self._check_quality(task, now)
 
@@ -614,6 +649,10 @@ class FeatureMonitor:
         cool-down has passed, one call returns True (the probe) and the following calls
         return False until the probe's result is recorded, or until another cool-down
         passes without it (a lost probe is replaced).
+
+        With ``holdout_fraction`` set, that share of the calls where both gates are closed
+        also returns False (a control group answered without features, counted in
+        ``MonitorStats.holdouts``); probes are never held out.
         """
         now = self._clock()
         with self._lock:
@@ -623,6 +662,13 @@ class FeatureMonitor:
             if task is not None:
                 task_ok, task_probe = task.gate.allows(now, self.cooldown_seconds)
             if not (store_ok and task_ok):
+                return False
+            if (
+                self.holdout_fraction > 0.0
+                and not (store_probe or task_probe)
+                and self._rng.random() < self.holdout_fraction
+            ):
+                self._holdouts += 1
                 return False
             if store_probe:
                 self._store_gate.probe_at = now
@@ -672,6 +718,7 @@ class FeatureMonitor:
                 successful_enrichments=self._successful,
                 skipped_enrichments=self._skipped,
                 skipped_by_reason=dict(self._skip_reasons),
+                holdouts=self._holdouts,
                 window_size=n,
                 avg_features_used=sum(s.features_used for s in samples) / n if n else 0.0,
                 avg_latency_ms=sum(latencies) / n if n else 0.0,

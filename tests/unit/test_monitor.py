@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,61 +12,91 @@ from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.monitor import FeatureMonitor
 
+if TYPE_CHECKING:
+    from llm_featurestore.enricher import EnrichmentResult, FeatureProvenance
+
 PRESENT = FeatureStatus.PRESENT
 
 
-@dataclass(frozen=True)
-class Prov:
-    """Stand-in for enricher.FeatureProvenance (only what the monitor reads)."""
+def make_prov(
+    feature: str,
+    entity_type: str = "user",
+    status: FeatureStatus = PRESENT,
+    used: bool = True,
+    drop_reason: str | None = None,
+) -> FeatureProvenance:
+    """A real enricher.FeatureProvenance (imported here, not at collection time)."""
+    from llm_featurestore.enricher import DropReason, FeatureProvenance
 
-    feature: str
-    entity_type: str = "user"
-    status: FeatureStatus = PRESENT
-    used: bool = True
-    drop_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Result:
-    """Stand-in for enricher.EnrichmentResult (only what the monitor reads)."""
-
-    task_type: str = "general"
-    features_used: Sequence[str] = ()
-    enrichment_latency_ms: float = 1.0
-    features_available: bool = True
-    store_available: bool = True
-    skipped_reason: str | None = None
-    provenance: Sequence[Prov] = field(default_factory=tuple)
-
-
-def ok(task: str = "general", latency: float = 1.0, n_features: int = 2) -> Result:
-    names = [f"f{i}" for i in range(n_features)]
-    return Result(
-        task_type=task,
-        features_used=[f"user.{n}" for n in names],
-        enrichment_latency_ms=latency,
-        provenance=tuple(Prov(n) for n in names),
+    return FeatureProvenance(
+        feature=feature,
+        entity_type=entity_type,
+        entity_id="u1",
+        source="local",
+        status=status,
+        age_seconds=None,
+        used=used,
+        drop_reason=None if drop_reason is None else DropReason(drop_reason),
+        label=feature,
     )
 
 
-def down(task: str = "general") -> Result:
-    return Result(
+def make_result(
+    task_type: str = "general",
+    features_used: Sequence[str] = (),
+    enrichment_latency_ms: float = 1.0,
+    features_available: bool = True,
+    store_available: bool = True,
+    skipped_reason: str | None = None,
+    provenance: Sequence[FeatureProvenance] = (),
+) -> EnrichmentResult:
+    """A real enricher.EnrichmentResult with the fields the monitor reads."""
+    from llm_featurestore.enricher import EnrichmentResult
+
+    return EnrichmentResult(
+        original_prompt="q",
+        enriched_prompt="q",
+        task_type=task_type,
+        features_used=list(features_used),
+        feature_tokens_added=0,
+        enrichment_latency_ms=enrichment_latency_ms,
+        features_available=features_available,
+        provenance=list(provenance),
+        store_available=store_available,
+        skipped_reason=skipped_reason,
+    )
+
+
+def ok(task: str = "general", latency: float = 1.0, n_features: int = 2) -> EnrichmentResult:
+    names = [f"f{i}" for i in range(n_features)]
+    return make_result(
+        task_type=task,
+        features_used=[f"user.{n}" for n in names],
+        enrichment_latency_ms=latency,
+        provenance=tuple(make_prov(n) for n in names),
+    )
+
+
+def down(task: str = "general") -> EnrichmentResult:
+    return make_result(
         task_type=task,
         features_available=False,
         store_available=False,
         provenance=(
-            Prov("f0", status=FeatureStatus.UNAVAILABLE, used=False, drop_reason="unavailable"),
+            make_prov(
+                "f0", status=FeatureStatus.UNAVAILABLE, used=False, drop_reason="unavailable"
+            ),
         ),
     )
 
 
-def no_features(task: str = "general") -> Result:
+def no_features(task: str = "general") -> EnrichmentResult:
     """The store answered, but nothing usable (e.g. a new user)."""
-    return Result(task_type=task, features_available=False, store_available=True)
+    return make_result(task_type=task, features_available=False, store_available=True)
 
 
-def skipped(task: str = "general", reason: str = "monitor_disabled") -> Result:
-    return Result(
+def skipped(task: str = "general", reason: str = "monitor_disabled") -> EnrichmentResult:
+    return make_result(
         task_type=task, features_available=False, store_available=True, skipped_reason=reason
     )
 
@@ -143,24 +172,26 @@ def test_records_counts_latency_percentiles_and_availability() -> None:
 def test_per_feature_missing_stale_and_unavailable_rates() -> None:
     monitor = FeatureMonitor()
     monitor.record_enrichment(
-        Result(
+        make_result(
             features_used=["user.tier"],
             provenance=(
-                Prov("tier"),
-                Prov("budget", status=FeatureStatus.NOT_FOUND, used=False, drop_reason="missing"),
-                Prov("recent", status=FeatureStatus.STALE, used=False, drop_reason="stale"),
+                make_prov("tier"),
+                make_prov(
+                    "budget", status=FeatureStatus.NOT_FOUND, used=False, drop_reason="missing"
+                ),
+                make_prov("recent", status=FeatureStatus.STALE, used=False, drop_reason="stale"),
             ),
         )
     )
     monitor.record_enrichment(
-        Result(
+        make_result(
             features_used=["user.tier", "user.budget"],
             provenance=(
-                Prov("tier"),
-                Prov("budget"),
-                Prov("recent", status=FeatureStatus.TIMED_OUT, used=False),
+                make_prov("tier"),
+                make_prov("budget"),
+                make_prov("recent", status=FeatureStatus.TIMED_OUT, used=False),
                 # a PRESENT value dropped because it is older than the enricher's threshold
-                Prov("email", status=PRESENT, used=False, drop_reason="sensitive"),
+                make_prov("email", status=PRESENT, used=False, drop_reason="sensitive"),
             ),
         )
     )
@@ -176,17 +207,18 @@ def test_per_feature_missing_stale_and_unavailable_rates() -> None:
     assert rates["user.email"].used_rate == 0.0
 
 
-def test_drop_reason_enum_values_are_understood() -> None:
-    from enum import Enum
-
-    class Reason(str, Enum):
-        STALE = "stale"
+def test_drop_reason_is_read_from_the_enum_value() -> None:
+    from llm_featurestore.enricher import DropReason
 
     monitor = FeatureMonitor()
+    stale = make_prov("x", status=PRESENT, used=False, drop_reason=DropReason.STALE.value)
+    assert stale.drop_reason is DropReason.STALE
+    monitor.record_enrichment(make_result(provenance=(stale,)))
     monitor.record_enrichment(
-        Result(provenance=(Prov("x", status=PRESENT, used=False, drop_reason=Reason.STALE),))  # type: ignore[arg-type]
+        make_result(provenance=(make_prov("x", used=False, drop_reason="over_budget"),))
     )
-    assert monitor.get_stats().feature_stats["user.x"].stale == 1
+    rate = monitor.get_stats().feature_stats["user.x"]
+    assert (rate.requests, rate.stale, rate.missing, rate.used) == (2, 1, 0, 0)
 
 
 def test_feature_usage_lists_task_types_that_used_each_feature() -> None:
@@ -535,10 +567,10 @@ def test_memory_is_bounded() -> None:
     )
     for i in range(50):
         monitor.record_enrichment(
-            Result(
+            make_result(
                 task_type=f"task{i}",
                 features_used=[f"user.f{i}"],
-                provenance=(Prov(f"f{i}"),),
+                provenance=(make_prov(f"f{i}"),),
                 enrichment_latency_ms=float(i),
             ),
             float(i),
@@ -597,3 +629,51 @@ def test_reset_forgets_observations_but_keeps_baselines(clock: FakeClock) -> Non
 def test_bad_configuration_is_explained(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(FeatureConfigError, match=message):
         FeatureMonitor(**kwargs)
+
+
+def test_record_quality_attaches_scores_without_counting_again() -> None:
+    monitor = FeatureMonitor(quality_min_samples=2)
+    enriched, passed = ok("faq"), skipped("faq")
+    for _ in range(2):
+        monitor.record_enrichment(enriched)  # what the enricher does by itself
+        monitor.record_quality(enriched, 0.5)  # the app scores the answer later
+        monitor.record_quality(passed, 0.8)  # pass-through answers are the control
+    stats = monitor.get_stats()
+    assert stats.total_enrichments == 2
+    assert stats.quality_with_features == 0.5
+    assert stats.quality_without_features == 0.8
+    assert not monitor.should_enrich("faq")
+    with pytest.raises(
+        FeatureConfigError, match="inference_quality must be a finite number, got nan"
+    ):
+        monitor.record_quality(enriched, float("nan"))
+
+
+def test_holdout_turns_away_a_share_of_requests_without_opening_gates() -> None:
+    monitor = FeatureMonitor(holdout_fraction=0.25, seed=42)
+    answers = [monitor.should_enrich("faq") for _ in range(4000)]
+    held = answers.count(False)
+    assert 850 <= held <= 1150
+    stats = monitor.get_stats()
+    assert stats.holdouts == held
+    assert stats.store_enabled
+    always = FeatureMonitor(holdout_fraction=1.0)
+    assert not any(always.should_enrich("faq") for _ in range(10))
+    never = FeatureMonitor()
+    assert all(never.should_enrich("faq") for _ in range(10))
+    with pytest.raises(
+        FeatureConfigError, match=r"holdout_fraction must be between 0 and 1, got 1\.5"
+    ):
+        FeatureMonitor(holdout_fraction=1.5)
+
+
+def test_probes_are_never_held_out(clock: FakeClock) -> None:
+    monitor = FeatureMonitor(
+        disable_after_failures=1, cooldown_seconds=1, holdout_fraction=1.0, clock=clock
+    )
+    monitor.record_enrichment(down())
+    clock.advance(1)
+    assert monitor.should_enrich("general")  # the probe goes through despite the hold-out
+    monitor.record_enrichment(ok())
+    assert not monitor.should_enrich("general")  # back to the 100% hold-out
+    assert monitor.get_stats().store_enabled
