@@ -179,24 +179,31 @@ def test_tags_label_sensitivity_owner_and_version(catalog: FeatureCatalog) -> No
 
 
 def test_lineage_sources_services_and_task_usage(catalog: FeatureCatalog, feast_repo: Path) -> None:
-    class Prov:
-        feature = "avg_order_value"
-        entity_type = "user"
-        status = "present"
-        used = True
-        drop_reason = None
+    from llm_featurestore.enricher import EnrichmentResult, FeatureProvenance
+    from llm_featurestore.models import FeatureStatus
 
-    class Result:
-        task_type = "product_recommendation"
-        features_used = ("user.avg_order_value",)
-        enrichment_latency_ms = 1.0
-        features_available = True
-        store_available = True
-        skipped_reason = None
-        provenance = (Prov(),)
-
+    used = FeatureProvenance(
+        feature="avg_order_value",
+        entity_type="user",
+        entity_id="u1",
+        source="feast",
+        status=FeatureStatus.PRESENT,
+        age_seconds=5.0,
+        used=True,
+        label="Average order value",
+    )
+    result = EnrichmentResult(
+        original_prompt="q",
+        enriched_prompt="q",
+        task_type="product_recommendation",
+        features_used=["user.avg_order_value"],
+        feature_tokens_added=8,
+        enrichment_latency_ms=1.0,
+        features_available=True,
+        provenance=[used],
+    )
     monitor = FeatureMonitor()
-    monitor.record_enrichment(Result())  # type: ignore[arg-type]
+    monitor.record_enrichment(result)
     lineage = catalog.lineage("user", "avg_order_value", monitor)
     assert lineage.feature_view == "user_stats"
     assert lineage.data_source == "user_orders"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import ValidationError
@@ -12,6 +12,9 @@ from llm_featurestore.catalog import FeatureCatalog, FeatureDefinition
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureStatus
 from llm_featurestore.monitor import FeatureMonitor
+
+if TYPE_CHECKING:
+    from llm_featurestore.enricher import EnrichmentResult
 
 YAML = """\
 version: 1
@@ -251,31 +254,38 @@ def test_search_label_beats_description_and_words_must_all_match() -> None:
 # -- lineage ----------------------------------------------------------------------------
 
 
-class _Prov:
-    def __init__(self, feature: str, used: bool = True) -> None:
-        self.feature = feature
-        self.entity_type = "user"
-        self.status = FeatureStatus.PRESENT
-        self.used = used
-        self.drop_reason = None
+def _used(task: str, feature: str, used: bool = True) -> EnrichmentResult:
+    """A real EnrichmentResult in which ``feature`` of the user was used (or dropped)."""
+    from llm_featurestore.enricher import DropReason, EnrichmentResult, FeatureProvenance
 
-
-class _Result:
-    def __init__(self, task: str, *provenance: _Prov) -> None:
-        self.task_type = task
-        self.features_used = [f"user.{p.feature}" for p in provenance if p.used]
-        self.enrichment_latency_ms = 1.0
-        self.features_available = True
-        self.store_available = True
-        self.skipped_reason = None
-        self.provenance = list(provenance)
+    prov = FeatureProvenance(
+        feature=feature,
+        entity_type="user",
+        entity_id="u1",
+        source="local",
+        status=FeatureStatus.PRESENT,
+        age_seconds=1.0,
+        used=used,
+        drop_reason=None if used else DropReason.OVER_BUDGET,
+        label=feature,
+    )
+    return EnrichmentResult(
+        original_prompt="q",
+        enriched_prompt="q",
+        task_type=task,
+        features_used=[f"user.{feature}"] if used else [],
+        feature_tokens_added=0,
+        enrichment_latency_ms=1.0,
+        features_available=used,
+        provenance=[prov],
+    )
 
 
 def test_lineage_with_monitor_usage(catalog: FeatureCatalog) -> None:
     monitor = FeatureMonitor()
-    monitor.record_enrichment(_Result("product_recommendation", _Prov("avg_order_value")))
-    monitor.record_enrichment(_Result("customer_support", _Prov("avg_order_value")))
-    monitor.record_enrichment(_Result("faq", _Prov("avg_order_value", used=False)))
+    monitor.record_enrichment(_used("product_recommendation", "avg_order_value"))
+    monitor.record_enrichment(_used("customer_support", "avg_order_value"))
+    monitor.record_enrichment(_used("faq", "avg_order_value", used=False))
     lineage = catalog.lineage("user", "avg_order_value", monitor)
     assert lineage.feature_view == "user_stats"
     assert lineage.data_source == "orders_daily"
