@@ -1,8 +1,11 @@
 """Watch enrichment in production, and turn it off by itself when it does not help.
 
 :class:`FeatureMonitor` receives every :class:`~llm_featurestore.enricher.EnrichmentResult`
-(``record_enrichment``), optionally with a quality score of the model's answer and the
-feature vectors that were read. From them it keeps:
+(``record_enrichment``; a :class:`~llm_featurestore.enricher.FeatureEnricher` given the
+monitor does this itself for every enrichment that ran), optionally with the feature
+vectors that were read (``vectors=`` or :meth:`~FeatureMonitor.record_vector`). Scores of
+the model's answers arrive with the result or later through
+:meth:`~FeatureMonitor.record_quality`. From them it keeps:
 
 * counters since creation (or :meth:`~FeatureMonitor.reset`): totals, successes, skips,
   per-feature outcomes, per-task counts;
@@ -24,6 +27,10 @@ a successful probe closes the gate, a failed one opens it for another cool-down)
   both with and without features and the mean with features does not beat the mean
   without by at least ``quality_margin``. A successful probe (features available) starts
   a new trial: the task's with-features samples are cleared and collected again.
+
+Answers without features come from users the store knows nothing about, from
+pass-throughs while a gate is open, and from an optional random hold-out
+(``holdout_fraction``) that keeps a control group when every user has features.
 
 Everything is guarded by one lock and bounded: windows are ``deque(maxlen=...)``, the
 number of tracked features and task types is capped (least recently seen dropped first).
