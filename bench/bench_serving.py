@@ -1,0 +1,135 @@
+"""Serving-layer costs: cache hits, the sync timeout guard, and coalescing on Feast + Redis.
+
+Baselines are timed in the same run: the bare backend call for overhead ratios, and
+100 concurrent uncoalesced lookups for the coalescing speed-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench._timing import row, time_async, time_sync
+from llm_featurestore.clients.local import LocalFeatureStore
+from llm_featurestore.serving import CacheConfig, CoalesceConfig, ServingClient
+
+NAMES = ["favorite_category", "avg_order_value", "purchases_30d"]
+
+
+def _local_rows(n: int) -> list[dict[str, Any]]:
+    store = LocalFeatureStore()
+    for i in range(1000):
+        store.write_features(
+            str(i),
+            "user",
+            {"favorite_category": f"c{i}", "avg_order_value": i + 0.5, "purchases_30d": i},
+        )
+    raw = time_sync(lambda: store.get_features("7", "user", NAMES), n)
+    guarded = ServingClient(store)
+    inline = ServingClient(store, timeout_ms=None)
+    cached = ServingClient(store, cache=CacheConfig())
+    rows = [
+        row("local: bare backend read (baseline)", *raw),
+        row(
+            "local: ServingClient, sync timeout guard (worker thread)",
+            *time_sync(lambda: guarded.get_features("7", "user", NAMES), n),
+            raw[0],
+        ),
+        row(
+            "local: ServingClient, timeout_ms=None (inline)",
+            *time_sync(lambda: inline.get_features("7", "user", NAMES), n),
+            raw[0],
+        ),
+        row(
+            "cache hit, sync (target p50 <= 20 us)",
+            *time_sync(lambda: cached.get_features("7", "user", NAMES), n),
+            raw[0],
+        ),
+        row(
+            "cache hit, async",
+            *time_async(lambda: cached.aget_features("7", "user", NAMES), n),
+            raw[0],
+        ),
+    ]
+    guarded.close()
+    return rows
+
+
+@contextlib.contextmanager
+def _feast_on_redis() -> Iterator[Any]:
+    from llm_featurestore.clients.feast import FeastClient
+    from tests.fixtures import feast_repo
+    from tests.fixtures.servers import free_port, redis_server_on
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        redis_server_on(free_port(), tmp) as url,
+    ):
+        repo = feast_repo.build_repo(
+            Path(tmp) / "repo", feast_repo.redis_online_store(url, db=0), project="bench_serving"
+        )
+        client = FeastClient(repo)
+        feast_repo.populate(client.store)
+        yield client
+
+
+def _coalescing_rows(rounds: int) -> list[dict[str, Any]]:
+    from tests.contract import harness as h
+
+    ids = sorted(h.BULK)[:100]
+    with _feast_on_redis() as client:
+        plain = ServingClient(client, timeout_ms=5_000)
+        coalesced = ServingClient(
+            client, timeout_ms=5_000, coalesce=CoalesceConfig(window_ms=1.0, max_batch=128)
+        )
+
+        async def burst(serving: ServingClient) -> float:
+            start = time.perf_counter()
+            vectors = await asyncio.gather(*(serving.aget_features(i, "user", NAMES) for i in ids))
+            elapsed = time.perf_counter() - start
+            assert [v.entity_id for v in vectors] == ids
+            return elapsed
+
+        async def measure(serving: ServingClient) -> list[float]:
+            for _ in range(3):
+                await burst(serving)
+            return [await burst(serving) for _ in range(rounds)]
+
+        plain_t = asyncio.run(measure(plain))
+        coal_t = asyncio.run(measure(coalesced))
+        plain.close()
+        coalesced.close()
+    plain_p50, coal_p50 = statistics.median(plain_t), statistics.median(coal_t)
+    return [
+        {
+            "case": "feast+redis: 100 concurrent async lookups, uncoalesced (baseline)",
+            "p50_us": round(plain_p50 * 1e6, 1),
+            "p99_us": round(sorted(plain_t)[int(0.99 * (len(plain_t) - 1))] * 1e6, 1),
+            "ratio": None,
+            "lookups_per_s": round(100 / plain_p50),
+        },
+        {
+            "case": "feast+redis: 100 concurrent async lookups, coalesced (target >= 5x)",
+            "p50_us": round(coal_p50 * 1e6, 1),
+            "p99_us": round(sorted(coal_t)[int(0.99 * (len(coal_t) - 1))] * 1e6, 1),
+            "ratio": round(coal_p50 / plain_p50, 3),
+            "lookups_per_s": round(100 / coal_p50),
+            "speedup": round(plain_p50 / coal_p50, 1),
+        },
+    ]
+
+
+def run(n: int = 2000) -> list[dict[str, Any]]:
+    return _local_rows(n) + _coalescing_rows(max(20, n // 20))
+
+
+if __name__ == "__main__":
+    from bench.__main__ import render
+
+    print(render("serving", run()))
