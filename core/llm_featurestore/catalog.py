@@ -426,8 +426,9 @@ class FeatureCatalog:
     def from_feast(cls, repo_path_or_store: str | os.PathLike[str] | Any) -> FeatureCatalog:
         """Build a catalog from a Feast registry.
 
-        Reads every feature view keyed by exactly one entity (as the Feast client does;
-        views with composite or no entity keys are skipped). For each field: ``dtype``
+        Reads every feature view and stream feature view keyed by exactly one entity (as
+        the Feast client does; views with composite or no entity keys, and on-demand
+        feature views, are skipped). For each field: ``dtype``
         (Feast's type name, e.g. ``"Float64"``), ``description``, ``tags`` (view tags
         overlaid by field tags), ``ttl_seconds`` (the view's ttl; a zero ttl is None),
         ``feature_view``, ``source``/``source_path``/``source_type`` (the view's batch

@@ -819,5 +819,11 @@ class FeatureMonitor:
     def drift_reports(self) -> dict[str, DriftReport]:
         """:meth:`drift_report` of every feature with a baseline."""
         with self._lock:
-            names = list(self._baselines.data)
-        return {name: self.drift_report(name) for name in names}
+            pairs = [
+                (name, profile, list(self._values.data.get(name, ())))
+                for name, profile in self._baselines.data.items()
+            ]
+        return {
+            name: compare_to_profile(profile, values, feature=name)
+            for name, profile, values in pairs
+        }
