@@ -1,0 +1,183 @@
+"""A RetrieverQueryEngine with the feature retriever and postprocessors, on real Chroma,
+answered by a MockLLM that records its prompts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from llama_index.core import VectorStoreIndex
+from llama_index.core.base.response.schema import Response
+from llama_index.core.query_engine import RetrieverQueryEngine
+
+from llamaindex_featurestore import (
+    CONTEXT_KEY,
+    FeatureContextPostprocessor,
+    FeatureFilteredRetriever,
+    FeatureQueryBundle,
+    FeatureRerankPostprocessor,
+    user_context,
+)
+from llamaindex_featurestore.context import merge_needs
+from llm_featurestore.clients.base import FeatureStoreClient
+from llm_featurestore.clients.local import LocalFeatureStore
+from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
+from llm_featurestore.serving.client import ServingClient
+from tests.fixtures.redis import dead_redis_client
+from tests.integration.test_llamaindex_support import (
+    CATEGORIES,
+    SPEC,
+    CountingClient,
+    RecordingLLM,
+    chroma_index,
+    many_users,
+    store,
+)
+
+pytestmark = pytest.mark.integration
+__all__ = ["chroma_index", "store"]  # fixtures re-exported for pytest
+
+TASK = "shopping"
+CONFIG = EnricherConfig(
+    task_features={TASK: {"user": ["favorite_category", "avg_order_value", "tier"]}}
+)
+QUESTION = "which gear item for training?"
+
+
+def engine_for(
+    index: VectorStoreIndex, client: FeatureStoreClient, llm: RecordingLLM, top_k: int = 4
+) -> RetrieverQueryEngine:
+    context = FeatureContextPostprocessor(FeatureEnricher(client, CONFIG), task_type=TASK)
+    rerank = FeatureRerankPostprocessor(client, SPEC, weights=[0.0, 0.3, -0.3])
+    retriever = FeatureFilteredRetriever(
+        index,
+        client,
+        SPEC,
+        similarity_top_k=top_k,
+        prefetch=merge_needs(context.required_features(), {"user": SPEC.feature_names}),
+    )
+    return RetrieverQueryEngine.from_args(retriever, llm=llm, node_postprocessors=[rerank, context])
+
+
+def ask(engine: RetrieverQueryEngine, query: Any, use_async: bool) -> Response:
+    result = asyncio.run(engine.aquery(query)) if use_async else engine.query(query)
+    assert isinstance(result, Response)
+    return result
+
+
+@pytest.fixture(params=[False, True], ids=["sync", "async"])
+def use_async(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+def expected_block(store: LocalFeatureStore, user_id: str) -> str:
+    names = CONFIG.task_features[TASK]["user"]
+    vector = store.get_features(user_id, "user", names)
+    block = FeatureEnricher(store, CONFIG).enrich_from_vectors("q", {"user": vector}, TASK)
+    assert block.context_block  # guard: the expectation itself is not empty
+    return block.context_block
+
+
+def test_final_prompt_contains_the_context_block_first(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool
+) -> None:
+    llm = RecordingLLM()
+    client = CountingClient(store)
+    engine = engine_for(chroma_index, client, llm)
+    response = ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+
+    (prompt,) = llm.prompts
+    block = expected_block(store, "u-run")
+    assert block in prompt
+    assert "- Favorite category: running" in block
+    # The block comes before every retrieved product, and the products are the user's.
+    assert prompt.index(block) < prompt.index("running gear item")
+    assert "hiking" not in prompt
+    assert QUESTION in prompt
+    assert response.source_nodes[0].node.metadata[CONTEXT_KEY] is True
+    products = response.source_nodes[1:]
+    assert len(products) == 4
+    assert {n.node.metadata["category"] for n in products} == {"running"}
+    assert all(n.node.metadata["price"] <= 150 for n in products)
+    # One store round trip served the filter, the reranker and the context block.
+    assert len(client.calls) == 1
+
+
+def test_user_from_context_variable(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool
+) -> None:
+    llm = RecordingLLM()
+    engine = engine_for(chroma_index, store, llm)
+    with user_context("u-hike"):
+        response = ask(engine, QUESTION, use_async)
+    assert "- Favorite category: hiking" in llm.prompts[-1]
+    assert [n.node.node_id for n in response.source_nodes[1:]] in (
+        ["hiking-0", "hiking-3"],
+        ["hiking-3", "hiking-0"],
+    )
+
+
+def test_anonymous_query_passes_through(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool
+) -> None:
+    llm = RecordingLLM()
+    client = CountingClient(store)
+    response = ask(engine_for(chroma_index, client, llm), QUESTION, use_async)
+    assert "[Context from user profile]" not in llm.prompts[-1]
+    assert all(CONTEXT_KEY not in n.node.metadata for n in response.source_nodes)
+    assert len(response.source_nodes) == 4
+    assert client.calls == []  # nobody to look up
+
+
+async def test_100_concurrent_queries_each_see_only_their_own_features(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore
+) -> None:
+    users = many_users(100)
+    client = CountingClient(store)
+    engine = engine_for(chroma_index, client, RecordingLLM(), top_k=3)
+
+    async def one(uid: str) -> Response:
+        with user_context(uid):
+            result = await engine.aquery(QUESTION)
+        assert isinstance(result, Response)
+        return result
+
+    responses = await asyncio.gather(*(one(uid) for uid in users))
+    for uid, response in zip(users, responses, strict=True):
+        category = users[uid]
+        # MockLLM answers with its prompt: the prompt holds this user's profile only.
+        assert f"- Favorite category: {category}" in str(response), uid
+        others = [c for c in CATEGORIES if c != category]
+        assert not any(f"Favorite category: {c}" in str(response) for c in others), uid
+        products = [n for n in response.source_nodes if CONTEXT_KEY not in n.node.metadata]
+        assert len(products) == 3, uid
+        assert {n.node.metadata["category"] for n in products} == {category}, uid
+    assert len(client.calls) == 100  # one lookup per query
+    assert {ids for ids, _, _ in client.calls} == {(uid,) for uid in users}
+
+
+def test_dead_store_behind_serving_client_still_answers(
+    chroma_index: VectorStoreIndex, use_async: bool
+) -> None:
+    llm = RecordingLLM()
+    client = ServingClient(dead_redis_client(), timeout_ms=2000, circuit_breaker=None)
+    engine = engine_for(chroma_index, client, llm, top_k=10)
+    response = ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+    # Retriever unfiltered, reranker and context postprocessor pass the nodes through.
+    assert "[Context from user profile]" not in llm.prompts[-1]
+    assert len(response.source_nodes) == 10
+    assert len({n.node.metadata["category"] for n in response.source_nodes}) > 1
+    assert all(CONTEXT_KEY not in n.node.metadata for n in response.source_nodes)
+    assert client.stats.fallbacks == 1  # and the failed lookup was not retried per component
+
+
+def test_example_query_engine_runs_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    from examples import llamaindex_query_engine as example
+
+    example.main()
+    out = capsys.readouterr().out
+    assert out.count("[End context]") == 2  # in the prompts of ana and ben, not the new user
+    assert "- Favorite category: running" in out
+    assert "- Favorite category: hiking" in out
+    assert "store calls: 3 for 3 queries" in out
