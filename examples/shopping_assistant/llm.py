@@ -41,6 +41,8 @@ class ChatEndpoint:
     model: str = DEFAULT_MODEL
     timeout_s: float = 60.0
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    transport: httpx.BaseTransport | None = None
+    """Custom httpx transport (proxies, tests); the default network transport when None."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ChatEndpoint | None:
@@ -73,7 +75,8 @@ class ChatEndpoint:
         body = {"model": self.model, "messages": list(messages), "temperature": temperature}
         url = f"{self.base_url}/chat/completions"
         try:
-            response = httpx.post(url, json=body, headers=headers, timeout=self.timeout_s)
+            with httpx.Client(transport=self.transport, timeout=self.timeout_s) as http:
+                response = http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise LLMError(f"Cannot reach {url}: {exc}. Check OPENAI_BASE_URL.") from exc
         if response.status_code >= 400:
