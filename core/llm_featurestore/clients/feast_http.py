@@ -1,0 +1,505 @@
+"""Read features from Feast's feature server (``feast serve``) over HTTP.
+
+Many app servers can share one Feast deployment this way. The server answers
+``POST /get-online-features`` with ``{"metadata": {"feature_names": [...]},
+"results": [{"values", "statuses", "event_timestamps"}, ...]}`` (one result per
+column, the join key first). Request building and response parsing are pure
+functions shared by the sync (``httpx.Client``) and async (``httpx.AsyncClient``) paths.
+
+The server exposes no registry, so names are understood without one:
+
+* ``"view:feature"`` refs are sent as they are;
+* a name without ``:`` passed **alone** is a feature service (result keys are its
+  features: bare names where unique within the service, ``view:feature`` otherwise);
+* other bare names resolve only through the ``features`` mapping given to the
+  constructor (the same rule as :class:`~llm_featurestore.clients.feast.FeastClient`:
+  a bare name must belong to exactly one view).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+
+from llm_featurestore.clients.base import FeatureStoreClient, check_request
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreError,
+    FeatureStoreUnavailableError,
+    FeatureTimeoutError,
+    unknown_name_message,
+)
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
+
+__all__ = [
+    "FeastHttpClient",
+    "build_request",
+    "error_for_response",
+    "parse_response",
+    "resolve_http_names",
+    "service_keys",
+]
+
+_PATH = "/get-online-features"
+_EPOCH_STRINGS = frozenset({"1970-01-01T00:00:00Z", "", None})
+_STATUS_BY_NAME: dict[str, FeatureStatus] = {
+    "PRESENT": FeatureStatus.PRESENT,
+    "NULL_VALUE": FeatureStatus.NULL_VALUE,
+    "NOT_FOUND": FeatureStatus.NOT_FOUND,
+    "OUTSIDE_MAX_AGE": FeatureStatus.STALE,
+    "INVALID": FeatureStatus.NOT_FOUND,
+}
+# Server messages (any status code) that mean the request named something wrong.
+_CONFIG_MARKERS = (
+    "NotFoundException",
+    "does not exist",
+    "not found in projection",
+    "Invalid feature reference",
+    "Missing join key",
+    "invalid literal",
+    "could not convert",
+    "FeatureNameCollision",
+)
+
+
+def service_keys(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """Result keys for a feature service's ``(view, feature)`` pairs.
+
+    A feature's bare name when no other pair shares it, else ``"view:feature"``.
+
+    >>> service_keys([("a", "x"), ("a", "y"), ("b", "y")])
+    ['x', 'a:y', 'b:y']
+    """
+    counts: dict[str, int] = {}
+    for _, name in pairs:
+        counts[name] = counts.get(name, 0) + 1
+    return [name if counts[name] == 1 else f"{view}:{name}" for view, name in pairs]
+
+
+def _available(refs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    bare: dict[str, list[str]] = {}
+    for ref in refs:
+        bare.setdefault(ref.split(":", 1)[1], []).append(ref)
+    names = sorted([*refs, *(n for n, rs in bare.items() if len(rs) == 1)])
+    return names, bare
+
+
+@dataclass(frozen=True)
+class HttpPlan:
+    """A resolved request: body fields and how result columns map to keys.
+
+    ``service`` is set for a feature-service request; its keys are then read from
+    the response's ``metadata.feature_names``.
+    """
+
+    features: tuple[str, ...]
+    service: str | None
+    keys: tuple[str, ...]
+    columns: dict[str, tuple[str, ...]]
+    """Response column name (``view__feature``) to the result keys it fills."""
+
+
+def resolve_http_names(
+    entity_type: str,
+    feature_names: Sequence[str],
+    known: Mapping[str, Sequence[str]] | None,
+) -> HttpPlan:
+    """Resolve requested names to an :class:`HttpPlan` (see the module docstring).
+
+    Raises:
+        FeatureConfigError: a bare name with no ``features`` mapping to resolve it, or
+            one that is unknown or ambiguous in that mapping; a malformed ref.
+    """
+    refs_for_type = list(known.get(entity_type, ())) if known is not None else None
+    if len(feature_names) == 1 and ":" not in feature_names[0]:
+        name = feature_names[0]
+        is_feature = refs_for_type is not None and any(
+            r.split(":", 1)[1] == name for r in refs_for_type
+        )
+        if not is_feature:
+            return HttpPlan(features=(), service=name, keys=(), columns={})
+    columns: dict[str, list[str]] = {}
+    refs: list[str] = []
+    for name in feature_names:
+        if ":" in name:
+            view, _, feat = name.partition(":")
+            if not view or not feat or ":" in feat:
+                raise FeatureConfigError(
+                    f"Malformed Feast feature reference {name!r}: use 'view:feature'"
+                )
+            ref = name
+        else:
+            ref = _resolve_bare(entity_type, name, refs_for_type)
+            view, _, feat = ref.partition(":")
+        column = f"{view}__{feat}"
+        if column not in columns:
+            refs.append(ref)
+        columns.setdefault(column, []).append(name)
+    return HttpPlan(
+        features=tuple(refs),
+        service=None,
+        keys=tuple(feature_names),
+        columns={c: tuple(k) for c, k in columns.items()},
+    )
+
+
+def _resolve_bare(entity_type: str, name: str, refs: list[str] | None) -> str:
+    if refs is None:
+        raise FeatureConfigError(
+            f"Cannot resolve the bare feature name '{name}': the Feast feature server has no "
+            "registry listing. Use a 'view:feature' ref, pass a feature service name alone, "
+            f"or give FeastHttpClient(features={{'{entity_type}': ['view:feature', ...]}})"
+        )
+    available, bare = _available(refs)
+    candidates = bare.get(name, [])
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise FeatureConfigError(
+            f"Ambiguous feature '{name}' for entity '{entity_type}': it is in "
+            f"{len(candidates)} feature views. Use one of: {', '.join(sorted(candidates))}"
+        )
+    raise FeatureConfigError(
+        unknown_name_message("feature", name, available, scope=f"entity '{entity_type}'")
+    )
+
+
+def build_request(plan: HttpPlan, join_key: str, entity_ids: Sequence[str]) -> dict[str, Any]:
+    """The JSON body of ``POST /get-online-features`` (ids are sent as strings; the
+    server converts them to the join key's type)."""
+    body: dict[str, Any] = {"entities": {join_key: list(entity_ids)}, "full_feature_names": True}
+    if plan.service is not None:
+        body["feature_service"] = plan.service
+    else:
+        body["features"] = list(plan.features)
+    return body
+
+
+def _parse_ts(text: str | None, cache: dict[str | None, datetime | None]) -> datetime | None:
+    if text in cache:
+        return cache[text]
+    ts: datetime | None
+    if text in _EPOCH_STRINGS:
+        ts = None
+    else:
+        assert text is not None
+        core = text[:-1] if text.endswith("Z") else text
+        if "." in core:  # at most microseconds for datetime
+            head, _, frac = core.partition(".")
+            core = f"{head}.{frac[:6]}"
+        ts = datetime.fromisoformat(core).replace(tzinfo=timezone.utc)
+    cache[text] = ts
+    return ts
+
+
+def parse_response(
+    doc: Mapping[str, Any],
+    plan: HttpPlan,
+    entity_ids: Sequence[str],
+    entity_type: str,
+    *,
+    ttl_seconds: Mapping[str, float] | None = None,
+    now: datetime | None = None,
+    source: str = "feast_http",
+) -> list[FeatureVector]:
+    """Turn a ``/get-online-features`` answer into one vector per requested id.
+
+    PRESENT values older than their view's ``ttl_seconds`` become STALE (value kept);
+    PRESENT ``null`` values become NULL_VALUE, or NOT_FOUND when they carry no
+    timestamp (Feast's Redis store answers so for an entity it does not hold).
+
+    Raises:
+        FeatureStoreUnavailableError: the answer does not have the documented shape.
+    """
+    now = now or utcnow()
+    try:
+        names: list[str] = doc["metadata"]["feature_names"]
+        results: list[Mapping[str, Any]] = doc["results"]
+    except (KeyError, TypeError) as exc:
+        raise FeatureStoreUnavailableError(
+            f"Unexpected answer from the Feast feature server (no metadata/results): {exc!r}"
+        ) from exc
+    columns = plan.columns
+    keys = plan.keys
+    if plan.service is not None:
+        pairs = [tuple(n.split("__", 1)) for n in names[1:] if "__" in n]
+        skeys = service_keys([(p[0], p[1]) for p in pairs])
+        columns = {f"{v}__{f}": (k,) for (v, f), k in zip(pairs, skeys, strict=True)}
+        keys = tuple(skeys)
+    n = len(entity_ids)
+    values: list[dict[str, Any]] = [{} for _ in range(n)]
+    statuses: list[dict[str, FeatureStatus]] = [{} for _ in range(n)]
+    stamps: list[dict[str, datetime | None]] = [{} for _ in range(n)]
+    ts_cache: dict[str | None, datetime | None] = {}
+    if len(names) != len(results):
+        raise FeatureStoreUnavailableError(
+            f"Feast feature server answered {len(results)} result columns for "
+            f"{len(names)} feature names"
+        )
+    for name, result in zip(names, results, strict=True):
+        targets = columns.get(name)
+        if targets is None:
+            continue
+        seconds = ttl_seconds.get(name.split("__", 1)[0]) if ttl_seconds else None
+        ttl = timedelta(seconds=seconds) if seconds else None
+        col_values = result.get("values") or []
+        col_statuses = result.get("statuses") or []
+        col_stamps = result.get("event_timestamps") or [None] * len(col_values)
+        if not len(col_values) == len(col_statuses) == n:
+            raise FeatureStoreUnavailableError(
+                f"Feast feature server answered {len(col_values)} values for column '{name}' "
+                f"but {n} entities were requested"
+            )
+        for i in range(n):
+            value = col_values[i]
+            ts = _parse_ts(col_stamps[i], ts_cache)
+            status = _STATUS_BY_NAME.get(col_statuses[i], FeatureStatus.NOT_FOUND)
+            if status is FeatureStatus.PRESENT:
+                if value is None:
+                    # No timestamp: Feast's Redis store answering for an unknown entity.
+                    status = FeatureStatus.NULL_VALUE if ts is not None else FeatureStatus.NOT_FOUND
+                elif ttl is not None and ts is not None and now - ts > ttl:
+                    status = FeatureStatus.STALE
+            for key in targets:
+                values[i][key] = value
+                statuses[i][key] = status
+                stamps[i][key] = ts
+    return [
+        FeatureVector.build(
+            entity_id=eid,
+            entity_type=entity_type,
+            feature_names=keys,
+            values=values[i],
+            statuses=statuses[i],
+            event_timestamps=stamps[i],
+            source=source,
+            retrieved_at=now,
+        )
+        for i, eid in enumerate(entity_ids)
+    ]
+
+
+def _server_message(text: str) -> str:
+    """The server's error text, unwrapped from Feast's JSON-in-JSON error bodies."""
+    message: Any = text
+    for _ in range(2):
+        if not isinstance(message, str):
+            break
+        try:
+            message = json.loads(message)
+        except ValueError:
+            break
+    if isinstance(message, Mapping):
+        inner = message.get("message") or message.get("detail") or message
+        return str(inner)
+    return str(message).strip()
+
+
+def error_for_response(status_code: int, text: str, url: str) -> FeatureStoreError:
+    """Map an error answer to our exception.
+
+    Unknown features, views, services or join keys and malformed ids (Feast answers
+    these with 404, 422 or 500) are :class:`FeatureConfigError` carrying the server's
+    message; any other 4xx also; other 5xx are :class:`FeatureStoreUnavailableError`.
+    """
+    message = _server_message(text)
+    if 400 <= status_code < 500 or any(m in text for m in _CONFIG_MARKERS):
+        return FeatureConfigError(f"Feast feature server at {url} rejected the request: {message}")
+    return FeatureStoreUnavailableError(
+        f"Feast feature server at {url} failed with HTTP {status_code}: {message}"
+    )
+
+
+class FeastHttpClient(FeatureStoreClient):
+    """Features from a Feast feature server (``feast serve``), over pooled HTTP.
+
+    Args:
+        url: The server's base URL, e.g. ``"http://127.0.0.1:6566"``.
+        timeout_s: Per-request timeout (connect, read and write), seconds.
+        max_connections: Size of the connection pool (sync and async each).
+        join_keys: Entity type to join key; default ``"{entity_type}_id"``.
+        ttl_seconds: Feature view name to ttl in seconds: older PRESENT values are
+            returned STALE (Feast itself does not apply ttl on online reads).
+        features: Entity type to the ``view:feature`` refs it offers. Used by
+            :meth:`list_features` (the server has no listing endpoint) and to resolve
+            bare names; without it, only refs and feature services can be requested.
+
+    The HTTP clients are created on first use and released by :meth:`close` /
+    :meth:`aclose`.
+    """
+
+    source = "feast_http"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 1.0,
+        max_connections: int = 100,
+        join_keys: Mapping[str, str] | None = None,
+        ttl_seconds: Mapping[str, float] | None = None,
+        features: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise FeatureConfigError(
+                f"FeastHttpClient url must start with http:// or https://, got {url!r}"
+            )
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
+        self.join_keys = dict(join_keys or {})
+        self.ttl_seconds = dict(ttl_seconds or {})
+        self.features = {k: list(v) for k, v in features.items()} if features is not None else None
+        self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
+        self._client: httpx.Client | None = None
+        self._aclient: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------------ pure helpers
+
+    def _plan(self, entity_type: str, feature_names: Sequence[str]) -> HttpPlan:
+        key = (entity_type, tuple(feature_names))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = resolve_http_names(entity_type, feature_names, self.features)
+            if len(self._plans) >= 1024:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _body(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> tuple[HttpPlan, dict[str, Any]]:
+        check_request(entity_ids, entity_type, feature_names)
+        plan = self._plan(entity_type, feature_names)
+        join_key = self.join_keys.get(entity_type) or f"{entity_type}_id"
+        return plan, build_request(plan, join_key, entity_ids)
+
+    def _answer(
+        self,
+        response: httpx.Response,
+        plan: HttpPlan,
+        entity_ids: Sequence[str],
+        entity_type: str,
+    ) -> list[FeatureVector]:
+        if response.status_code != 200:
+            raise error_for_response(response.status_code, response.text, self.url)
+        try:
+            doc = response.json()
+        except ValueError as exc:
+            raise FeatureStoreUnavailableError(
+                f"Feast feature server at {self.url} answered with invalid JSON: {exc}"
+            ) from exc
+        return parse_response(
+            doc, plan, entity_ids, entity_type, ttl_seconds=self.ttl_seconds, source=self.source
+        )
+
+    def _transport_error(self, exc: httpx.HTTPError) -> FeatureStoreError:
+        if isinstance(exc, httpx.TimeoutException):
+            return FeatureTimeoutError(
+                f"Feast feature server at {self.url} did not answer within {self.timeout_s}s: "
+                f"{type(exc).__name__}"
+            )
+        return FeatureStoreUnavailableError(
+            f"Cannot reach the Feast feature server at {self.url}: {type(exc).__name__}: {exc}"
+        )
+
+    def _limits(self) -> dict[str, Any]:
+        return {
+            "base_url": self.url,
+            "timeout": httpx.Timeout(self.timeout_s),
+            "limits": httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            ),
+        }
+
+    # ------------------------------------------------------------------ sync
+
+    @property
+    def http(self) -> httpx.Client:
+        """The pooled sync client (created on first use)."""
+        if self._client is None:
+            self._client = httpx.Client(**self._limits())
+        return self._client
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        plan, body = self._body(entity_ids, entity_type, feature_names)
+        if not entity_ids:
+            return []
+        try:
+            response = self.http.post(_PATH, json=body)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        return self._answer(response, plan, entity_ids, entity_type)
+
+    def health_check(self) -> bool:
+        """``GET /health`` answers 200."""
+        try:
+            return self.http.get("/health").status_code == 200
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ------------------------------------------------------------------ async
+
+    @property
+    def ahttp(self) -> httpx.AsyncClient:
+        """The pooled async client (created on first use, bound to the running loop)."""
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(**self._limits())
+        return self._aclient
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        plan, body = self._body(entity_ids, entity_type, feature_names)
+        if not entity_ids:
+            return []
+        try:
+            response = await self.ahttp.post(_PATH, json=body)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        return self._answer(response, plan, entity_ids, entity_type)
+
+    async def ahealth_check(self) -> bool:
+        try:
+            return (await self.ahttp.get("/health")).status_code == 200
+        except Exception:
+            return False
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+        self.close()
+
+    # ------------------------------------------------------------------ listing
+
+    def list_features(self, entity_type: str) -> list[str]:
+        """Sorted refs from the ``features`` mapping plus its unambiguous bare names.
+
+        Raises:
+            FeatureConfigError: no ``features`` mapping was given, or it lacks ``entity_type``.
+        """
+        if self.features is None:
+            raise FeatureConfigError(
+                "The Feast feature server has no endpoint that lists features: give "
+                "FeastHttpClient(features={entity_type: ['view:feature', ...]}) to list them"
+            )
+        refs = self.features.get(entity_type)
+        if refs is None:
+            raise FeatureConfigError(
+                unknown_name_message("entity type", entity_type, self.features)
+            )
+        return _available(refs)[0]
