@@ -360,7 +360,6 @@ class _Candidate:
     label: str
     value: FormattedValue
     line: str
-    tokens: int
     provenance: dict[str, Any]
 
 
@@ -380,6 +379,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 _is_pii_name = lru_cache(maxsize=4096)(is_pii_name)
+_humanize = lru_cache(maxsize=4096)(humanize)
 
 
 class FeatureEnricher:
@@ -477,7 +477,7 @@ class FeatureEnricher:
             if definition is not None:
                 raw = definition.display_label
         if raw is None:
-            raw = humanize(name)
+            raw = _humanize(name)
         key = (entity_type, raw)
         label = self._labels.get(key)
         if label is None:
@@ -803,14 +803,12 @@ class FeatureEnricher:
             prov["drop_reason"] = DropReason.MISSING
             return prov
         line = f"- {label}: {formatted.text}"
-        return _Candidate(
-            entity_type, name, label, formatted, line, self._counter.count(line + "\n"), prov
-        )
+        return _Candidate(entity_type, name, label, formatted, line, prov)
 
     def _shorten(self, cand: _Candidate, room: int) -> _Candidate | None:
         """``cand`` with a shorter value whose line costs at most ``room`` tokens, or None."""
         prefix = f"- {cand.label}: "
-        count = self._counter.count
+        count = self._counter.count_cached
         fv = cand.value
         if fv.items and fv.shown > 1:
             for keep in range(fv.shown - 1, 0, -1):
@@ -818,7 +816,7 @@ class FeatureEnricher:
                 line = prefix + text
                 tokens = count(line + "\n")
                 if tokens <= room:
-                    return _replace(cand, FormattedValue(text, fv.items, keep), line, tokens)
+                    return _replace(cand, FormattedValue(text, fv.items, keep), line)
         value_room = room - count(prefix) - count(ELLIPSIS + "\n")
         while value_room >= _MIN_SHORTENED_VALUE_TOKENS:
             cut = self._counter.truncate(fv.text, value_room).rstrip()
@@ -828,7 +826,7 @@ class FeatureEnricher:
             line = prefix + text
             tokens = count(line + "\n")
             if tokens <= room:
-                return _replace(cand, FormattedValue(text), line, tokens)
+                return _replace(cand, FormattedValue(text), line)
             value_room -= 1
         return None
 
@@ -844,27 +842,23 @@ class FeatureEnricher:
         ``drop_reason=OVER_BUDGET`` in their provenance.
         """
         budget = self.config.max_feature_tokens
-        total = self._fixed_tokens
-        chosen: list[_Candidate] = []
-        for cand in candidates:
-            if total + cand.tokens <= budget:
-                chosen.append(cand)
-                total += cand.tokens
-                continue
-            short = self._shorten(cand, budget - total)
-            if short is not None:
-                cand.provenance["shortened"] = True
-                chosen.append(short)
-            break
-        # The per-line counts are estimates of the whole: verify once, exactly.
-        block, tokens = "", 0
-        while chosen:
-            block = self._render(chosen)
-            tokens = self._counter.count(block + _SEPARATOR)
-            if tokens <= budget:
-                break
-            chosen.pop()
-            block, tokens = "", 0
+        chosen, block, tokens = candidates, "", 0
+        if candidates:
+            # Usually everything fits: one exact count of the whole block decides.
+            block = self._render(candidates)
+            tokens = self._counter.count_cached(block + _SEPARATOR)
+            if tokens > budget:
+                chosen = self._select(candidates, budget)
+                block, tokens = "", 0
+                # Line counts add up to the block's count (lines meet at token
+                # boundaries), but verify the final block exactly all the same.
+                while chosen:
+                    block = self._render(chosen)
+                    tokens = self._counter.count_cached(block + _SEPARATOR)
+                    if tokens <= budget:
+                        break
+                    chosen.pop()
+                    block, tokens = "", 0
         kept = {id(c.provenance) for c in chosen}
         for cand in candidates:
             if id(cand.provenance) in kept:
@@ -873,6 +867,24 @@ class FeatureEnricher:
                 cand.provenance["drop_reason"] = DropReason.OVER_BUDGET
                 cand.provenance.pop("shortened", None)
         return chosen, block, tokens
+
+    def _select(self, candidates: list[_Candidate], budget: int) -> list[_Candidate]:
+        """The longest priority prefix whose lines fit, the first misfit shortened if it can be."""
+        count = self._counter.count_cached
+        total = self._fixed_tokens
+        chosen: list[_Candidate] = []
+        for cand in candidates:
+            tokens = count(cand.line + "\n")
+            if total + tokens <= budget:
+                chosen.append(cand)
+                total += tokens
+                continue
+            short = self._shorten(cand, budget - total)
+            if short is not None:
+                cand.provenance["shortened"] = True
+                chosen.append(short)
+            break
+        return chosen
 
     def _result(
         self,
@@ -903,8 +915,8 @@ class FeatureEnricher:
         )
 
 
-def _replace(cand: _Candidate, value: FormattedValue, line: str, tokens: int) -> _Candidate:
-    return _Candidate(cand.entity_type, cand.name, cand.label, value, line, tokens, cand.provenance)
+def _replace(cand: _Candidate, value: FormattedValue, line: str) -> _Candidate:
+    return _Candidate(cand.entity_type, cand.name, cand.label, value, line, cand.provenance)
 
 
 def _entity_ids(

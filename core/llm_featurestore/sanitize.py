@@ -126,6 +126,11 @@ class Neutralizer:
             reverse=True,
         )
         self._markers = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        # Letters each phrase needs: ASCII text lacking them all cannot hold a marker.
+        self._marker_letters = [
+            frozenset(c for c in unicodedata.normalize("NFKC", m).lower() if c.isalnum())
+            for m in phrases
+        ]
 
     def __call__(self, text: str, max_chars: int | None = None) -> str:
         """Neutralise ``text`` (see the class docstring), capping it at ``max_chars``."""
@@ -133,17 +138,27 @@ class Neutralizer:
         # Cap the raw text first so huge values cost little; NFKC may grow text a bit.
         if len(text) > 4 * limit + 16:
             text = text[: 4 * limit + 16]
-        if not (text.isascii() and text.isprintable()):
+        if text.isascii() and text.isprintable():
+            # Fast path: printable ASCII needs no normalisation, and only ASCII brackets.
+            if "[" in text or "]" in text:
+                text = text.replace("[", "(").replace("]", ")")
+            if "  " in text:
+                text = _SPACES.sub(" ", text)
+            text = text.strip()
+            letters = set(text.lower())
+            may_hold_marker = any(needed <= letters for needed in self._marker_letters)
+        else:
             text = _strip_unprintable(unicodedata.normalize("NFKC", text))
             # Removing characters can create new compatibility sequences: normalise again.
             text = unicodedata.normalize("NFKC", text)
             text = _strip_unprintable(text)
-        text = _SPACES.sub(" ", text.translate(_BRACKETS)).strip()
+            text = _SPACES.sub(" ", text.translate(_BRACKETS)).strip()
+            may_hold_marker = True
         # Filter markers, then cap; capping can expose a marker at the cut (``end
         # contexts`` -> ``end context...``) and a replacement can lengthen the text, so
         # repeat until both hold. Each round either ends or cuts to the limit.
         for _ in range(8):
-            if self._markers is not None:
+            if may_hold_marker and self._markers is not None:
                 text = _SPACES.sub(" ", self._markers.sub(FILTERED, text)).strip()
             if len(text) <= limit:
                 return text

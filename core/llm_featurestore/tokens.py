@@ -190,11 +190,16 @@ class TokenCounter:
     ordinary text (never rejected, never treated as a control token).
     """
 
-    __slots__ = ("_encode", "encoding")
+    __slots__ = ("_cache", "_cache_size", "_encode", "encoding")
 
-    def __init__(self, encoding: Encoding) -> None:
+    CACHEABLE_CHARS = 4096
+    """Texts up to this length are memoised by :meth:`count_cached`."""
+
+    def __init__(self, encoding: Encoding, cache_size: int = 4096) -> None:
         self.encoding = encoding
         self._encode = encoding.encode_ordinary
+        self._cache: dict[str, int] = {}
+        self._cache_size = cache_size
 
     @property
     def name(self) -> str:
@@ -204,6 +209,22 @@ class TokenCounter:
     def count(self, text: str) -> int:
         """Number of tokens in ``text``."""
         return len(self._encode(text)) if text else 0
+
+    def count_cached(self, text: str) -> int:
+        """:meth:`count`, memoised for short texts (feature lines repeat across requests).
+
+        The memo holds at most ``cache_size`` texts and is emptied when full, so memory
+        stays bounded; results are always exact.
+        """
+        if len(text) > self.CACHEABLE_CHARS:
+            return self.count(text)
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self.count(text)
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[text] = cached
+        return cached
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of ``text`` (cut at a token boundary) of at most ``max_tokens``.
