@@ -112,9 +112,13 @@ def encode_features(features: Mapping[str, Any], event_timestamp: datetime) -> d
     return fields
 
 
+_JSON = json.JSONDecoder()
+
+
 def _decode_value(raw: bytes, key: str, name: str) -> Any:
     try:
-        return json.loads(raw)
+        # Decoding to str first skips json.loads' encoding sniffing of bytes.
+        return _JSON.decode(raw.decode("utf-8"))
     except ValueError:
         text = raw.decode("utf-8", "replace")
         logger.warning(
@@ -163,12 +167,17 @@ def decode_row(
     values: dict[str, Any] = {}
     statuses: dict[str, FeatureStatus] = {}
     stamps: dict[str, datetime | None] = {}
+    last_raw_ts: bytes | None = None
+    ts: datetime | None = None
     for i, name in enumerate(feature_names):
         blob = raw[i]
         if blob is None:
             continue
         value = _decode_value(blob, key, name)
-        ts = _decode_ts(raw[n + i], key, name)
+        raw_ts = raw[n + i]
+        if raw_ts != last_raw_ts or ts is None:  # features written together share one time
+            ts = _decode_ts(raw_ts, key, name)
+            last_raw_ts = raw_ts
         values[name] = value
         stamps[name] = ts
         if value is None:
@@ -208,6 +217,11 @@ class _PerLoop(Generic[T]):
         self._items: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[T, AsyncIterator[None]]
         ] = weakref.WeakKeyDictionary()
+
+    def peek(self) -> T | None:
+        """The running loop's resource if it exists (no await: the hot path)."""
+        entry = self._items.get(asyncio.get_running_loop())
+        return None if entry is None else entry[0]
 
     async def get(self) -> T:
         loop = asyncio.get_running_loop()
@@ -335,7 +349,8 @@ class RedisFeatureStore(WritableFeatureStore):
     async def _aclient(self) -> AsyncRedis[bytes]:
         if self._async_client is not None:
             return self._async_client
-        return await self._async.get()
+        client = self._async.peek()
+        return client if client is not None else await self._async.get()
 
     @property
     def client(self) -> SyncRedis[bytes]:

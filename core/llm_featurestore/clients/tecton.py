@@ -320,6 +320,11 @@ class _PerLoop(Generic[T]):
             asyncio.AbstractEventLoop, tuple[T, AsyncIterator[None]]
         ] = weakref.WeakKeyDictionary()
 
+    def peek(self) -> T | None:
+        """The running loop's resource if it exists (no await: the hot path)."""
+        entry = self._items.get(asyncio.get_running_loop())
+        return None if entry is None else entry[0]
+
     async def get(self) -> T:
         loop = asyncio.get_running_loop()
         entry = self._items.get(loop)
@@ -518,7 +523,9 @@ class TectonClient(FeatureStoreClient):
         return self._check(response, what)
 
     async def _apost(self, path: str, body: Mapping[str, Any], what: str) -> Any:
-        client = await self._async.get()
+        client = self._async.peek()
+        if client is None:
+            client = await self._async.get()
         try:
             response = await client.post(path, content=json.dumps(body))
         except httpx.HTTPError as exc:
