@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureStatus, FeatureVector
@@ -677,3 +679,63 @@ def test_probes_are_never_held_out(clock: FakeClock) -> None:
     monitor.record_enrichment(ok())
     assert not monitor.should_enrich("general")  # back to the 100% hold-out
     assert monitor.get_stats().store_enabled
+
+
+def test_monitor_imports_neither_the_enricher_nor_optional_dependencies() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llm_featurestore.monitor, llm_featurestore.catalog, llm_featurestore.drift\n"
+        "bad = [m for m in ('llm_featurestore.enricher', 'feast', 'redis', 'tiktoken') "
+        "if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == ""
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.booleans(),  # features_available
+            st.booleans(),  # store_available
+            st.sampled_from([None, None, "no_entities"]),
+            st.floats(0, 1e4, allow_nan=False),
+            st.one_of(st.none(), st.floats(0, 1, allow_nan=False)),
+        ),
+        max_size=60,
+    )
+)
+def test_stats_invariants_for_any_sequence(
+    events: list[tuple[str, bool, bool, str | None, float, float | None]],
+) -> None:
+    monitor = FeatureMonitor(window_size=16, quality_min_samples=3, disable_after_failures=4)
+    for task, available, store_ok, reason, latency, quality in events:
+        monitor.record_enrichment(
+            make_result(
+                task_type=task,
+                features_available=available and store_ok and reason is None,
+                store_available=store_ok,
+                skipped_reason=reason,
+                enrichment_latency_ms=latency,
+            ),
+            quality,
+        )
+        monitor.should_enrich(task)
+    stats = monitor.get_stats()
+    ran = [e for e in events if e[3] is None]
+    assert stats.total_enrichments == len(events)
+    assert stats.skipped_enrichments == len(events) - len(ran)
+    assert stats.successful_enrichments == sum(1 for e in ran if e[1] and e[2])
+    assert stats.window_size == min(16, len(ran))
+    assert 0.0 <= stats.feature_store_availability_pct <= 100.0
+    assert stats.p50_latency_ms <= stats.p99_latency_ms
+    recent = [e[4] for e in ran][-16:]
+    if recent:
+        assert min(recent) <= stats.p50_latency_ms <= max(recent)
+        assert stats.avg_latency_ms == pytest.approx(sum(recent) / len(recent))
+    assert sum(t.total for t in stats.task_stats.values()) == len(events)
