@@ -31,6 +31,7 @@ Guarantees of every :class:`EnrichmentResult`:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import threading
@@ -392,7 +393,8 @@ class FeatureEnricher:
         catalog: Labels and sensitivity per feature (``FeatureCatalog``).
         monitor: When given, enrichment is skipped while ``monitor.should_enrich(task)``
             is False, and every enrichment that ran is passed to
-            ``monitor.record_enrichment``.
+            ``monitor.record_enrichment`` (with ``vectors=`` the vectors read, when the
+            monitor accepts them, as ``FeatureMonitor`` does for drift).
 
     Raises:
         FeatureConfigError: the tokenizer encoding cannot be loaded (see
@@ -420,6 +422,9 @@ class FeatureEnricher:
             cfg.footer + _SEPARATOR
         )
         self._labels: dict[tuple[str, str], str] = {}
+        self._monitor_takes_vectors = monitor is not None and _accepts_keyword(
+            monitor.record_enrichment, "vectors"
+        )
 
     # --- configuration queries ----------------------------------------------------
 
@@ -742,7 +747,11 @@ class FeatureEnricher:
         )
         if self.monitor is not None:
             try:
-                self.monitor.record_enrichment(result)
+                if self._monitor_takes_vectors:
+                    # FeatureMonitor also keeps the values read, for drift.
+                    self.monitor.record_enrichment(result, vectors=vectors)  # type: ignore[call-arg]
+                else:
+                    self.monitor.record_enrichment(result)
             except Exception:  # monitoring must never break the request
                 logger.exception("FeatureMonitor.record_enrichment failed; result returned anyway")
         return result
@@ -913,6 +922,13 @@ class FeatureEnricher:
             variables={"feature_context": block, "features": features, "features_by_name": by_name},
             store_available=store_available,
         )
+
+
+def _accepts_keyword(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _replace(cand: _Candidate, value: FormattedValue, line: str) -> _Candidate:
