@@ -100,6 +100,10 @@ class TectonTestServer:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         """Every request received: (path, JSON body)."""
         self.auth_headers: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """Most requests handled at the same time (to observe client concurrency)."""
+        self._count_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -233,9 +237,16 @@ def _make_handler(server: TectonTestServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
-            if server.delay_s:
-                time.sleep(server.delay_s)
-            status, body = server.answer(self.path, dict(self.headers.items()), raw)
+            with server._count_lock:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                if server.delay_s:
+                    time.sleep(server.delay_s)
+                status, body = server.answer(self.path, dict(self.headers.items()), raw)
+            finally:
+                with server._count_lock:
+                    server.in_flight -= 1
             payload = json.dumps(body).encode()
             try:
                 self.send_response(status)

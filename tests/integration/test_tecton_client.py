@@ -118,6 +118,23 @@ async def test_large_batches_are_split_into_micro_batches(
     await client.aclose()
 
 
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_micro_batches_are_sent_concurrently(
+    server: ts.TectonTestServer, use_async: bool
+) -> None:
+    client = make_tecton_client(server.url, micro_batch_size=1)
+    client.service()
+    server.delay_s = 0.05  # long enough for requests to overlap when sent together
+    ids = ["1", "2", "3", "old"]
+    if use_async:
+        vectors = await client.aget_batch_features(ids, "user", [P30])
+    else:
+        vectors = client.get_batch_features(ids, "user", [P30])
+    assert [v.features[P30] for v in vectors] == [3, 0, 2**40, 1]
+    assert server.max_in_flight >= 2
+    await client.aclose()
+
+
 def test_request_context_is_sent_with_every_row(server: ts.TectonTestServer) -> None:
     client = make_tecton_client(server.url, request_context={"amount": 500.0})
     client.get_batch_features(["1", "2"], "user", [AOV])

@@ -49,6 +49,7 @@ import ssl
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -371,7 +372,8 @@ class TectonClient(FeatureStoreClient):
             or per entity type) are STALE. ``None`` trusts Tecton's own TTL.
         timeout_s: Seconds allowed for each HTTP request (connect, write, read).
         micro_batch_size: Entities per ``get-features-batch`` request; larger batches are
-            split (sync: one request after another; async: concurrently).
+            split into requests sent concurrently (sync: up to 8 worker threads; async:
+            ``asyncio.gather``).
         max_connections: Size of the HTTP connection pool.
 
     Raises:
@@ -431,6 +433,7 @@ class TectonClient(FeatureStoreClient):
         self._service: TectonService | None = None
         self._lock = threading.Lock()
         self._client: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         self._async = _PerLoop(self._make_async_client, self._close_async_client)
         self._ssl = _ssl_context()
         # The pool object is built now (about 15 ms on first use of httpx, paid here
@@ -654,11 +657,27 @@ class TectonClient(FeatureStoreClient):
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         resolved, requests = self._plan(self.service(), entity_ids, entity_type, feature_names)
+
+        def send(request: tuple[str, dict[str, Any], list[str]]) -> Any:
+            path, body, chunk = request
+            return self._post(path, body, f"{len(chunk)} '{entity_type}' entities")
+
+        if len(requests) == 1:
+            answers = [send(requests[0])]
+        else:  # micro-batches go out concurrently over the shared pool
+            answers = list(self._executor().map(send, requests))
         rows: dict[str, dict[str, _Cell]] = {}
-        for path, body, chunk in requests:
-            answer = self._post(path, body, f"{len(chunk)} '{entity_type}' entities")
+        for (_, _, chunk), answer in zip(requests, answers, strict=True):
             rows.update(zip(chunk, parse_features_response(answer, len(chunk)), strict=True))
         return self._assemble(entity_ids, entity_type, feature_names, resolved, rows)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=min(8, self.max_connections), thread_name_prefix="tecton"
+                )
+            return self._pool
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
@@ -699,6 +718,9 @@ class TectonClient(FeatureStoreClient):
         """Close the sync connection pool (async pools close with their loops). Idempotent."""
         with self._lock:
             client, self._client = self._client, None
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if client is not None:
             client.close()
 
