@@ -393,8 +393,10 @@ class FeatureEnricher:
         catalog: Labels and sensitivity per feature (``FeatureCatalog``).
         monitor: When given, enrichment is skipped while ``monitor.should_enrich(task)``
             is False, and every enrichment that ran is passed to
-            ``monitor.record_enrichment`` (with ``vectors=`` the vectors read, when the
-            monitor accepts them, as ``FeatureMonitor`` does for drift).
+            ``monitor.record_enrichment``.
+        record_vectors: Also pass the vectors read to ``monitor.record_enrichment``
+            (``vectors=``, which ``FeatureMonitor`` uses for drift). Off by default: turn
+            it on instead of calling ``monitor.record_vector`` yourself, not as well.
 
     Raises:
         FeatureConfigError: the tokenizer encoding cannot be loaded (see
@@ -407,6 +409,8 @@ class FeatureEnricher:
         config: EnricherConfig | None = None,
         catalog: SupportsCatalog | None = None,
         monitor: SupportsMonitor | None = None,
+        *,
+        record_vectors: bool = False,
     ) -> None:
         self.client = client
         self.config = config or EnricherConfig()
@@ -422,8 +426,10 @@ class FeatureEnricher:
             cfg.footer + _SEPARATOR
         )
         self._labels: dict[tuple[str, str], str] = {}
-        self._monitor_takes_vectors = monitor is not None and _accepts_keyword(
-            monitor.record_enrichment, "vectors"
+        self._monitor_takes_vectors = (
+            record_vectors
+            and monitor is not None
+            and _accepts_keyword(monitor.record_enrichment, "vectors")
         )
 
     # --- configuration queries ----------------------------------------------------

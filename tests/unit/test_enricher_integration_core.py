@@ -74,7 +74,7 @@ def test_catalog_sensitive_feature_can_be_masked_by_policy(store: LocalFeatureSt
 
 def test_monitor_receives_results_and_vectors(store: LocalFeatureStore) -> None:
     monitor = FeatureMonitor(clock=FakeClock())
-    enricher = FeatureEnricher(store, CONFIG, monitor=monitor)
+    enricher = FeatureEnricher(store, CONFIG, monitor=monitor, record_vectors=True)
     enricher.enrich("q", user_id="u1", task_type=TASK)
     enricher.enrich("q", user_id="nobody", task_type=TASK)
     enricher.enrich("q", user_id="u1", task_type="disabled-task")  # skipped: not recorded
@@ -88,6 +88,13 @@ def test_monitor_receives_results_and_vectors(store: LocalFeatureStore) -> None:
     assert monitor.feature_usage()["user.tier"] == {TASK}
     # The vectors read were passed on for drift: one value and one null.
     assert monitor.current_values("user.tier") == ["gold", None]
+
+
+def test_vectors_are_not_passed_to_the_monitor_by_default(store: LocalFeatureStore) -> None:
+    monitor = FeatureMonitor(clock=FakeClock())
+    FeatureEnricher(store, CONFIG, monitor=monitor).enrich("q", user_id="u1", task_type=TASK)
+    assert monitor.get_stats().total_enrichments == 1
+    assert monitor.current_values("user.tier") == []
 
 
 class CountingFailingClient(FeatureStoreClient):
