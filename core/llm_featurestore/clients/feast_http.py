@@ -10,7 +10,8 @@ The server exposes no registry, so names are understood without one:
 
 * ``"view:feature"`` refs are sent as they are;
 * a name without ``:`` passed **alone** is a feature service (result keys are its
-  features: bare names where unique within the service, ``view:feature`` otherwise);
+  features, sorted by view then feature: bare names where unique within the service,
+  ``view:feature`` otherwise);
 * other bare names resolve only through the ``features`` mapping given to the
   constructor (the same rule as :class:`~llm_featurestore.clients.feast.FeastClient`:
   a bare name must belong to exactly one view).
@@ -18,8 +19,10 @@ The server exposes no registry, so names are understood without one:
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -91,7 +94,7 @@ def _available(refs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
 
 @dataclass(frozen=True)
 class HttpPlan:
-    """A resolved request: body fields and how result columns map to keys.
+    """A resolved request: the body's feature list and how to read the answer.
 
     ``service`` is set for a feature-service request; its keys are then read from
     the response's ``metadata.feature_names``.
@@ -99,9 +102,8 @@ class HttpPlan:
 
     features: tuple[str, ...]
     service: str | None
-    keys: tuple[str, ...]
-    columns: dict[str, tuple[str, ...]]
-    """Response column name (``view__feature``) to the result keys it fills."""
+    key_columns: tuple[tuple[str, str], ...]
+    """Each result key, in request order, with its response column (``view__feature``)."""
 
 
 def resolve_http_names(
@@ -111,19 +113,27 @@ def resolve_http_names(
 ) -> HttpPlan:
     """Resolve requested names to an :class:`HttpPlan` (see the module docstring).
 
+    With ``known`` (entity type to refs), names are checked against it before any
+    request; without it, refs go to the server unchecked.
+
     Raises:
-        FeatureConfigError: a bare name with no ``features`` mapping to resolve it, or
-            one that is unknown or ambiguous in that mapping; a malformed ref.
+        FeatureConfigError: a malformed ref; a bare name with no ``known`` mapping to
+            resolve it; with ``known``: an unknown entity type, or a name that is not
+            in it or is ambiguous there. Messages list the available names.
     """
-    refs_for_type = list(known.get(entity_type, ())) if known is not None else None
+    refs_for_type: list[str] | None = None
+    if known is not None:
+        if entity_type not in known:
+            raise FeatureConfigError(unknown_name_message("entity type", entity_type, known))
+        refs_for_type = list(known[entity_type])
     if len(feature_names) == 1 and ":" not in feature_names[0]:
         name = feature_names[0]
         is_feature = refs_for_type is not None and any(
             r.split(":", 1)[1] == name for r in refs_for_type
         )
         if not is_feature:
-            return HttpPlan(features=(), service=name, keys=(), columns={})
-    columns: dict[str, list[str]] = {}
+            return HttpPlan(features=(), service=name, key_columns=())
+    key_columns: list[tuple[str, str]] = []
     refs: list[str] = []
     for name in feature_names:
         if ":" in name:
@@ -132,20 +142,21 @@ def resolve_http_names(
                 raise FeatureConfigError(
                     f"Malformed Feast feature reference {name!r}: use 'view:feature'"
                 )
+            if refs_for_type is not None and name not in refs_for_type:
+                available = _available(refs_for_type)[0]
+                raise FeatureConfigError(
+                    unknown_name_message(
+                        "feature", name, available, scope=f"entity '{entity_type}'"
+                    )
+                )
             ref = name
         else:
             ref = _resolve_bare(entity_type, name, refs_for_type)
             view, _, feat = ref.partition(":")
-        column = f"{view}__{feat}"
-        if column not in columns:
+        if ref not in refs:
             refs.append(ref)
-        columns.setdefault(column, []).append(name)
-    return HttpPlan(
-        features=tuple(refs),
-        service=None,
-        keys=tuple(feature_names),
-        columns={c: tuple(k) for c, k in columns.items()},
-    )
+        key_columns.append((name, f"{view}__{feat}"))
+    return HttpPlan(features=tuple(refs), service=None, key_columns=tuple(key_columns))
 
 
 def _resolve_bare(entity_type: str, name: str, refs: list[str] | None) -> str:
@@ -224,64 +235,83 @@ def parse_response(
         raise FeatureStoreUnavailableError(
             f"Unexpected answer from the Feast feature server (no metadata/results): {exc!r}"
         ) from exc
-    columns = plan.columns
-    keys = plan.keys
+    key_columns = plan.key_columns
     if plan.service is not None:
-        pairs = [tuple(n.split("__", 1)) for n in names[1:] if "__" in n]
-        skeys = service_keys([(p[0], p[1]) for p in pairs])
-        columns = {f"{v}__{f}": (k,) for (v, f), k in zip(pairs, skeys, strict=True)}
-        keys = tuple(skeys)
-    n = len(entity_ids)
-    values: list[dict[str, Any]] = [{} for _ in range(n)]
-    statuses: list[dict[str, FeatureStatus]] = [{} for _ in range(n)]
-    stamps: list[dict[str, datetime | None]] = [{} for _ in range(n)]
-    ts_cache: dict[str | None, datetime | None] = {}
+        # The server's column order varies between processes: sort for stable keys.
+        pairs = sorted((v, f) for v, _, f in (n.partition("__") for n in names) if f)
+        skeys = service_keys(pairs)
+        key_columns = tuple((k, f"{v}__{f}") for (v, f), k in zip(pairs, skeys, strict=True))
     if len(names) != len(results):
         raise FeatureStoreUnavailableError(
             f"Feast feature server answered {len(results)} result columns for "
             f"{len(names)} feature names"
         )
-    for name, result in zip(names, results, strict=True):
-        targets = columns.get(name)
-        if targets is None:
-            continue
-        seconds = ttl_seconds.get(name.split("__", 1)[0]) if ttl_seconds else None
-        ttl = timedelta(seconds=seconds) if seconds else None
+    by_name = dict(zip(names, results, strict=True))
+    n = len(entity_ids)
+    ts_cache: dict[str | None, datetime | None] = {}
+    columns: list[tuple[str, list[Any], list[str], list[datetime | None], datetime | None]] = []
+    for key, column in key_columns:
+        result = by_name.get(column)
+        if result is None:
+            raise FeatureStoreUnavailableError(
+                f"Feast feature server answered without column '{column}' for '{key}'"
+            )
         col_values = result.get("values") or []
         col_statuses = result.get("statuses") or []
         col_stamps = result.get("event_timestamps") or [None] * len(col_values)
-        if not len(col_values) == len(col_statuses) == n:
+        if not len(col_values) == len(col_statuses) == len(col_stamps) == n:
             raise FeatureStoreUnavailableError(
-                f"Feast feature server answered {len(col_values)} values for column '{name}' "
-                f"but {n} entities were requested"
+                f"Feast feature server answered {len(col_values)} values for column "
+                f"'{column}' but {n} entities were requested"
             )
-        for i in range(n):
+        seconds = ttl_seconds.get(column.partition("__")[0]) if ttl_seconds else None
+        cutoff = now - timedelta(seconds=seconds) if seconds else None
+        stamps = [_parse_ts(t, ts_cache) for t in col_stamps]
+        columns.append((key, col_values, col_statuses, stamps, cutoff))
+    present, null, stale, not_found = (
+        FeatureStatus.PRESENT,
+        FeatureStatus.NULL_VALUE,
+        FeatureStatus.STALE,
+        FeatureStatus.NOT_FOUND,
+    )
+    out: list[FeatureVector] = []
+    for i, eid in enumerate(entity_ids):
+        feats: dict[str, Any] = {}
+        statuses: dict[str, FeatureStatus] = {}
+        stamps_i: dict[str, datetime | None] = {}
+        oldest: datetime | None = None
+        for key, col_values, col_statuses, stamps, cutoff in columns:
             value = col_values[i]
-            ts = _parse_ts(col_stamps[i], ts_cache)
-            status = _STATUS_BY_NAME.get(col_statuses[i], FeatureStatus.NOT_FOUND)
-            if status is FeatureStatus.PRESENT:
+            ts = stamps[i]
+            status = _STATUS_BY_NAME.get(col_statuses[i], not_found)
+            if status is present:
                 if value is None:
                     # No timestamp: Feast's Redis store answering for an unknown entity.
-                    status = FeatureStatus.NULL_VALUE if ts is not None else FeatureStatus.NOT_FOUND
-                elif ttl is not None and ts is not None and now - ts > ttl:
-                    status = FeatureStatus.STALE
-            for key in targets:
-                values[i][key] = value
-                statuses[i][key] = status
-                stamps[i][key] = ts
-    return [
-        FeatureVector.build(
-            entity_id=eid,
-            entity_type=entity_type,
-            feature_names=keys,
-            values=values[i],
-            statuses=statuses[i],
-            event_timestamps=stamps[i],
-            source=source,
-            retrieved_at=now,
+                    status = null if ts is not None else not_found
+                elif cutoff is not None and ts is not None and ts < cutoff:
+                    status = stale
+                elif ts is not None and (oldest is None or ts < oldest):
+                    oldest = ts
+            elif status is not stale:
+                value = None
+            feats[key] = value
+            statuses[key] = status
+            stamps_i[key] = ts
+        out.append(
+            FeatureVector(
+                entity_id=eid,
+                entity_type=entity_type,
+                features=feats,
+                statuses=statuses,
+                event_timestamps=stamps_i,
+                retrieved_at=now,
+                freshness_seconds=(
+                    0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
+                ),
+                source=source,
+            )
         )
-        for i, eid in enumerate(entity_ids)
-    ]
+    return out
 
 
 def _server_message(text: str) -> str:
@@ -358,6 +388,8 @@ class FeastHttpClient(FeatureStoreClient):
         self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
+        self._aloop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._acloser: AsyncIterator[None] | None = None
 
     # ------------------------------------------------------------------ pure helpers
 
@@ -387,7 +419,22 @@ class FeastHttpClient(FeatureStoreClient):
         entity_type: str,
     ) -> list[FeatureVector]:
         if response.status_code != 200:
-            raise error_for_response(response.status_code, response.text, self.url)
+            error = error_for_response(response.status_code, response.text, self.url)
+            if (
+                plan.service is not None
+                and isinstance(error, FeatureConfigError)
+                and self.features is not None
+                and entity_type in self.features
+            ):
+                # A lone bare name that is neither a known feature nor a service.
+                available = _available(self.features[entity_type])[0]
+                raise FeatureConfigError(
+                    unknown_name_message(
+                        "feature", plan.service, available, scope=f"entity '{entity_type}'"
+                    )
+                    + f" (nor a feature service: {error})"
+                ) from error
+            raise error
         try:
             doc = response.json()
         except ValueError as exc:
@@ -453,12 +500,31 @@ class FeastHttpClient(FeatureStoreClient):
 
     # ------------------------------------------------------------------ async
 
-    @property
-    def ahttp(self) -> httpx.AsyncClient:
-        """The pooled async client (created on first use, bound to the running loop)."""
-        if self._aclient is None:
-            self._aclient = httpx.AsyncClient(**self._limits())
-        return self._aclient
+    async def ahttp(self) -> httpx.AsyncClient:
+        """The pooled async client of the running event loop (created on first use).
+
+        An ``httpx.AsyncClient`` only works on the loop it was created on, so there is
+        one per loop at a time; an async generator registered with the loop closes it
+        when the loop shuts down (``asyncio.run``/``asyncio.Runner`` finalise async
+        generators before closing), so no connection outlives its loop.
+        """
+        loop = asyncio.get_running_loop()
+        client = self._aclient
+        if client is not None and self._aloop is not None and self._aloop() is loop:
+            return client
+        client = httpx.AsyncClient(**self._limits())
+        self._aclient, self._aloop = client, weakref.ref(loop)
+        self._acloser = self._close_at_loop_end(client)
+        await self._acloser.__anext__()
+        return client
+
+    async def _close_at_loop_end(self, client: httpx.AsyncClient) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if self._aclient is client:
+                self._aclient = self._aloop = None
+            await client.aclose()
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
@@ -467,21 +533,21 @@ class FeastHttpClient(FeatureStoreClient):
         if not entity_ids:
             return []
         try:
-            response = await self.ahttp.post(_PATH, json=body)
+            response = await (await self.ahttp()).post(_PATH, json=body)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
         return self._answer(response, plan, entity_ids, entity_type)
 
     async def ahealth_check(self) -> bool:
         try:
-            return (await self.ahttp.get("/health")).status_code == 200
+            return (await (await self.ahttp()).get("/health")).status_code == 200
         except Exception:
             return False
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        client, self._aclient, self._aloop = self._aclient, None, None
+        if client is not None:
+            await client.aclose()
         self.close()
 
     # ------------------------------------------------------------------ listing
