@@ -62,13 +62,16 @@ class Workspace:
 
     @classmethod
     def create(cls, root: Path) -> Workspace:
-        """A workspace at ``root``, copying the Feast repo files there if it is not this package."""
+        """A workspace at ``root``; unless it is this package, the Feast repo files and
+        ``config.yaml`` are copied there (so ``llm-featurestore inspect --config
+        ROOT/config.yaml`` works on it)."""
         root = root.resolve()
         ws = cls(root)
         if root != PACKAGE_DIR:
             ws.feature_repo.mkdir(parents=True, exist_ok=True)
             for name in REPO_FILES:
                 shutil.copy2(PACKAGE_DIR / "feature_repo" / name, ws.feature_repo / name)
+            shutil.copy2(PACKAGE_DIR / "config.yaml", root / "config.yaml")
         return ws
 
 
