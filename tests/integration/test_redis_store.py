@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -28,9 +29,30 @@ from tests.fixtures.servers import free_port, wait_until
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def close_every_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every store a test builds, even when the test fails half-way (an unclosed
+    pool would surface as a ResourceWarning, an error, in some later test)."""
+    made: list[RedisFeatureStore] = []
+
+    def tracking(*args: Any, **kwargs: Any) -> RedisFeatureStore:
+        made.append(RedisFeatureStore(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(sys.modules[__name__], "make_store", tracking)
+    yield
+    for store in made:
+        store.close()
+
+
+def make_store(*args: Any, **kwargs: Any) -> RedisFeatureStore:
+    """Replaced in every test by the tracking factory of ``close_every_store``."""
+    raise AssertionError("make_store is only usable inside a test")
+
+
 @pytest.fixture
 def store(redis_url: str) -> Iterator[RedisFeatureStore]:
-    s = RedisFeatureStore(redis_url, namespace=f"t-{uuid.uuid4().hex[:10]}")
+    s = make_store(redis_url, namespace=f"t-{uuid.uuid4().hex[:10]}")
     yield s
     s.close()
 
@@ -109,7 +131,7 @@ def test_values_are_stored_as_json_text_beside_their_timestamps(
 
 def test_partial_writes_keep_a_timestamp_per_feature(redis_url: str) -> None:
     namespace = f"t-{uuid.uuid4().hex[:10]}"
-    store = RedisFeatureStore(redis_url, namespace=namespace, max_age_seconds=3600)
+    store = make_store(redis_url, namespace=namespace, max_age_seconds=3600)
     old = datetime.now(timezone.utc) - timedelta(days=2)
     store.write_features("u1", "user", {"a": 1, "b": 2}, old)
     store.write_features("u1", "user", {"b": 3})  # b refreshed, a untouched
@@ -125,7 +147,7 @@ def test_partial_writes_keep_a_timestamp_per_feature(redis_url: str) -> None:
 
 def test_per_entity_type_max_age(redis_url: str) -> None:
     namespace = f"t-{uuid.uuid4().hex[:10]}"
-    store = RedisFeatureStore(redis_url, namespace=namespace, max_age_seconds={"user": 60})
+    store = make_store(redis_url, namespace=namespace, max_age_seconds={"user": 60})
     old = datetime.now(timezone.utc) - timedelta(hours=1)
     store.write_features("u1", "user", {"a": 1}, old)
     store.write_features("i1", "item", {"a": 1}, old)
@@ -193,8 +215,8 @@ def test_unknown_feature_and_entity_type_list_what_exists(store: RedisFeatureSto
 
 def test_names_written_by_another_client_are_found(redis_url: str) -> None:
     namespace = f"t-{uuid.uuid4().hex[:10]}"
-    reader = RedisFeatureStore(redis_url, namespace=namespace)
-    writer = RedisFeatureStore(redis_url, namespace=namespace)
+    reader = make_store(redis_url, namespace=namespace)
+    writer = make_store(redis_url, namespace=namespace)
     writer.write_features("u1", "user", {"a": 1})
     assert reader.get_features("u1", "user", ["a"]).features == {"a": 1}
     writer.write_features("u1", "user", {"b": 2})  # a name the reader has not seen yet
@@ -354,7 +376,7 @@ async def test_async_write_read_and_health(store: RedisFeatureStore) -> None:
 
 
 def test_one_client_serves_several_event_loops_without_leaks(redis_url: str) -> None:
-    store = RedisFeatureStore(redis_url, namespace=f"t-{uuid.uuid4().hex[:10]}")
+    store = make_store(redis_url, namespace=f"t-{uuid.uuid4().hex[:10]}")
     store.write_features("u1", "user", {"a": 1})
 
     async def read() -> Any:
@@ -371,7 +393,7 @@ def test_one_client_serves_several_event_loops_without_leaks(redis_url: str) -> 
 
 
 def test_dead_server_raises_unavailable_with_cause(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = RedisFeatureStore(f"redis://:s3cret@127.0.0.1:{free_port()}/0", retries=0)
+    store = make_store(f"redis://:s3cret@127.0.0.1:{free_port()}/0", retries=0)
     with pytest.raises(FeatureStoreUnavailableError) as err:
         store.get_features("u1", "user", ["a"])
     assert not isinstance(err.value, FeatureTimeoutError)
@@ -387,7 +409,7 @@ def test_dead_server_raises_unavailable_with_cause(monkeypatch: pytest.MonkeyPat
 
 
 async def test_dead_server_async(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = RedisFeatureStore(f"redis://127.0.0.1:{free_port()}/0", retries=0)
+    store = make_store(f"redis://127.0.0.1:{free_port()}/0", retries=0)
     with pytest.raises(FeatureStoreUnavailableError, match="Cannot reach Redis"):
         await store.aget_batch_features(["u1", "u2"], "user", ["a"])
     with pytest.raises(FeatureStoreUnavailableError, match="Cannot reach Redis"):
@@ -407,7 +429,7 @@ def silent_server() -> Iterator[int]:
 
 def test_silent_server_times_out() -> None:
     with silent_server() as port:
-        store = RedisFeatureStore(f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.2, retries=0)
+        store = make_store(f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.2, retries=0)
         with pytest.raises(FeatureTimeoutError) as err:
             store.get_features("u1", "user", ["a"])
         assert "did not answer within 0.2s" in str(err.value)
@@ -419,7 +441,7 @@ def test_silent_server_times_out() -> None:
 
 async def test_silent_server_times_out_async() -> None:
     with silent_server() as port:
-        store = RedisFeatureStore(f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.2, retries=0)
+        store = make_store(f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.2, retries=0)
         with pytest.raises(FeatureTimeoutError, match=r"did not answer within 0\.2s"):
             await store.aget_features("u1", "user", ["a"])
         await store.aclose()
@@ -428,7 +450,7 @@ async def test_silent_server_times_out_async() -> None:
 def test_wrong_password_is_reported(redis_url: str) -> None:
     # The test server has no password: AUTH with one fails with a clear server error.
     url = redis_url.replace("redis://", "redis://:wrong-pw@")
-    store = RedisFeatureStore(url, retries=0)
+    store = make_store(url, retries=0)
     with pytest.raises(FeatureStoreUnavailableError) as err:
         store.list_features("user")
     assert "wrong-pw" not in str(err.value)
@@ -437,7 +459,7 @@ def test_wrong_password_is_reported(redis_url: str) -> None:
 
 
 def test_closed_store_says_so(redis_url: str) -> None:
-    store = RedisFeatureStore(redis_url, namespace="closed")
+    store = make_store(redis_url, namespace="closed")
     store.close()
     store.close()  # idempotent
     with pytest.raises(FeatureStoreUnavailableError, match="closed"):
@@ -447,7 +469,7 @@ def test_closed_store_says_so(redis_url: str) -> None:
 
 def test_caller_owned_clients_are_left_open(redis_url: str) -> None:
     own = redis.Redis.from_url(redis_url)
-    store = RedisFeatureStore(namespace=f"t-{uuid.uuid4().hex[:10]}", client=own)
+    store = make_store(namespace=f"t-{uuid.uuid4().hex[:10]}", client=own)
     store.write_features("u1", "user", {"a": 1})
     store.close()
     assert own.ping() is True
@@ -457,7 +479,7 @@ def test_caller_owned_clients_are_left_open(redis_url: str) -> None:
 async def test_caller_owned_async_client_is_used(redis_url: str) -> None:
     own = redis.asyncio.Redis.from_url(redis_url)
     namespace = f"t-{uuid.uuid4().hex[:10]}"
-    store = RedisFeatureStore(redis_url, namespace=namespace, async_client=own)
+    store = make_store(redis_url, namespace=namespace, async_client=own)
     await store.awrite_features("u1", "user", {"a": 1})
     assert await own.hget(f"{namespace}:user:u1", "a") == b"1"
     await store.aclose()

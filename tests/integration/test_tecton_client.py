@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -36,6 +37,27 @@ ROWS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def close_every_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every client a test builds, even when the test fails half-way (an unclosed
+    pool would surface as a ResourceWarning, an error, in some later test)."""
+    made: list[TectonClient] = []
+
+    def tracking(*args: Any, **kwargs: Any) -> TectonClient:
+        made.append(make_tecton_client(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(sys.modules[__name__], "make_client", tracking)
+    yield
+    for client in made:
+        client.close()
+
+
+def make_client(*args: Any, **kwargs: Any) -> TectonClient:
+    """Replaced in every test by the tracking factory of ``close_every_client``."""
+    raise AssertionError("make_client is only usable inside a test")
+
+
 @pytest.fixture
 def server() -> Iterator[ts.TectonTestServer]:
     with ts.running_tecton_server(ROWS, effective_times={"old": OLD}) as srv:
@@ -44,7 +66,7 @@ def server() -> Iterator[ts.TectonTestServer]:
 
 @pytest.fixture
 def client(server: ts.TectonTestServer) -> Iterator[TectonClient]:
-    c = make_tecton_client(server.url, max_age_seconds=86_400)
+    c = make_client(server.url, max_age_seconds=86_400)
     yield c
     c.close()
 
@@ -103,7 +125,7 @@ def test_batch_uses_get_features_batch_once_per_unique_id(
 async def test_large_batches_are_split_into_micro_batches(
     server: ts.TectonTestServer, use_async: bool
 ) -> None:
-    client = make_tecton_client(server.url, micro_batch_size=2)
+    client = make_client(server.url, micro_batch_size=2)
     ids = ["1", "2", "3", "old", "9999"]
     if use_async:
         vectors = await client.aget_batch_features(ids, "user", [AOV])
@@ -122,7 +144,7 @@ async def test_large_batches_are_split_into_micro_batches(
 async def test_micro_batches_are_sent_concurrently(
     server: ts.TectonTestServer, use_async: bool
 ) -> None:
-    client = make_tecton_client(server.url, micro_batch_size=1)
+    client = make_client(server.url, micro_batch_size=1)
     client.service()
     server.delay_s = 0.05  # long enough for requests to overlap when sent together
     ids = ["1", "2", "3", "old"]
@@ -136,7 +158,7 @@ async def test_micro_batches_are_sent_concurrently(
 
 
 def test_request_context_is_sent_with_every_row(server: ts.TectonTestServer) -> None:
-    client = make_tecton_client(server.url, request_context={"amount": 500.0})
+    client = make_client(server.url, request_context={"amount": 500.0})
     client.get_batch_features(["1", "2"], "user", [AOV])
     rows = server.requests[-1][1]["params"]["request_data"]
     assert [r["request_context_map"] for r in rows] == [{"amount": 500.0}] * 2
@@ -170,7 +192,7 @@ def test_statuses_present_missing_null_and_stale(client: TectonClient) -> None:
 
 
 def test_without_max_age_old_values_are_present(server: ts.TectonTestServer) -> None:
-    client = make_tecton_client(server.url)
+    client = make_client(server.url)
     assert client.get_features("old", "user", [FAV]).statuses[FAV] is FeatureStatus.PRESENT
     client.close()
 
@@ -193,9 +215,9 @@ def test_bare_full_and_ambiguous_names(client: TectonClient) -> None:
 
 
 def test_list_features_and_join_keys(server: ts.TectonTestServer) -> None:
-    default = make_tecton_client(server.url)
+    default = make_client(server.url)
     assert default.list_features("user") == sorted(name for name, _ in ts.FEATURES)
-    mapped = make_tecton_client(server.url, join_key={"user": "user_id"})
+    mapped = make_client(server.url, join_key={"user": "user_id"})
     assert mapped.get_features("1", "user", [P30]).features == {P30: 3}
     with pytest.raises(
         FeatureConfigError,
@@ -203,7 +225,7 @@ def test_list_features_and_join_keys(server: ts.TectonTestServer) -> None:
         r"this TectonClient: user\. Add it to join_key",
     ):
         mapped.list_features("item")
-    wrong = make_tecton_client(server.url, join_key="customer_id")
+    wrong = make_client(server.url, join_key="customer_id")
     with pytest.raises(FeatureConfigError, match=r"rejected the request .*Missing join key"):
         wrong.get_features("1", "user", [P30])
     for c in (default, mapped, wrong):
@@ -216,7 +238,7 @@ def test_list_features_and_join_keys(server: ts.TectonTestServer) -> None:
 def test_wrong_key_says_which_variable_to_check(
     server: ts.TectonTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_tecton_client(server.url, api_key="not-the-key-7f3a")
+    client = make_client(server.url, api_key="not-the-key-7f3a")
     with caplog.at_level(logging.DEBUG), pytest.raises(FeatureConfigError) as err:
         client.get_features("1", "user", [FAV])
     message = str(err.value)
@@ -239,7 +261,7 @@ def test_secret_never_reaches_logs_or_repr(
     server: ts.TectonTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG):
-        client = make_tecton_client(server.url)
+        client = make_client(server.url)
         client.get_batch_features(["1", "2"], "user", [FAV])
         asyncio.run(client.aget_features("1", "user", [FAV]))
         client.close()
@@ -306,7 +328,7 @@ async def test_server_errors_are_unavailable(
 
 @pytest.mark.parametrize("use_async", [False, True])
 async def test_slow_server_times_out(server: ts.TectonTestServer, use_async: bool) -> None:
-    client = make_tecton_client(server.url, timeout_s=0.1)
+    client = make_client(server.url, timeout_s=0.1)
     server.delay_s = 0.5
     with pytest.raises(FeatureTimeoutError) as err:
         await read_one(client, use_async, "1", [FAV])
@@ -319,7 +341,7 @@ async def test_slow_server_times_out(server: ts.TectonTestServer, use_async: boo
 
 @pytest.mark.parametrize("use_async", [False, True])
 async def test_unreachable_server_is_unavailable(use_async: bool) -> None:
-    client = make_tecton_client(f"http://127.0.0.1:{free_port()}")
+    client = make_client(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(FeatureStoreUnavailableError, match="Cannot reach Tecton at") as err:
         await read_one(client, use_async, "1", [FAV])
     assert not isinstance(err.value, FeatureTimeoutError)
