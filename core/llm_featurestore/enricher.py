@@ -39,7 +39,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from functools import lru_cache
 from importlib import resources
@@ -772,7 +772,11 @@ class FeatureEnricher:
         status = vector.statuses.get(name, FeatureStatus.NOT_FOUND)
         value = vector.features.get(name)
         stamp = vector.event_timestamps.get(name)
-        age = (now - stamp).total_seconds() if stamp is not None else None
+        age = None
+        if stamp is not None:
+            # Naive timestamps are UTC; a timestamp in the future (clock skew) is age 0.
+            aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
+            age = max((now - aware).total_seconds(), 0.0)
         label = self.label_for(entity_type, name)
         prov: dict[str, Any] = {
             "feature": name,

@@ -16,6 +16,9 @@ block early, open a new one, or put text on a line of its own:
 * the block's own marker phrases (the header and footer text, ``End context`` and
   friends), in any case and with any spacing or punctuation between their letters,
   are replaced by ``(filtered)``;
+* chat-template special-token shapes (``<|im_start|>``, ``<|eot_id|>``, ...), which
+  some tokenizers turn into control tokens even inside plain text, are broken up
+  (``< |im_start| >``);
 * runs of spaces collapse, ends are trimmed, and the result is capped in length.
 
 The sensitivity helpers decide whether a feature name looks like personal data
@@ -154,6 +157,8 @@ class Neutralizer:
             text = _strip_unprintable(text)
             text = _SPACES.sub(" ", text.translate(_BRACKETS)).strip()
             may_hold_marker = True
+        if "<|" in text or "|>" in text:
+            text = text.replace("<|", "< |").replace("|>", "| >")
         # Filter markers, then cap; capping can expose a marker at the cut (``end
         # contexts`` -> ``end context...``) and a replacement can lengthen the text, so
         # repeat until both hold. Each round either ends or cuts to the limit.

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -394,6 +395,11 @@ def test_config_yaml_errors_name_the_file_and_problem(
     assert str(path) in str(info.value)
 
 
+def test_packaged_default_task_file_loads_as_a_config() -> None:
+    path = Path(str(resources.files("llm_featurestore") / "data" / "default_tasks.yaml"))
+    assert EnricherConfig.from_yaml(path).task_features == default_task_features()
+
+
 def test_config_yaml_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FeatureConfigError, match="Cannot read enricher config"):
         EnricherConfig.from_yaml(tmp_path / "absent.yaml")
@@ -743,6 +749,30 @@ def test_enrich_from_vectors_pass_through_without_matching_vectors(
     vector = store.get_features("o1", "organization", ["tone"])
     result = FeatureEnricher(store).enrich_from_vectors("p", {"organization": vector}, RECO)
     assert (result.enriched_prompt, result.skipped_reason) == ("p", "no_entities")
+
+
+def test_naive_and_future_timestamps_are_handled() -> None:
+    now = utcnow()
+    vector = FeatureVector(  # as a custom client might build it, bypassing build()
+        entity_id="u",
+        entity_type="user",
+        features={"tier": "gold", "plan": "pro"},
+        statuses={"tier": FeatureStatus.PRESENT, "plan": FeatureStatus.PRESENT},
+        # A naive timestamp (read as UTC) two hours old, and one in the future.
+        event_timestamps={
+            "tier": (now - timedelta(hours=2)).replace(tzinfo=None),
+            "plan": now + timedelta(minutes=5),
+        },
+        source="custom",
+    )
+    config = EnricherConfig(task_features={"t": {"user": ["tier", "plan"]}})
+    result = FeatureEnricher(LocalFeatureStore(), config).enrich_from_vectors(
+        "p", {"user": vector}, "t"
+    )
+    assert provenance_of(result, "tier").drop_reason is DropReason.STALE
+    assert provenance_of(result, "tier").age_seconds == pytest.approx(7200, abs=60)
+    assert provenance_of(result, "plan").age_seconds == 0.0
+    assert result.features_used == ["user.plan"]
 
 
 def test_defaulted_values_are_used() -> None:
