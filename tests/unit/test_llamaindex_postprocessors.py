@@ -122,7 +122,8 @@ def test_rerank_default_weights_are_one(store: LocalFeatureStore) -> None:
     out = FeatureRerankPostprocessor(store, SPEC).postprocess_nodes(
         catalogue(), FeatureQueryBundle("q", user_id="u1")
     )
-    assert {n.node.node_id: round(n.get_score(), 6) for n in out}["run-pricey"] == 3.8  # 0.8 + 1 + 1 + 1
+    scores = {n.node.node_id: n.get_score() for n in out}
+    assert scores["run-pricey"] == pytest.approx(3.8)  # 0.8 + 1 + 1 + 1
 
 
 def test_rerank_top_n_and_context_nodes_stay_first(store: LocalFeatureStore) -> None:
