@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llm_featurestore.catalog import FeatureCatalog, FeatureDefinition
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.enricher import (
     DEFAULT_FOOTER,
@@ -104,6 +105,8 @@ def check_result(result: Any, prompt: str, budget: int, requested: int) -> None:
             assert "[" not in line
             assert "]" not in line
             assert line.isprintable()
+            assert "<|" not in line
+            assert "|>" not in line
         # Exactly one header and one footer line in the whole prompt.
         all_lines = result.enriched_prompt.splitlines()
         assert all_lines.count(DEFAULT_HEADER) == 1
@@ -125,6 +128,7 @@ def check_result(result: Any, prompt: str, budget: int, requested: int) -> None:
     user_values=st.lists(values, min_size=len(USER_FEATURES), max_size=len(USER_FEATURES)),
     org_values=st.lists(values, min_size=len(ORG_FEATURES), max_size=len(ORG_FEATURES)),
     prompt=prompts,
+    labels=st.lists(texts, min_size=len(USER_FEATURES), max_size=len(USER_FEATURES)),
     budget=st.integers(1, 400),
     max_value_chars=st.integers(16, 600),
     max_list_items=st.integers(1, 40),
@@ -133,6 +137,7 @@ def test_budget_holds_and_block_cannot_be_escaped(
     user_values: list[Any],
     org_values: list[Any],
     prompt: str,
+    labels: list[str],
     budget: int,
     max_value_chars: int,
     max_list_items: int,
@@ -147,7 +152,12 @@ def test_budget_holds_and_block_cannot_be_escaped(
         task_features={"t": {"user": USER_FEATURES, "organization": ORG_FEATURES}},
         detect_pii_names=False,
     )
-    result = FeatureEnricher(store, config).enrich(
+    # Labels are untrusted too: the catalog gives hostile ones.
+    catalog = FeatureCatalog(
+        FeatureDefinition(name=name, entity_type="user", label=label)
+        for name, label in zip(USER_FEATURES, labels, strict=True)
+    )
+    result = FeatureEnricher(store, config, catalog=catalog).enrich(
         prompt, user_id="u", organization_id="o", task_type="t"
     )
     check_result(result, prompt, budget, len(USER_FEATURES) + len(ORG_FEATURES))
