@@ -279,7 +279,7 @@ def _inspect(args: argparse.Namespace) -> int:
         context = {et: eid for et, eid in entities.items() if et in required}
         started = time.perf_counter()
         plan = enricher.plan(task_type=task, context=context)
-        vectors = enricher.fetch(plan)
+        vectors, failure = _fetch(client, plan.entities, plan.features)
         lookup_ms = (time.perf_counter() - started) * 1000.0
         prompt = args.prompt if args.prompt is not None else ""
         result = enricher.enrich_from_vectors(prompt, vectors, task, lookup_ms)
@@ -306,13 +306,37 @@ def _inspect(args: argparse.Namespace) -> int:
         _print_vector(console, vector, result)
     _print_result(console, result, config.max_feature_tokens, show_prompt=args.prompt is not None)
     if vectors and all(v.failed for v in vectors.values()):
-        print(
-            f"{PROG}: error: the feature store could not be read "
-            "(every feature timed out or was unavailable)",
-            file=sys.stderr,
-        )
+        cause = failure or "every feature timed out or was unavailable"
+        print(f"{PROG}: error: the feature store could not be read: {cause}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return EXIT_OK
+
+
+def _fetch(
+    client: Any, entities: Mapping[str, str], features: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, FeatureVector], str | None]:
+    """One lookup per entity type. A store failure gives an UNAVAILABLE (or TIMED_OUT)
+    vector and the first failure's message, instead of raising."""
+    from llm_featurestore.errors import FeatureStoreUnavailableError, FeatureTimeoutError
+    from llm_featurestore.models import FeatureStatus, FeatureVector
+
+    vectors: dict[str, FeatureVector] = {}
+    failure: str | None = None
+    for entity_type, entity_id in entities.items():
+        names = list(features[entity_type])
+        try:
+            vectors[entity_type] = client.get_batch_features([entity_id], entity_type, names)[0]
+        except FeatureStoreUnavailableError as exc:
+            failure = failure or _one_line(exc)
+            status = (
+                FeatureStatus.TIMED_OUT
+                if isinstance(exc, FeatureTimeoutError)
+                else FeatureStatus.UNAVAILABLE
+            )
+            vectors[entity_type] = FeatureVector.unavailable(
+                entity_id, entity_type, names, status=status, source=client.source
+            )
+    return vectors, failure
 
 
 def _print_vector(console: Console, vector: FeatureVector, result: EnrichmentResult) -> None:
@@ -460,7 +484,13 @@ def _demo(args: argparse.Namespace) -> int:
                 "The demo ships with the source repository: run it from a clone "
                 f"(`make demo`, or `{PROG} demo` in the clone's root) ({exc})"
             ) from exc
-    return int(demo_main(list(args.demo_args)))
+    demo_args = list(args.demo_args)
+    if demo_args[:1] == ["--"]:
+        demo_args = demo_args[1:]
+    try:
+        return int(demo_main(demo_args))
+    except SystemExit as exc:  # the demo's own argparse: --help or a usage error
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
 
 
 # -- entry point -------------------------------------------------------------------------
@@ -521,9 +551,13 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 or 2)."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv[:1] == ["demo"]:
+        # argparse's REMAINDER does not pass leading options through a subcommand.
+        argv = ["demo", "--", *argv[1:]]
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     from llm_featurestore.errors import (
