@@ -134,6 +134,8 @@ class Neutralizer:
             frozenset(c for c in unicodedata.normalize("NFKC", m).lower() if c.isalnum())
             for m in phrases
         ]
+        # Letters every phrase needs (e.g. those of "context"): one cheap first check.
+        self._common_letters = frozenset.intersection(*self._marker_letters)
 
     def __call__(self, text: str, max_chars: int | None = None) -> str:
         """Neutralise ``text`` (see the class docstring), capping it at ``max_chars``."""
@@ -149,7 +151,9 @@ class Neutralizer:
                 text = _SPACES.sub(" ", text)
             text = text.strip()
             letters = set(text.lower())
-            may_hold_marker = any(needed <= letters for needed in self._marker_letters)
+            may_hold_marker = self._common_letters <= letters and any(
+                needed <= letters for needed in self._marker_letters
+            )
         else:
             text = _strip_unprintable(unicodedata.normalize("NFKC", text))
             # Removing characters can create new compatibility sequences: normalise again.
