@@ -137,7 +137,8 @@ class EnricherConfig(BaseModel):
     )
     task_features: dict[str, dict[str, list[str]]] = Field(
         default_factory=default_task_features,
-        description="task type -> entity type -> feature names, highest priority first.",
+        description="task type -> entity type -> feature names, highest priority first "
+        "(entity types in mapping order, then features in list order).",
     )
     default_features: dict[str, list[str]] = Field(
         default_factory=dict,

