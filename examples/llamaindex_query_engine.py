@@ -29,11 +29,10 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from llamaindex_featurestore import (
     FeatureContextPostprocessor,
-    FeatureFilteredRetriever,
     FeatureRerankPostprocessor,
+    personalized_query_engine,
     user_context,
 )
-from llamaindex_featurestore.context import merge_needs
 from llamaindex_featurestore.testing import HashingEmbedding
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
@@ -150,19 +149,19 @@ def build_index(chroma: Any | None = None) -> VectorStoreIndex:
 def build_query_engine(
     index: VectorStoreIndex, client: FeatureStoreClient, llm: LLM
 ) -> RetrieverQueryEngine:
-    """Retriever + rerank + context, wired so that one lookup per query serves all three."""
-    context = FeatureContextPostprocessor(FeatureEnricher(client, ENRICHER_CONFIG), task_type=TASK)
-    rerank = FeatureRerankPostprocessor(client, RERANK_SPEC, weights=RERANK_WEIGHTS, top_n=3)
-    retriever = FeatureFilteredRetriever(
+    """Retriever + rerank + context; the retriever's lookup serves all three."""
+    return personalized_query_engine(
         index,
         client,
-        FILTER_SPEC,
+        llm=llm,
+        filter_spec=FILTER_SPEC,
+        rerank=FeatureRerankPostprocessor(client, RERANK_SPEC, weights=RERANK_WEIGHTS, top_n=3),
+        context=FeatureContextPostprocessor(
+            FeatureEnricher(client, ENRICHER_CONFIG), task_type=TASK
+        ),
         similarity_top_k=4,
         backfill=True,
-        # Fetch what the postprocessors need in the retriever's lookup.
-        prefetch=merge_needs(context.required_features(), {"user": RERANK_SPEC.feature_names}),
     )
-    return RetrieverQueryEngine.from_args(retriever, llm=llm, node_postprocessors=[rerank, context])
 
 
 def main() -> None:

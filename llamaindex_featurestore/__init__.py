@@ -4,6 +4,8 @@
 * :class:`FeatureRerankPostprocessor` prefers nodes that fit them (soft filtering).
 * :class:`FeatureContextPostprocessor` adds them as a context node and/or node metadata.
 
+:func:`personalized_query_engine` wires them into a ``RetrieverQueryEngine``.
+
 Say whose features to use with :class:`FeatureQueryBundle`, :func:`user_context` or the
 components' ``user_id``; one lookup per query serves every component.
 """
@@ -18,6 +20,7 @@ from llamaindex_featurestore.context import (
     resolve_entities,
     user_context,
 )
+from llamaindex_featurestore.engine import personalized_query_engine
 from llamaindex_featurestore.postprocessor import FEATURES_KEY, FeatureContextPostprocessor
 from llamaindex_featurestore.rerank import (
     CONTEXT_KEY,
@@ -44,6 +47,7 @@ __all__ = [
     "afetch_vectors",
     "current_entities",
     "fetch_vectors",
+    "personalized_query_engine",
     "query_vectors",
     "rerank_nodes",
     "resolve_entities",

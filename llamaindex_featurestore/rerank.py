@@ -148,7 +148,8 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
             out.extend((cond, weight) for cond in single.resolve(vector))
         return out
 
-    def _needs(self) -> dict[str, list[str]]:
+    def required_features(self) -> dict[str, list[str]]:
+        """Features this postprocessor reads, per entity type (for a retriever's ``prefetch``)."""
         return {self.spec.entity_type: self.spec.feature_names}
 
     def _postprocess_nodes(
@@ -156,7 +157,11 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         ids = resolve_entities(query_bundle, self.user_id, self.entities)
         lookup = fetch_vectors(
-            self._client, self._needs(), ids, query_vectors(query_bundle), fallback=self.fallback
+            self._client,
+            self.required_features(),
+            ids,
+            query_vectors(query_bundle),
+            fallback=self.fallback,
         )
         return rerank_nodes(nodes, self._weighted(lookup.vectors), self.top_n)
 
@@ -165,6 +170,10 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         ids = resolve_entities(query_bundle, self.user_id, self.entities)
         lookup = await afetch_vectors(
-            self._client, self._needs(), ids, query_vectors(query_bundle), fallback=self.fallback
+            self._client,
+            self.required_features(),
+            ids,
+            query_vectors(query_bundle),
+            fallback=self.fallback,
         )
         return rerank_nodes(nodes, self._weighted(lookup.vectors), self.top_n)

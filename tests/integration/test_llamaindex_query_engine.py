@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.response.schema import Response
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from llamaindex_featurestore import (
     CONTEXT_KEY,
@@ -17,6 +19,7 @@ from llamaindex_featurestore import (
     FeatureFilteredRetriever,
     FeatureQueryBundle,
     FeatureRerankPostprocessor,
+    personalized_query_engine,
     user_context,
 )
 from llamaindex_featurestore.context import merge_needs
@@ -181,3 +184,53 @@ def test_example_query_engine_runs_offline(capsys: pytest.CaptureFixture[str]) -
     assert "- Favorite category: running" in out
     assert "- Favorite category: hiking" in out
     assert "store calls: 3 for 3 queries" in out
+
+
+def test_personalized_query_engine_wires_one_lookup(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool
+) -> None:
+    llm = RecordingLLM()
+    client = CountingClient(store)
+    seen: list[list[str]] = []
+
+    class Spy(BaseNodePostprocessor):
+        def _postprocess_nodes(
+            self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+        ) -> list[NodeWithScore]:
+            seen.append([n.node.node_id for n in nodes])
+            return nodes
+
+    engine = personalized_query_engine(
+        chroma_index,
+        client,
+        llm=llm,
+        filter_spec=SPEC,
+        rerank=FeatureRerankPostprocessor(client, SPEC, weights=[0.0, 0.0, 0.0], top_n=2),
+        context=FeatureContextPostprocessor(FeatureEnricher(client, CONFIG), task_type=TASK),
+        postprocessors=[Spy()],
+        similarity_top_k=4,
+    )
+    response = ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+    assert len(client.calls) == 1
+    # Order: rerank (top_n=2) -> spy -> context (first node).
+    assert len(seen) == 1
+    assert len(seen[0]) == 2
+    assert [n.node.node_id for n in response.source_nodes[1:]] == seen[0]
+    assert response.source_nodes[0].node.metadata[CONTEXT_KEY] is True
+    assert "- Favorite category: running" in llm.prompts[-1]
+
+
+def test_personalized_query_engine_without_spec_searches_unfiltered(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore
+) -> None:
+    llm = RecordingLLM()
+    client = CountingClient(store)
+    context = FeatureContextPostprocessor(FeatureEnricher(client, CONFIG), task_type=TASK)
+    engine = personalized_query_engine(
+        chroma_index, client, llm=llm, context=context, similarity_top_k=30
+    )
+    response = ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async=False)
+    products = response.source_nodes[1:]
+    assert {n.node.metadata["category"] for n in products} == set(CATEGORIES)
+    assert "- Favorite category: running" in llm.prompts[-1]
+    assert client.calls == [(("u-run",), "user", tuple(CONFIG.task_features[TASK]["user"]))]

@@ -49,6 +49,7 @@ def test_public_api_is_pinned() -> None:
         "afetch_vectors",
         "current_entities",
         "fetch_vectors",
+        "personalized_query_engine",
         "query_vectors",
         "rerank_nodes",
         "resolve_entities",

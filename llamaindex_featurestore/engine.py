@@ -1,0 +1,81 @@
+"""``personalized_query_engine``: feature components wired for one lookup per query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.indices.base import BaseIndex
+from llama_index.core.llms import LLM
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.query_engine import RetrieverQueryEngine
+
+from llamaindex_featurestore.context import merge_needs
+from llamaindex_featurestore.postprocessor import FeatureContextPostprocessor
+from llamaindex_featurestore.rerank import FeatureRerankPostprocessor
+from llamaindex_featurestore.retriever import FeatureFilteredRetriever
+from llm_featurestore.clients.base import FeatureStoreClient
+from llm_featurestore.filters import FeatureFilterSpec
+
+__all__ = ["personalized_query_engine"]
+
+
+def personalized_query_engine(
+    index: BaseIndex[Any],
+    client: FeatureStoreClient,
+    *,
+    llm: LLM | None = None,
+    filter_spec: FeatureFilterSpec | None = None,
+    rerank: FeatureRerankPostprocessor | None = None,
+    context: FeatureContextPostprocessor | None = None,
+    postprocessors: Sequence[BaseNodePostprocessor] = (),
+    similarity_top_k: int = 4,
+    backfill: bool = False,
+    fallback: bool = True,
+    **engine_kwargs: Any,
+) -> RetrieverQueryEngine:
+    """A ``RetrieverQueryEngine`` whose feature components share one lookup per query.
+
+    The :class:`FeatureFilteredRetriever` prefetches what ``rerank`` and ``context``
+    read, so they find the user's vectors on the query bundle instead of asking the
+    store again. Postprocessors run in the order ``rerank``, ``postprocessors``,
+    ``context`` (the context node goes last so nothing drops it).
+
+    Args:
+        index: The index to search (e.g. a ``VectorStoreIndex`` over Chroma).
+        client: The feature store (e.g. a ``ServingClient``).
+        llm: Writes the answer; LlamaIndex's ``Settings.llm`` when omitted.
+        filter_spec: Hard filters; ``None`` searches unfiltered (features are still
+            fetched once, for the postprocessors).
+        rerank: Soft preferences, optional.
+        context: The user's profile as a context node and/or metadata, optional.
+        postprocessors: Other node postprocessors, run between the two.
+        similarity_top_k: Nodes to retrieve.
+        backfill: See :class:`FeatureFilteredRetriever`.
+        fallback: See :class:`FeatureFilteredRetriever`.
+        **engine_kwargs: Passed to ``RetrieverQueryEngine.from_args`` (``response_mode``,
+            ``streaming``, templates, ...).
+
+    Users are named per query as usual (``FeatureQueryBundle``, ``user_context``).
+    """
+    spec = filter_spec or FeatureFilterSpec(rules=[])
+    retriever = FeatureFilteredRetriever(
+        index,
+        client,
+        spec,
+        similarity_top_k=similarity_top_k,
+        backfill=backfill,
+        fallback=fallback,
+        prefetch=merge_needs(
+            rerank.required_features() if rerank is not None else None,
+            context.required_features() if context is not None else None,
+        ),
+    )
+    chain: list[BaseNodePostprocessor] = [
+        *([rerank] if rerank is not None else []),
+        *postprocessors,
+        *([context] if context is not None else []),
+    ]
+    return RetrieverQueryEngine.from_args(
+        retriever, llm=llm, node_postprocessors=chain, **engine_kwargs
+    )
