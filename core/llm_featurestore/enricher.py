@@ -222,7 +222,7 @@ class EnricherConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> EnricherConfig:
-        """Load a config from a YAML file (optionally nested under a top-level ``enricher:``).
+        """Load a config from a YAML file: its top level, or its ``enricher:`` section.
 
         Raises:
             FeatureConfigError: the file cannot be read or parsed, or a value is invalid;
@@ -233,7 +233,8 @@ class EnricherConfig(BaseModel):
             doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise FeatureConfigError(f"Cannot read enricher config {p}: {exc}") from exc
-        if isinstance(doc, dict) and set(doc) == {"enricher"}:
+        if isinstance(doc, dict) and "enricher" in doc:
+            # A shared config file: use its enricher section, ignore the others.
             doc = doc["enricher"] or {}
         if not isinstance(doc, dict):
             raise FeatureConfigError(

@@ -367,6 +367,7 @@ def test_tasks_without_mapping_use_default_features(store: LocalFeatureStore) ->
 def test_config_loads_from_yaml(tmp_path: Path, store: LocalFeatureStore) -> None:
     path = tmp_path / "enricher.yaml"
     path.write_text(
+        "client: {type: local}\n"  # other sections of a shared file are ignored
         "enricher:\n"
         "  max_feature_tokens: 120\n"
         "  header: '### Known facts'\n"
