@@ -39,6 +39,7 @@ __all__ = [
     "USER_ENTITY",
     "FeatureQueryBundle",
     "FeatureRequest",
+    "Lookup",
     "afetch_vectors",
     "current_entities",
     "fetch_vectors",
@@ -263,7 +264,8 @@ def fetch_vectors(
     """Read ``needs`` for the entities in ``ids``, reusing and filling ``cache``.
 
     Entity types without an id are skipped. Names already in the cached vector of the
-    same entity are not fetched again.
+    same entity are not fetched again; that includes a failed read, so one query never
+    waits twice on a dead store.
 
     Args:
         client: The store.
@@ -301,5 +303,3 @@ async def afetch_vectors(
     latency = (time.perf_counter() - start) * 1000 if todo else 0.0
     return Lookup(_select(cache, needs, ids), latency, bool(todo))
 
-
-__all__ += ["Lookup"]

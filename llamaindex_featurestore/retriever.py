@@ -81,6 +81,10 @@ class FeatureFilteredRetriever(BaseRetriever):
     value drops its rule; with no user, or when the store fails (with ``fallback``, or
     a ``ServingClient`` that falls back), the search is unfiltered.
 
+    ``aretrieve`` is natively async: the lookup uses the client's async API, and the
+    search awaits the vector store's ``aquery`` when it has one of its own; stores with
+    only a sync query (Chroma) are searched in a worker thread, never on the event loop.
+
     Args:
         index: The index to search, e.g. a ``VectorStoreIndex`` over Chroma.
         client: Where features come from.
