@@ -302,4 +302,3 @@ async def afetch_vectors(
         cache[etype] = _merge(cache.get(etype), vector)
     latency = (time.perf_counter() - start) * 1000 if todo else 0.0
     return Lookup(_select(cache, needs, ids), latency, bool(todo))
-
