@@ -913,9 +913,23 @@ async def test_async_entity_lookups_run_concurrently(
     assert result.features_used == ["user.tier", "organization.tone", "store.region"]
 
 
-def test_sync_lookup_error_in_a_worker_is_raised(store: LocalFeatureStore) -> None:
-    client = FailingClient(store, {"organization": RuntimeError("bug in a client")})
+@pytest.mark.parametrize("failing", ["user", "organization"])
+async def test_unexpected_lookup_errors_are_raised(store: LocalFeatureStore, failing: str) -> None:
+    # Only store-unavailable errors become a fallback; a bug in a client surfaces,
+    # whether it happens in the calling thread (user) or in a worker (organization).
+    client = FailingClient(store, {failing: RuntimeError("bug in a client")})
+    enricher = FeatureEnricher(client, CROSS)
     with pytest.raises(RuntimeError, match="bug in a client"):
-        FeatureEnricher(client, CROSS).enrich(
-            "p", user_id="u1", organization_id="o1", task_type="mix"
-        )
+        enricher.enrich("p", user_id="u1", organization_id="o1", task_type="mix")
+    with pytest.raises(RuntimeError, match="bug in a client"):
+        await enricher.aenrich("p", user_id="u1", organization_id="o1", task_type="mix")
+
+
+def test_values_and_labels_that_clean_to_nothing(store: LocalFeatureStore) -> None:
+    store.write_features("u5", "user", {"browsing": "\u200b\u202e\ufeff", "preferences": "ok"})
+    catalog = StandInCatalog({("user", "preferences"): Definition("\u200b\u2066")})
+    result = FeatureEnricher(store, catalog=catalog).enrich("q", user_id="u5", task_type=RECO)
+
+    assert provenance_of(result, "browsing").drop_reason is DropReason.MISSING
+    # An empty label falls back to the humanised feature name.
+    assert block_lines(result)[1:-1] == ["- Preferences: ok"]
