@@ -929,7 +929,7 @@ class FeatureEnricher:
             feature_tokens_added=tokens,
             enrichment_latency_ms=latency_ms,
             features_available=bool(chosen),
-            provenance=[FeatureProvenance(**p) for p in provenance],
+            provenance=provenance,  # dicts: pydantic validates them in one pass
             context_block=block,
             variables={"feature_context": block, "features": features, "features_by_name": by_name},
             store_available=store_available,
