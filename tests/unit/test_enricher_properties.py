@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +178,28 @@ def test_neutralizer_output_is_one_safe_line(text: str, limit: int) -> None:
     assert END_MARKER.search(out) is None
     assert HEADER_MARKER.search(out) is None
     assert clean(out) == out  # idempotent
+
+
+@pytest.mark.parametrize("encoding", ["cl100k_base", "o200k_base"])
+def test_line_counts_add_up_to_the_block_count(encoding: str) -> None:
+    """Why selecting lines by their own counts is sound: lines meet at token boundaries.
+
+    (The enricher still verifies the final block exactly; this checks the estimate.)
+    """
+    counter = get_token_counter(encoding)
+    clean = Neutralizer([DEFAULT_HEADER, DEFAULT_FOOTER], max_chars=200)
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(texts, texts), min_size=1, max_size=8))
+    def check(pairs: list[tuple[str, str]]) -> None:
+        lines = [f"- {clean(label) or 'X'}: {clean(value)}" for label, value in pairs]
+        lines = [line for line in lines if not line.endswith(": ")]
+        block = "\n".join([DEFAULT_HEADER, *lines, DEFAULT_FOOTER])
+        estimate = (
+            counter.count(DEFAULT_HEADER + "\n")
+            + sum(counter.count(line + "\n") for line in lines)
+            + counter.count(DEFAULT_FOOTER + "\n\n")
+        )
+        assert estimate == counter.count(block + "\n\n")
+
+    check()
