@@ -97,6 +97,8 @@ class TectonTestServer:
         """Seconds to sleep before answering each request."""
         self.fail_status: int | None = None
         """When set, every request is answered with this HTTP status and an error body."""
+        self.drop_next = 0
+        """Close this many upcoming connections without answering (like a dropped keep-alive)."""
         self.requests: list[tuple[str, dict[str, Any]]] = []
         """Every request received: (path, JSON body)."""
         self.auth_headers: list[str] = []
@@ -117,8 +119,7 @@ class TectonTestServer:
 
     def start(self, port: int = 0) -> TectonTestServer:
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.02},  # shutdown() waits up to one poll interval
@@ -225,6 +226,11 @@ class TectonTestServer:
         return {"result": results if batch else results[0], "metadata": {"features": metas}}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default listen backlog (5) drops bursts of connections
+    daemon_threads = True
+
+
 def _error(message: str, code: int) -> dict[str, Any]:
     return {"error": message, "message": message, "code": code}
 
@@ -237,6 +243,12 @@ def _make_handler(server: TectonTestServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            with server._count_lock:
+                drop = server.drop_next > 0
+                server.drop_next -= drop
+            if drop:
+                self.close_connection = True
+                return
             with server._count_lock:
                 server.in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)

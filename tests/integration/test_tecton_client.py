@@ -214,6 +214,32 @@ def test_bare_full_and_ambiguous_names(client: TectonClient) -> None:
         client.get_features("1", "user", ["budget"])
 
 
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_features_deployed_later_are_found_after_a_metadata_refresh(
+    server: ts.TectonTestServer, use_async: bool
+) -> None:
+    client = make_client(server.url)
+    assert client.list_features("user") == sorted(name for name, _ in ts.FEATURES)
+    server.features.append(("user_stats.new_feature", {"type": "string"}))
+    server.rows["1"]["user_stats.new_feature"] = "fresh"
+    client.metadata_refresh_s = 3600.0  # cache too young to refetch: still unknown
+    with pytest.raises(FeatureConfigError, match="Unknown feature 'new_feature'"):
+        await read_one(client, use_async, "1", ["new_feature"])
+    client.metadata_refresh_s = 0.0
+    vector = await read_one(client, use_async, "1", ["new_feature", P30])
+    assert vector.features == {"new_feature": "fresh", P30: 3}
+    metadata_calls = [p for p, _ in server.requests if p.endswith("/metadata")]
+    assert len(metadata_calls) == 2  # known names never trigger a refetch
+    await client.aclose()
+
+
+def test_bad_requests_fail_before_any_http(server: ts.TectonTestServer) -> None:
+    client = make_client(server.url)
+    with pytest.raises(FeatureConfigError, match="list of ids"):
+        client.get_batch_features("1", "user", [P30])  # type: ignore[arg-type]
+    assert server.requests == []
+
+
 def test_list_features_and_join_keys(server: ts.TectonTestServer) -> None:
     default = make_client(server.url)
     assert default.list_features("user") == sorted(name for name, _ in ts.FEATURES)
@@ -337,6 +363,27 @@ async def test_slow_server_times_out(server: ts.TectonTestServer, use_async: boo
     server.delay_s = 0.0
     assert client.get_features("1", "user", [FAV]).features == {FAV: "running"}
     await client.aclose()
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_dropped_connection_is_retried_once(
+    server: ts.TectonTestServer, use_async: bool
+) -> None:
+    client = make_client(server.url)
+    client.service()
+    server.drop_next = 1
+    vector = await read_one(client, use_async, "1", [P30])
+    assert vector.features == {P30: 3}
+    assert server.drop_next == 0  # the first attempt was dropped, the retry answered
+
+    strict = make_client(server.url, retries=0)
+    strict.service()
+    server.drop_next = 1
+    with pytest.raises(FeatureStoreUnavailableError, match="Cannot reach Tecton") as err:
+        await read_one(strict, use_async, "1", [P30])
+    assert isinstance(err.value.__cause__, httpx.RemoteProtocolError)
+    await client.aclose()
+    await strict.aclose()
 
 
 @pytest.mark.parametrize("use_async", [False, True])

@@ -220,6 +220,7 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
         (("https://x", "prod", ""), {}, "feature_service must be a non-empty string"),
         (("https://x", "prod", "fs"), {"timeout_s": 0}, "timeout_s must be a positive"),
         (("https://x", "prod", "fs"), {"micro_batch_size": 0}, "micro_batch_size must be 1"),
+        (("https://x", "prod", "fs"), {"retries": -1}, "retries must be 0 or more"),
     ],
 )
 def test_bad_settings_are_config_errors(

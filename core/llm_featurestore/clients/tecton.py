@@ -47,6 +47,7 @@ import math
 import os
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +116,12 @@ class TectonService:
     """Full feature names (``view.feature``), in response order."""
     join_keys: tuple[str, ...]
     """Names of the join keys the service expects."""
+
+    def knows(self, name: str) -> bool:
+        """True when ``name`` is a full name or the bare name of at least one feature."""
+        return name in self.feature_names or any(
+            full.split(".", 1)[-1] == name for full in self.feature_names
+        )
 
     def resolve(self, name: str) -> str:
         """The full name for ``name`` (full, or bare when only one view has it).
@@ -375,6 +382,8 @@ class TectonClient(FeatureStoreClient):
             split into requests sent concurrently (sync: up to 8 worker threads; async:
             ``asyncio.gather``).
         max_connections: Size of the HTTP connection pool.
+        retries: Times a request is resent after a connection error (not after a timeout
+            or an HTTP error status); every call is a read, so resending is safe.
 
     Raises:
         FeatureConfigError: the API key variable is unset or empty, or a setting is invalid.
@@ -395,6 +404,7 @@ class TectonClient(FeatureStoreClient):
         timeout_s: float = 2.0,
         micro_batch_size: int = 5,
         max_connections: int = 32,
+        retries: int = 1,
     ) -> None:
         for label, value in (("url", url), ("workspace", workspace)):
             if not value or not isinstance(value, str):
@@ -410,6 +420,8 @@ class TectonClient(FeatureStoreClient):
             )
         if not (timeout_s > 0 and math.isfinite(timeout_s)):
             raise FeatureConfigError(f"timeout_s must be a positive number, got {timeout_s!r}")
+        if retries < 0:
+            raise FeatureConfigError(f"retries must be 0 or more, got {retries!r}")
         if micro_batch_size < 1:
             raise FeatureConfigError(f"micro_batch_size must be 1 or more, got {micro_batch_size}")
         key = os.environ.get(api_key_env, "").strip()
@@ -430,7 +442,9 @@ class TectonClient(FeatureStoreClient):
         self.timeout_s = timeout_s
         self.micro_batch_size = micro_batch_size
         self.max_connections = max_connections
+        self.retries = retries
         self._service: TectonService | None = None
+        self._service_at = 0.0
         self._lock = threading.Lock()
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
@@ -518,21 +532,38 @@ class TectonClient(FeatureStoreClient):
             f"Cannot reach Tecton at {self.url} for {what}: {exc!r}. Check the url and the network"
         )
 
+    def _retryable(self, exc: Exception, attempt: int) -> bool:
+        # Every call is a read, so resending is safe: a pooled connection the server or a
+        # load balancer closed while idle fails once, then a fresh one succeeds.
+        return attempt < self.retries and not isinstance(exc, httpx.TimeoutException)
+
     def _post(self, path: str, body: Mapping[str, Any], what: str) -> Any:
-        try:
-            response = self._sync_client().post(path, content=json.dumps(body))
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, what) from exc
+        content = json.dumps(body)
+        attempt = 0
+        while True:
+            try:
+                response = self._sync_client().post(path, content=content)
+                break
+            except httpx.TransportError as exc:
+                if not self._retryable(exc, attempt):
+                    raise self._transport_error(exc, what) from exc
+                attempt += 1
         return self._check(response, what)
 
     async def _apost(self, path: str, body: Mapping[str, Any], what: str) -> Any:
         client = self._async.peek()
         if client is None:
             client = await self._async.get()
-        try:
-            response = await client.post(path, content=json.dumps(body))
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, what) from exc
+        content = json.dumps(body)
+        attempt = 0
+        while True:
+            try:
+                response = await client.post(path, content=content)
+                break
+            except httpx.TransportError as exc:
+                if not self._retryable(exc, attempt):
+                    raise self._transport_error(exc, what) from exc
+                attempt += 1
         return self._check(response, what)
 
     # ------------------------------------------------------------------ metadata and names
@@ -545,18 +576,44 @@ class TectonClient(FeatureStoreClient):
             }
         }
 
-    def service(self) -> TectonService:
-        """The feature service's names and join keys (fetched once, then cached)."""
+    metadata_refresh_s: float = 60.0
+    """A request naming a feature the cached metadata lacks refetches it, at most this often
+    (so features deployed after the client started become usable without a restart)."""
+
+    def _stale_for(self, feature_names: Sequence[str] | None) -> bool:
         if self._service is None:
-            body = self._post(METADATA_PATH, self._metadata_body(), "the metadata request")
-            self._service = parse_metadata_response(body)
+            return True
+        if feature_names is None or all(self._service.knows(n) for n in feature_names):
+            return False
+        return time.monotonic() - self._service_at >= self.metadata_refresh_s
+
+    def _remember(self, body: Any) -> TectonService:
+        self._service = parse_metadata_response(body)
+        self._service_at = time.monotonic()
         return self._service
 
-    async def aservice(self) -> TectonService:
+    def service(self, feature_names: Sequence[str] | None = None) -> TectonService:
+        """The feature service's names and join keys, fetched on first use and cached.
+
+        Args:
+            feature_names: Names about to be requested; when one is unknown to the
+                cache and the cache is older than :attr:`metadata_refresh_s`, it is
+                fetched again.
+        """
+        if self._stale_for(feature_names):
+            return self._remember(
+                self._post(METADATA_PATH, self._metadata_body(), "the metadata request")
+            )
+        assert self._service is not None
+        return self._service
+
+    async def aservice(self, feature_names: Sequence[str] | None = None) -> TectonService:
         """Async twin of :meth:`service`."""
-        if self._service is None:
-            body = await self._apost(METADATA_PATH, self._metadata_body(), "the metadata request")
-            self._service = parse_metadata_response(body)
+        if self._stale_for(feature_names):
+            return self._remember(
+                await self._apost(METADATA_PATH, self._metadata_body(), "the metadata request")
+            )
+        assert self._service is not None
         return self._service
 
     def _join_key(self, service: TectonService, entity_type: str) -> str:
@@ -597,7 +654,6 @@ class TectonClient(FeatureStoreClient):
         feature_names: Sequence[str],
     ) -> tuple[dict[str, str], list[tuple[str, dict[str, Any], list[str]]]]:
         """Resolve names and split the unique ids into requests (path, body, ids)."""
-        check_request(entity_ids, entity_type, feature_names)
         resolved = {name: service.resolve(name) for name in feature_names}
         join_key = self._join_key(service, entity_type)
         unique = list(dict.fromkeys(entity_ids))
@@ -656,7 +712,9 @@ class TectonClient(FeatureStoreClient):
     def get_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
-        resolved, requests = self._plan(self.service(), entity_ids, entity_type, feature_names)
+        check_request(entity_ids, entity_type, feature_names)
+        service = self.service(feature_names)
+        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
 
         def send(request: tuple[str, dict[str, Any], list[str]]) -> Any:
             path, body, chunk = request
@@ -682,7 +740,8 @@ class TectonClient(FeatureStoreClient):
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
-        service = await self.aservice()
+        check_request(entity_ids, entity_type, feature_names)
+        service = await self.aservice(feature_names)
         resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
         answers = await asyncio.gather(
             *(
@@ -701,7 +760,7 @@ class TectonClient(FeatureStoreClient):
         """True when the metadata endpoint answers 200 with this key (never raises)."""
         try:
             body = self._post(METADATA_PATH, self._metadata_body(), "a health check")
-            self._service = parse_metadata_response(body)
+            self._remember(body)
             return True
         except Exception:  # a health check reports, never raises
             return False
@@ -709,7 +768,7 @@ class TectonClient(FeatureStoreClient):
     async def ahealth_check(self) -> bool:
         try:
             body = await self._apost(METADATA_PATH, self._metadata_body(), "a health check")
-            self._service = parse_metadata_response(body)
+            self._remember(body)
             return True
         except Exception:  # a health check reports, never raises
             return False
