@@ -42,6 +42,14 @@ __all__ = [
 MODEL_NAME = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 _LOCK = threading.Lock()
+_SMALL_BATCH = 4
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_threads() -> int:
+    # torch's own default (the number of cores), read before we ever change it.
+    torch = require("torch", extra="examples")
+    return int(torch.get_num_threads())
 
 
 def _offline_env() -> None:
@@ -69,6 +77,7 @@ def get_model() -> Any:
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
         pass
+    _batch_threads()
     return st.SentenceTransformer(str(bundle.get_model_path()), device="cpu")
 
 
@@ -77,7 +86,13 @@ def embed_texts(texts: Sequence[str], batch_size: int = 64) -> list[list[float]]
     if not texts:
         return []
     model = get_model()
+    torch = require("torch", extra="examples")
     with _LOCK:
+        # One short query gains nothing from a second intra-op thread, and on a busy
+        # 2-core machine the threads' spin-waits make it several times slower.
+        threads = 1 if len(texts) <= _SMALL_BATCH else _batch_threads()
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         vectors = model.encode(
             list(texts),
             batch_size=batch_size,
