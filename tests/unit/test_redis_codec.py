@@ -182,3 +182,24 @@ def test_reads_check_the_request_before_any_io() -> None:
     with pytest.raises(FeatureConfigError, match="feature_names is empty"):
         store.get_features("1001", "user", [])
     store.close()
+
+
+def test_values_orjson_rejects_fall_back_to_the_json_module() -> None:
+    raw: list[bytes | None] = [b"123456789012345678901234567890", b"NaN", None, None]
+    values, statuses, _ = decode_row(raw, ["big", "nan"], key="k", max_age=None, now=NOW)
+    assert values["big"] == 123456789012345678901234567890
+    assert values["nan"] != values["nan"]  # a float NaN written by another tool
+    assert statuses == {"big": FeatureStatus.PRESENT, "nan": FeatureStatus.PRESENT}
+
+
+def test_decoding_works_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_featurestore.clients import redis as module
+
+    monkeypatch.setattr(module, "_fast_loads", None)
+    features = {"a": 1, "b": 2.0, "c": ["x", None], "d": {"k": True}, "e": "é"}
+    fields = encode_features(features, WHEN)
+    values, _, _ = decode_row(
+        reply_for(fields, list(features)), list(features), key="k", max_age=None, now=NOW
+    )
+    assert values == features
+    assert type(values["b"]) is float

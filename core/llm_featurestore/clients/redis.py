@@ -34,6 +34,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -114,8 +115,23 @@ def encode_features(features: Mapping[str, Any], event_timestamp: datetime) -> d
 
 _JSON = json.JSONDecoder()
 
+_fast_loads: Callable[[bytes], Any] | None
+try:  # An optional accelerator: several times faster than the json module on small values.
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is usually present, but not required
+    _fast_loads = None
+
+
+# orjson turns integers beyond 64 bits into floats; such long digit runs go to json.
+_LONG_DIGITS = re.compile(rb"\d{20,}")
+
 
 def _decode_value(raw: bytes, key: str, name: str) -> Any:
+    if _fast_loads is not None and not _LONG_DIGITS.search(raw):
+        try:
+            return _fast_loads(raw)
+        except ValueError:
+            pass  # e.g. NaN, which the json module accepts
     try:
         # Decoding to str first skips json.loads' encoding sniffing of bytes.
         return _JSON.decode(raw.decode("utf-8"))
@@ -614,7 +630,9 @@ class RedisFeatureStore(WritableFeatureStore):
                 (``PEXPIRE``). ``None`` leaves any existing expiry as it is.
 
         Raises:
-            FeatureValidationError: a bad id, name, value or TTL; nothing was written.
+            FeatureConfigError: an empty entity id or type; nothing was written.
+            FeatureValidationError: a reserved id, a ``:`` in the entity type, or a bad
+                name, value or TTL; nothing was written.
             FeatureStoreUnavailableError: Redis could not be reached (nothing was written).
         """
         key, fields, ttl_ms = self._prepare_write(
