@@ -77,6 +77,7 @@ TS_PREFIX = "__ts__:"
 """Hash field prefix holding a feature's event time (integer microseconds since the epoch)."""
 FEATURES_SET = "__features__"
 ENTITY_TYPES_SET = "__entity_types__"
+_NONE: frozenset[str] = frozenset()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 T = TypeVar("T")
@@ -388,21 +389,25 @@ class RedisFeatureStore(WritableFeatureStore):
         return f"{self.namespace}:{ENTITY_TYPES_SET}"
 
     @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
+    def _errors(self, action: str, *args: object) -> Iterator[None]:
+        """Map driver errors; ``action % args`` (formatted only on error) says what failed."""
         try:
             yield
         except redis.TimeoutError as exc:
+            action = action % args
             raise FeatureTimeoutError(
                 f"Redis at {_redact(self.url)} did not answer within {self.socket_timeout_s}s "
                 f"while {action}; check the server's load or raise socket_timeout_s"
             ) from exc
         except redis.ConnectionError as exc:
+            action = action % args
             raise FeatureStoreUnavailableError(
                 f"Cannot reach Redis at {_redact(self.url)} while {action}: "
                 f"{str(exc).rstrip('.')}. "
                 "Check that redis-server is running and the URL (host, port, password) is right"
             ) from exc
         except redis.RedisError as exc:
+            action = action % args
             raise FeatureStoreUnavailableError(
                 f"Redis at {_redact(self.url)} failed while {action}: {exc}"
             ) from exc
@@ -543,7 +548,7 @@ class RedisFeatureStore(WritableFeatureStore):
         fields = self._fields(feature_names)
         keys = [self.key(entity_type, eid) for eid in entity_ids if eid != FEATURES_SET]
         client = self.client
-        with self._errors(f"reading {len(keys)} '{entity_type}' entities"):
+        with self._errors("reading %d '%s' entities", len(keys), entity_type):
             if len(keys) == 1:
                 replies: list[Sequence[bytes | None]] = [client.hmget(keys[0], fields)]
             elif keys:
@@ -559,11 +564,14 @@ class RedisFeatureStore(WritableFeatureStore):
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
-        await self._acheck_names(entity_type, feature_names)
+        if self._unknown(entity_type, feature_names, self._names.get(entity_type, _NONE)):
+            await self._acheck_names(entity_type, feature_names)
         fields = self._fields(feature_names)
         keys = [self.key(entity_type, eid) for eid in entity_ids if eid != FEATURES_SET]
-        client = await self._aclient()
-        with self._errors(f"reading {len(keys)} '{entity_type}' entities"):
+        client = self._async_client if self._async_client is not None else self._async.peek()
+        if client is None:
+            client = await self._aclient()
+        with self._errors("reading %d '%s' entities", len(keys), entity_type):
             if len(keys) == 1:
                 replies: list[Sequence[bytes | None]] = [await client.hmget(keys[0], fields)]
             elif keys:
@@ -638,7 +646,7 @@ class RedisFeatureStore(WritableFeatureStore):
         key, fields, ttl_ms = self._prepare_write(
             entity_id, entity_type, features, event_timestamp, ttl_seconds
         )
-        with self._errors(f"writing '{entity_type}' entity {entity_id!r}"):
+        with self._errors("writing '%s' entity %r", entity_type, entity_id):
             pipe = self.client.pipeline(transaction=True)
             names = self._queue_write(pipe, entity_type, key, fields, ttl_ms)
             pipe.execute()
@@ -658,7 +666,7 @@ class RedisFeatureStore(WritableFeatureStore):
             entity_id, entity_type, features, event_timestamp, ttl_seconds
         )
         client = await self._aclient()
-        with self._errors(f"writing '{entity_type}' entity {entity_id!r}"):
+        with self._errors("writing '%s' entity %r", entity_type, entity_id):
             pipe = client.pipeline(transaction=True)
             names = self._queue_write(pipe, entity_type, key, fields, ttl_ms)
             await pipe.execute()
