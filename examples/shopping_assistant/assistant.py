@@ -6,8 +6,9 @@ budget limit when they set one) and the prompt's context block (the enricher), a
 both run that lookup concurrently with the slow part of retrieval (embedding the
 question and searching):
 
-* LangChain: ``RunnableParallel(request=FeatureLookup, candidates=retriever.as_candidates())
-  | retriever.as_selector() | enrich | prompt | llm``;
+* LangChain: ``langchain_featurestore.personalized_rag_chain``, that is
+  ``RunnableParallel(request=FeatureLookup, candidates=retriever.as_candidates())
+  | retriever.as_selector() | FeatureEnricherRunnable | prompt | llm``;
 * LlamaIndex: the lookup and the query embedding run side by side, then
   ``FeatureFilteredRetriever`` searches with the prefetched vectors and embedding.
 
@@ -158,12 +159,12 @@ class Turn:
 
 
 def build_messages(
-    question: str, enrichment: EnrichmentResult, products: Sequence[ProductHit]
+    question: str, context_block: str, products: Sequence[ProductHit]
 ) -> list[dict[str, str]]:
     """System and user messages: context block (if any), catalogue matches, question."""
     parts = []
-    if enrichment.context_block:
-        parts.append(enrichment.context_block)
+    if context_block:
+        parts.append(context_block)
     listing = "\n".join(f"{i}. {p.line()}" for i, p in enumerate(products, 1)) or "(none)"
     parts.append(f"Catalogue matches:\n{listing}")
     parts.append(f"Question: {question}")
@@ -258,28 +259,65 @@ class AssistantResources:
             self.client.close()
 
 
-class _Stopwatch:
-    """Start and end times of named steps of one request (thread-safe)."""
+class _Trace:
+    """A LangChain callback handler: start/end times and outputs of named runs.
+
+    This is what a tracing tool sees of one request; the demo reads its latency split
+    and the selected documents from it instead of instrumenting the chain.
+    """
 
     def __init__(self) -> None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        trace = self
+
+        class _Handler(BaseCallbackHandler):
+            def on_chain_start(
+                self, serialized: Any, inputs: Any, *, run_id: Any, **kwargs: Any
+            ) -> None:
+                trace._started(run_id, kwargs.get("name"))
+
+            def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+                trace._ended(run_id, outputs)
+
+        self.handler = _Handler()
         self._lock = threading.Lock()
+        self._open: dict[Any, tuple[str, float]] = {}
         self.spans: dict[str, tuple[float, float]] = {}
+        self.outputs: dict[str, Any] = {}
 
-    def record(self, name: str, start: float, end: float) -> None:
+    def _started(self, run_id: Any, name: str | None) -> None:
         with self._lock:
-            old = self.spans.get(name)
-            self.spans[name] = (start, end) if old is None else (min(old[0], start), end)
+            self._open[run_id] = (name or "?", time.perf_counter())
 
-    def ms(self, name: str) -> float:
-        span = self.spans.get(name)
-        return 0.0 if span is None else (span[1] - span[0]) * 1000.0
+    def _ended(self, run_id: Any, outputs: Any) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            name, start = self._open.pop(run_id, ("?", now))
+            self.spans[name] = (start, now)
+            self.outputs[name] = outputs
+
+    def ms(self, *names: str) -> float:
+        """Summed duration of the named runs, in milliseconds (0 for runs not seen)."""
+        return sum(
+            (e - s) * 1000.0 for n in names if (span := self.spans.get(n)) for s, e in [span]
+        )
 
 
-_CLOCK = "_stopwatch"
+# Run names in the chain personalized_rag_chain builds.
+_LOOKUP = "FeatureLookup"
+_CANDIDATES = "feature_candidate_search"
+_SELECT = "feature_filter_select"
+_ENRICH = "FeatureEnricherRunnable"
+_PARALLEL = "feature_lookup_and_retrieval"
 
 
 class LangChainAssistant:
-    """The assistant as an LCEL chain over ``langchain-chroma``.
+    """The assistant as ``langchain_featurestore.personalized_rag_chain`` over ``langchain-chroma``.
+
+    The chain is the library's: one ``FeatureLookup`` beside the candidate search, the
+    filter applied in memory, the enricher reusing the same vectors, then the prompt
+    and the model (here: the optional OpenAI-compatible endpoint).
 
     Args:
         resources: The shared client, enricher and Chroma client.
@@ -289,9 +327,9 @@ class LangChainAssistant:
     framework = "LangChain"
 
     def __init__(self, resources: AssistantResources, k: int = 4) -> None:
-        from langchain_core.runnables import RunnableLambda, RunnableParallel
+        from langchain_core.runnables import RunnableLambda
 
-        from langchain_featurestore.lookup import FeatureLookup
+        from langchain_featurestore.chains import personalized_rag_chain
         from langchain_featurestore.retrievers import FeatureFilteredRetriever
 
         self.resources = resources
@@ -304,14 +342,12 @@ class LangChainAssistant:
             k=k,
             fetch_k=max(20, 5 * k),
         )
-        lookup = FeatureLookup(resources.client, feature_names=resources.lookup_features)
-        self.chain = (
-            RunnableParallel(
-                request=_timed("lookup", lookup),
-                candidates=_timed("retrieval", self.retriever.as_candidates()),
-            )
-            | _timed("retrieval", self.retriever.as_selector())
-            | RunnableLambda(self._finish, name="enrich_and_answer")
+        self.chain = personalized_rag_chain(
+            self.retriever,
+            resources.enricher,
+            prompt=RunnableLambda(_chat_messages, name="shopping_prompt"),
+            llm=RunnableLambda(self._generate, name="chat_endpoint"),
+            task_type=TASK,
         )
 
     def plain(self, question: str) -> list[ProductHit]:
@@ -319,58 +355,59 @@ class LangChainAssistant:
         docs = self.vectorstore.similarity_search(question, k=self.k)
         return [ProductHit.from_metadata(d.metadata, d.page_content) for d in docs]
 
-    def _finish(self, state: dict[str, Any]) -> Turn:
-        clock: _Stopwatch = state[_CLOCK]
-        vector = state.get("features")
-        started = time.perf_counter()
-        enrichment = self.resources.enricher.enrich_from_vectors(
-            state["question"],
-            {"user": vector} if vector is not None else {},
-            task_type=TASK,
-            lookup_latency_ms=clock.ms("lookup"),
-        )
-        clock.record("enrichment", started, time.perf_counter())
-        products = [
-            ProductHit.from_metadata(d.metadata, d.page_content) for d in state["documents"]
-        ]
-        return Turn(
-            framework=self.framework,
-            user_id=state.get("user_id"),
-            question=state["question"],
-            products=products,
-            enrichment=enrichment,
-            vector=vector,
-            messages=build_messages(state["question"], enrichment, products),
-            timings=Timings(
-                lookup_ms=clock.ms("lookup"),
-                retrieval_ms=clock.ms("retrieval"),
-                enrichment_ms=clock.ms("enrichment"),
-            ),
-            token_budget=self.resources.enricher.config.max_feature_tokens,
-        )
+    def _generate(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        answer, error = _generate(self.resources.endpoint, messages)
+        return {"messages": messages, "answer": answer, "error": error}
 
     def ask(self, question: str, user_id: str | None) -> Turn:
         """Answer one question for one user (``None``: anonymous, unfiltered)."""
-        clock = _Stopwatch()
-        started = time.perf_counter()
-        turn: Turn = self.chain.invoke({"question": question, "user_id": user_id, _CLOCK: clock})
-        turn.timings.total_ms = (time.perf_counter() - started) * 1000.0
-        turn.answer, turn.answer_error = _generate(self.resources.endpoint, turn.messages)
-        return turn
+        trace = _Trace()
+        out = self.chain.invoke(
+            {"question": question, "user_id": user_id}, config={"callbacks": [trace.handler]}
+        )
+        selected = trace.outputs[_SELECT]
+        features = selected.get("features") or {}
+        vector = features.get("user") if isinstance(features, Mapping) else features
+        vectors = {"user": vector} if vector is not None else {}
+        # The enrichment is pure: recomputing it from the same vectors gives the chain's
+        # own result with its provenance (the chain only passes the variables on).
+        enrichment = self.resources.enricher.enrich_from_vectors(
+            question, vectors, task_type=TASK, lookup_latency_ms=trace.ms(_LOOKUP)
+        )
+        if enrichment.context_block != trace.outputs[_ENRICH].get("feature_context"):
+            raise RuntimeError("enrichment is not deterministic: the context blocks differ")
+        products = [
+            ProductHit.from_metadata(d.metadata, d.page_content) for d in selected["documents"]
+        ]
+        start = trace.spans[_PARALLEL][0]
+        return Turn(
+            framework=self.framework,
+            user_id=user_id,
+            question=question,
+            products=products,
+            enrichment=enrichment,
+            vector=vector,
+            messages=out["messages"],
+            timings=Timings(
+                lookup_ms=trace.ms(_LOOKUP),
+                retrieval_ms=trace.ms(_CANDIDATES, _SELECT),
+                enrichment_ms=trace.ms(_ENRICH),
+                total_ms=(trace.spans[_ENRICH][1] - start) * 1000.0,
+            ),
+            answer=out["answer"],
+            answer_error=out["error"],
+            token_budget=self.resources.enricher.config.max_feature_tokens,
+        )
 
 
-def _timed(name: str, runnable: Any) -> Any:
-    """Wrap ``runnable`` so its start and end land in the request's stopwatch."""
-    from langchain_core.runnables import RunnableLambda
-
-    def run(input_: dict[str, Any], config: Any) -> Any:
-        clock: _Stopwatch = input_[_CLOCK] if _CLOCK in input_ else input_["request"][_CLOCK]
-        start = time.perf_counter()
-        out = runnable.invoke(input_, config)
-        clock.record(name, start, time.perf_counter())
-        return out
-
-    return RunnableLambda(run, name=f"timed_{getattr(runnable, 'name', None) or name}")
+def _chat_messages(variables: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The prompt step: chat messages from the chain's variables."""
+    products = [
+        ProductHit.from_metadata(d.metadata, d.page_content) for d in variables["documents"]
+    ]
+    return build_messages(
+        str(variables["question"]), variables.get("feature_context", ""), products
+    )
 
 
 class LlamaIndexAssistant:
@@ -436,7 +473,7 @@ class LlamaIndexAssistant:
         )
         enrichment_ms = (time.perf_counter() - t1) * 1000.0
         products = [ProductHit.from_metadata(n.node.metadata, n.node.get_content()) for n in nodes]
-        messages = build_messages(question, enrichment, products)
+        messages = build_messages(question, enrichment.context_block, products)
         timings = Timings(
             lookup_ms=lookup_ms,
             retrieval_ms=embed_ms + search_ms,
