@@ -436,7 +436,9 @@ class TectonClient(FeatureStoreClient):
         self.feature_service = feature_service
         self.api_key_env = api_key_env
         self._api_key = SecretStr(key)
-        self.join_key = join_key
+        self.join_key = (
+            join_key if join_key is None or isinstance(join_key, str) else dict(join_key)
+        )
         self.request_context = dict(request_context or {})
         self.max_age_seconds = max_age_seconds
         self.timeout_s = timeout_s
