@@ -369,7 +369,7 @@ class FeastHttpClient(FeatureStoreClient):
         self,
         url: str,
         *,
-        timeout_s: float = 1.0,
+        timeout_s: float = 5.0,
         max_connections: int = 100,
         join_keys: Mapping[str, str] | None = None,
         ttl_seconds: Mapping[str, float] | None = None,
