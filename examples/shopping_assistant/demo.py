@@ -88,7 +88,11 @@ def prepare(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from examples.shopping_assistant.vector_index import build_index, chroma_client
+    from examples.shopping_assistant.vector_index import (
+        build_index,
+        chroma_client,
+        index_is_current,
+    )
 
     console = _console(console)
     console.rule("[bold]1. Feature store[/bold]: Feast repo, SQLite online store")
@@ -105,6 +109,11 @@ def prepare(
     )
     console.rule("[bold]2. Catalogue index[/bold]: Chroma + all-MiniLM-L6-v2 (offline)")
     products = load_products(ws.data_dir)
+    chroma = chroma_client(ws.chroma_dir)
+    if not force and index_is_current(chroma, products):
+        index = build_index(chroma, products)
+        console.print(f"{index.count:,} products already indexed ({ws.chroma_dir})")
+        return setup, index
     with Progress(
         TextColumn("Embedding products"),
         BarColumn(),
@@ -115,7 +124,7 @@ def prepare(
     ) as progress:
         task = progress.add_task("index", total=len(products))
         index = build_index(
-            chroma_client(ws.chroma_dir),
+            chroma,
             products,
             progress=lambda done, total: progress.update(task, completed=done),
             force=force,

@@ -30,6 +30,7 @@ __all__ = [
     "build_index",
     "catalogue_fingerprint",
     "chroma_client",
+    "index_is_current",
     "langchain_store",
     "llamaindex_index",
 ]
@@ -67,6 +68,16 @@ def chroma_client(chroma_dir: Path) -> Any:
     )
 
 
+def index_is_current(client: Any, products: Sequence[Product]) -> bool:
+    """True when the collection already holds exactly ``products`` (nothing to embed)."""
+    names = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
+    if COLLECTION not in names:
+        return False
+    collection = client.get_collection(COLLECTION, embedding_function=MiniLMChromaEmbedding())
+    same = (collection.metadata or {}).get("fingerprint") == catalogue_fingerprint(products)
+    return bool(same and collection.count() == len(products))
+
+
 def build_index(
     client: Any,
     products: Sequence[Product],
@@ -88,12 +99,10 @@ def build_index(
     """
     started = time.perf_counter()
     fingerprint = catalogue_fingerprint(products)
+    if not force and index_is_current(client, products):
+        return IndexReport(True, len(products), time.perf_counter() - started)
     existing = {c.name if hasattr(c, "name") else str(c) for c in client.list_collections()}
     if COLLECTION in existing:
-        collection = client.get_collection(COLLECTION, embedding_function=MiniLMChromaEmbedding())
-        same = (collection.metadata or {}).get("fingerprint") == fingerprint
-        if same and not force and collection.count() == len(products):
-            return IndexReport(True, collection.count(), time.perf_counter() - started)
         client.delete_collection(COLLECTION)
     collection = client.create_collection(
         COLLECTION,
