@@ -20,7 +20,9 @@ The server exposes no registry, so names are understood without one:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -345,6 +347,16 @@ def error_for_response(status_code: int, text: str, url: str) -> FeatureStoreErr
     )
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process.
+
+    Building it loads the CA bundle (tens of milliseconds); each new client, one per
+    event loop included, reuses it instead.
+    """
+    return httpx.create_ssl_context()
+
+
 class FeastHttpClient(FeatureStoreClient):
     """Features from a Feast feature server (``feast serve``), over pooled HTTP.
 
@@ -458,6 +470,7 @@ class FeastHttpClient(FeatureStoreClient):
     def _limits(self) -> dict[str, Any]:
         return {
             "base_url": self.url,
+            "verify": _ssl_context(),
             "timeout": httpx.Timeout(self.timeout_s),
             "limits": httpx.Limits(
                 max_connections=self.max_connections,
