@@ -6,6 +6,7 @@ No model can run here, so the server is a small stand-in that answers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -51,8 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
+@contextlib.contextmanager
+def chat_server() -> Iterator[str]:
+    """Run the stand-in server on a free loopback port; yields its base URL (``.../v1``)."""
     _Handler.requests = []
     _Handler.mode = "ok"
     httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
@@ -64,6 +66,12 @@ def server() -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with chat_server() as url:
+        yield url
 
 
 def test_complete_posts_chat_messages_with_the_key_and_model(server: str) -> None:
