@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from feast import ValueType
+from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.protos.feast.types.Value_pb2 import Int64List, Null, Value
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from llm_featurestore.clients.feast import _check_type, _convert_value, _make_coercer
+from llm_featurestore.clients.feast import (
+    _age,
+    _check_type,
+    _classify,
+    _convert_value,
+    _make_coercer,
+    _timestamp,
+)
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
+from llm_featurestore.models import FeatureStatus
 
 
 def test_int64_ids_are_coerced_and_checked() -> None:
@@ -94,3 +104,56 @@ def test_write_type_checks(value_type: ValueType, good: Any, bad: Any) -> None:
 
 def test_types_without_a_check_pass_through() -> None:
     _check_type("v:f", [1, 2], ValueType.INT64_LIST)
+
+
+# ----------------------------------------------------------------- response cells
+
+TS = datetime(2026, 1, 10, tzinfo=timezone.utc)
+PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE, INVALID = (
+    FieldStatus.PRESENT,
+    FieldStatus.NULL_VALUE,
+    FieldStatus.NOT_FOUND,
+    FieldStatus.OUTSIDE_MAX_AGE,
+    FieldStatus.INVALID,
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "ts", "cutoff", "expected"),
+    [
+        (PRESENT, "v", TS, None, (FeatureStatus.PRESENT, "v")),
+        (PRESENT, "v", TS, TS - timedelta(seconds=1), (FeatureStatus.PRESENT, "v")),
+        # Older than the ttl: stale, value kept (Feast itself would say PRESENT).
+        (PRESENT, "v", TS, TS + timedelta(seconds=1), (FeatureStatus.STALE, "v")),
+        # A stored null has a timestamp; Redis's answer for an unknown entity has none.
+        (PRESENT, None, TS, None, (FeatureStatus.NULL_VALUE, None)),
+        (PRESENT, None, None, None, (FeatureStatus.NOT_FOUND, None)),
+        (NOT_FOUND, "ignored", None, None, (FeatureStatus.NOT_FOUND, None)),
+        (NULL_VALUE, None, TS, None, (FeatureStatus.NULL_VALUE, None)),
+        (OUTSIDE_MAX_AGE, "v", TS, None, (FeatureStatus.STALE, "v")),
+        (INVALID, "v", TS, None, (FeatureStatus.NOT_FOUND, None)),
+    ],
+)
+def test_classify_cells(
+    code: int,
+    value: Any,
+    ts: datetime | None,
+    cutoff: datetime | None,
+    expected: tuple[FeatureStatus, Any],
+) -> None:
+    assert _classify(code, value, ts, cutoff) == expected
+
+
+def test_proto_timestamps_become_aware_datetimes_and_epoch_is_none() -> None:
+    cache: dict[tuple[int, int], datetime | None] = {}
+    ts = Timestamp(seconds=1_700_000_000, nanos=500_000_000)
+    assert _timestamp(ts, cache) == datetime.fromtimestamp(1_700_000_000.5, tz=timezone.utc)
+    assert cache == {(1_700_000_000, 500_000_000): _timestamp(ts, None)}
+    assert _timestamp(Timestamp(), cache) is None
+    assert _timestamp(Timestamp(), None) is None
+
+
+def test_age_is_never_negative() -> None:
+    assert _age(TS, None) == 0.0
+    assert _age(TS, TS - timedelta(seconds=90)) == 90.0
+    assert _age(TS, TS + timedelta(seconds=5)) == 0.0

@@ -61,7 +61,8 @@ ValueType = _feast.ValueType
 
 __all__ = ["FeastClient", "clear_feature_store_cache", "shared_feature_store"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NOT_CACHED = datetime.min.replace(tzinfo=timezone.utc)
+"""Sentinel for "not looked up yet" in timestamp caches (``None`` means no timestamp)."""
 _MAX_PLANS = 1024
 
 _STORES: dict[tuple[str, str | None], Any] = {}
@@ -134,8 +135,8 @@ def _timestamp(
     """A proto ``Timestamp`` as an aware datetime; ``None`` for the empty (epoch) one."""
     seconds, nanos = proto_ts.seconds, proto_ts.nanos
     if cache is not None:
-        ts = cache.get((seconds, nanos), _EPOCH)
-        if ts is not _EPOCH:
+        ts = cache.get((seconds, nanos), _NOT_CACHED)
+        if ts is not _NOT_CACHED:
             return ts
     ts = (
         None
@@ -321,7 +322,11 @@ class FeastClient(WritableFeatureStore):
             store per repo path and project (:func:`shared_feature_store`).
 
     Registry lookups happen once per (entity type, feature names) and are cached; call
-    :meth:`refresh` after ``feast apply`` changes the repo.
+    :meth:`refresh` after ``feast apply`` changes the repo. The async methods use
+    Feast's native ``get_online_features_async`` when the online store reads async
+    (Redis; see :attr:`native_async`) and a worker thread otherwise (SQLite).
+    Connection and store failures raise :class:`FeatureStoreUnavailableError`
+    (:class:`FeatureTimeoutError` for timeouts), with the Feast error chained.
 
     Raises:
         FeatureConfigError: ``repo_path`` is not a Feast repo.
@@ -555,8 +560,8 @@ class FeastClient(WritableFeatureStore):
                     f"Feast answered {len(result.values)} rows for '{key}' but 1 entity was "
                     "requested"
                 )
-            ts = by_view.get(column.view, _EPOCH)
-            if ts is _EPOCH:
+            ts = by_view.get(column.view, _NOT_CACHED)
+            if ts is _NOT_CACHED:
                 ts = by_view[column.view] = _timestamp(result.event_timestamps[0], None)
             cutoff = None if column.ttl is None else now - column.ttl
             status, feats[key] = _classify(
