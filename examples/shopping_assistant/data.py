@@ -487,7 +487,8 @@ def generate_products(n: int = 600, seed: int = 7) -> list[Product]:
         model = _MODELS[rng.randrange(len(_MODELS))]
         quality = rng.sample(ptype.qualities, 2)
         use = rng.choice(ptype.uses)
-        name = f"{brand} {model} {ptype.noun}"
+        series = f" {round_no + 1}" if round_no else ""  # unique names: one per type per round
+        name = f"{brand} {model}{series} {ptype.noun}"
         description = (
             f"{name}: {quality[0]} and {quality[1]} {ptype.noun}, made for {use}. "
             f"Category: {ptype.category}."
