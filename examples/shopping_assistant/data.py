@@ -28,6 +28,7 @@ from typing import Any
 __all__ = [
     "CATEGORIES",
     "COLD_START_USER",
+    "DATA_VERSION",
     "PERSONAS",
     "Persona",
     "Product",
@@ -37,6 +38,9 @@ __all__ = [
     "load_products",
     "write_dataset",
 ]
+
+DATA_VERSION = 2
+"""Bumped whenever the generators change, so existing workspaces are regenerated."""
 
 USER_FEATURES = [
     "favorite_category",
@@ -579,6 +583,7 @@ def write_dataset(
         for p in products:
             fh.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
     manifest = {
+        "version": DATA_VERSION,
         "n_users": n_users,
         "n_products": n_products,
         "seed": seed,

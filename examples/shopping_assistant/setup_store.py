@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from examples.shopping_assistant.data import write_dataset
+from examples.shopping_assistant.data import DATA_VERSION, write_dataset
 
 __all__ = ["SetupReport", "Workspace", "default_workspace", "main", "setup_feature_store"]
 
@@ -125,11 +125,8 @@ def is_up_to_date(
     stamp = _read_stamp(ws)
     if stamp is None or not (ws.data_dir / "online_store.db").exists():
         return False
-    if (stamp.get("n_users"), stamp.get("n_products"), stamp.get("seed")) != (
-        n_users,
-        n_products,
-        seed,
-    ):
+    wanted = (DATA_VERSION, n_users, n_products, seed)
+    if tuple(stamp.get(k) for k in ("version", "n_users", "n_products", "seed")) != wanted:
         return False
     try:
         as_of = datetime.fromisoformat(str(stamp["as_of"]))

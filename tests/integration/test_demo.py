@@ -298,3 +298,14 @@ def test_a_failing_endpoint_is_reported_not_raised(
     assert turn.answer_error is not None
     assert "Cannot reach" in turn.answer_error
     assert "The model call failed: Cannot reach" in console.export_text()
+
+
+def test_data_from_an_older_generator_is_regenerated(workspace: Workspace) -> None:
+    stamp = workspace.data_dir / "setup.json"
+    original = stamp.read_text(encoding="utf-8")
+    try:
+        stamp.write_text(original.replace('"version": ', '"version": -1, "old": '), "utf-8")
+        assert not is_up_to_date(workspace, n_users=N_USERS, n_products=N_PRODUCTS, seed=7)
+    finally:
+        stamp.write_text(original, encoding="utf-8")
+    assert is_up_to_date(workspace, n_users=N_USERS, n_products=N_PRODUCTS, seed=7)
