@@ -11,15 +11,20 @@ entity's :class:`~llm_featurestore.models.FeatureVector` into a metadata filter
     retriever.invoke("running shoes", features=vector)  # prefetched: no lookup
 
 How the lookup overlaps the search. The filter needs the features, so a filtered search
-cannot start before the lookup ends. When the retriever looks features up itself, it
-therefore runs the lookup concurrently with an *unfiltered candidate search*: the query
-is embedded and the best ``fetch_k`` documents fetched while the store answers. The
-filter is then applied to the candidates in memory
-(:meth:`~llm_featurestore.filters.ResolvedCondition.matches` has Chroma's semantics).
-Only when fewer than ``k`` candidates match, and the candidates did not already cover
-the whole collection, does it run one filtered search, reusing the query embedding.
-The candidates that did not match are the backfill. With exact search the result is
-the same as a filtered search; the common case costs max(lookup, embed + search).
+cannot start before the lookup ends. What can run beside the lookup is the rest of
+retrieval's work: embedding the query, usually its most expensive part (a model call).
+So when the retriever looks features up itself (and in
+:func:`~langchain_featurestore.chains.personalized_rag_chain`), the lookup and the query
+embedding run concurrently, then one filtered search runs by vector. That costs
+max(lookup, embedding) + search, against lookup + embedding + search in sequence.
+
+With ``fetch_k > 0`` the branch also runs a *speculative* unfiltered search for the best
+``fetch_k`` documents while the lookup is still out; the filter is then applied to those
+candidates in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches` has
+Chroma's semantics), and the filtered search runs only when fewer than ``k`` of them
+match. This pays off when the lookup is slower than embedding plus search and the
+filter is not very selective; otherwise it adds a search to the critical path, which is
+why it is off by default (``bench/bench_langchain.py`` measures both).
 
 Every returned document carries ``metadata["llmfs_backfill"]``: ``False`` for results
 that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
@@ -82,14 +87,15 @@ async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
 
 @dataclass(frozen=True)
 class SearchCandidates:
-    """An unfiltered search, run before the features are known.
+    """The part of a search that can run before the features are known.
 
     Attributes:
         query: The query text.
         embedding: The query embedding, or ``None`` when the vector store exposes no
-            embeddings (a later filtered search then embeds the query again).
-        documents: The best ``fetch_k`` documents, best first, unfiltered.
-        fetch_k: How many were asked for; fewer means the collection is exhausted.
+            embeddings (searches then embed the query themselves).
+        documents: With ``fetch_k > 0``, the best ``fetch_k`` documents, unfiltered,
+            best first; empty otherwise.
+        fetch_k: How many unfiltered documents were asked for (0: none).
     """
 
     query: str
@@ -100,7 +106,7 @@ class SearchCandidates:
     @property
     def exhaustive(self) -> bool:
         """True when every document in the store is among the candidates."""
-        return len(self.documents) < self.fetch_k
+        return self.fetch_k > 0 and len(self.documents) < self.fetch_k
 
 
 def _doc_key(doc: Document) -> Any:
@@ -172,7 +178,8 @@ class FeatureFilteredRetriever(BaseRetriever):
         k: Documents to return (also an invoke kwarg).
         backfill: Fill up to ``k`` with unfiltered results (marked ``llmfs_backfill``).
         id_key: Name of the entity id in kwargs, dict inputs and ``configurable``.
-        fetch_k: Candidates fetched in parallel with the lookup.
+        fetch_k: Unfiltered candidates fetched speculatively beside the lookup; 0 (the
+            default) only embeds the query beside it (see the module docstring).
         query_key: Key of the query in a dict input (``"query"`` is accepted too).
         features_key: Key of prefetched features in a dict input.
         filter_translator: Turns resolved conditions into the store's ``filter`` value
@@ -188,7 +195,7 @@ class FeatureFilteredRetriever(BaseRetriever):
     k: int = Field(4, gt=0)
     backfill: bool = False
     id_key: str = "user_id"
-    fetch_k: int = Field(20, gt=0)
+    fetch_k: int = Field(0, ge=0)
     query_key: str = "question"
     features_key: str = "features"
     filter_translator: Callable[[Sequence[ResolvedCondition]], Any] = chroma_where
@@ -247,31 +254,26 @@ class FeatureFilteredRetriever(BaseRetriever):
     def _embedding_fn(self) -> Any:
         return self.vectorstore.embeddings
 
-    def search_candidates(self, query: str) -> SearchCandidates:
-        """Embed ``query`` and fetch the best ``fetch_k`` documents, unfiltered."""
+    def search_candidates(self, query: str, fetch_k: int | None = None) -> SearchCandidates:
+        """Embed ``query`` and, when ``fetch_k`` (default: the field) > 0, fetch that many
+        best documents unfiltered."""
+        fetch_k = self.fetch_k if fetch_k is None else fetch_k
         embeddings = self._embedding_fn()
-        if embeddings is None:
-            docs = self.vectorstore.similarity_search(query, self.fetch_k, **self.search_kwargs)
-            return SearchCandidates(query, None, docs, self.fetch_k)
-        embedding = embeddings.embed_query(query)
-        docs = self.vectorstore.similarity_search_by_vector(
-            embedding, self.fetch_k, **self.search_kwargs
-        )
-        return SearchCandidates(query, embedding, docs, self.fetch_k)
+        embedding = None if embeddings is None else embeddings.embed_query(query)
+        docs: list[Document] = []
+        if fetch_k > 0:
+            docs = self._search(query, embedding, fetch_k, None)
+        return SearchCandidates(query, embedding, docs, fetch_k)
 
-    async def asearch_candidates(self, query: str) -> SearchCandidates:
+    async def asearch_candidates(self, query: str, fetch_k: int | None = None) -> SearchCandidates:
         """Async twin of :meth:`search_candidates`."""
+        fetch_k = self.fetch_k if fetch_k is None else fetch_k
         embeddings = self._embedding_fn()
-        if embeddings is None:
-            docs = await self.vectorstore.asimilarity_search(
-                query, self.fetch_k, **self.search_kwargs
-            )
-            return SearchCandidates(query, None, docs, self.fetch_k)
-        embedding = await embeddings.aembed_query(query)
-        docs = await self.vectorstore.asimilarity_search_by_vector(
-            embedding, self.fetch_k, **self.search_kwargs
-        )
-        return SearchCandidates(query, embedding, docs, self.fetch_k)
+        embedding = None if embeddings is None else await embeddings.aembed_query(query)
+        docs: list[Document] = []
+        if fetch_k > 0:
+            docs = await self._asearch(query, embedding, fetch_k, None)
+        return SearchCandidates(query, embedding, docs, fetch_k)
 
     def _search(
         self, query: str, embedding: list[float] | None, k: int, where: Any
@@ -296,17 +298,24 @@ class FeatureFilteredRetriever(BaseRetriever):
     def _plan(
         self, candidates: SearchCandidates, vector: FeatureVector | None, k: int
     ) -> tuple[_Selection, bool]:
-        """Filter candidates in memory; the flag says a filtered search is still needed."""
+        """Use the candidates where they suffice; the flag says a search is still needed."""
         conditions = self.filter_spec.resolve(vector)
         where = self.filter_translator(conditions) if conditions else None
         docs = candidates.documents
         if where is None:
-            return _Selection(vector, conditions, None, docs[:k], docs[k:]), False
+            enough = len(docs) >= k or candidates.exhaustive
+            return _Selection(vector, conditions, None, docs[:k], []), not enough
         matching = [d for d in docs if all(c.matches(d.metadata) for c in conditions)]
-        keys = {_doc_key(d) for d in matching[:k]}
-        rest = [d for d in docs if _doc_key(d) not in keys]
         enough = len(matching) >= k or candidates.exhaustive
-        return _Selection(vector, conditions, where, matching[:k], rest), not enough
+        return _Selection(vector, conditions, where, matching[:k], list(docs)), not enough
+
+    def _needs_backfill(self, selection: _Selection, candidates: SearchCandidates, k: int) -> bool:
+        """True when backfill is on and the unfiltered candidates cannot fill up to ``k``."""
+        if not self.backfill or selection.where is None or len(selection.primary) >= k:
+            return False
+        keys = {_doc_key(d) for d in selection.primary}
+        spare = sum(1 for d in selection.rest if _doc_key(d) not in keys)
+        return spare < k - len(selection.primary) and not candidates.exhaustive
 
     def select(
         self,
@@ -316,7 +325,10 @@ class FeatureFilteredRetriever(BaseRetriever):
         *,
         config: RunnableConfig | None = None,
     ) -> list[Document]:
-        """Apply the features' filter to ``candidates``; search again only if too few match.
+        """Finish a search once the features are known.
+
+        Runs at most one filtered search (none when the candidates already hold ``k``
+        matches) and, with ``backfill``, at most one unfiltered search.
 
         Args:
             candidates: From :meth:`search_candidates`.
@@ -325,12 +337,15 @@ class FeatureFilteredRetriever(BaseRetriever):
             config: Run config; the ``llm_featurestore.retrieval`` event is sent on it.
         """
         k = self._resolve_k(k)
-        selection, search = self._plan(
-            candidates, vector_for(features, self.filter_spec.entity_type), k
-        )
+        vector = vector_for(features, self.filter_spec.entity_type)
+        selection, search = self._plan(candidates, vector, k)
         if search:
             selection.primary = self._search(
                 candidates.query, candidates.embedding, k, selection.where
+            )
+        if self._needs_backfill(selection, candidates, k):
+            selection.rest = self._search(
+                candidates.query, candidates.embedding, k + len(selection.primary), None
             )
         docs = selection.documents(k, self.backfill)
         emit(RETRIEVAL_EVENT, selection.event(docs, k), config)
@@ -346,21 +361,19 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[Document]:
         """Async twin of :meth:`select`."""
         k = self._resolve_k(k)
-        selection, search = self._plan(
-            candidates, vector_for(features, self.filter_spec.entity_type), k
-        )
+        vector = vector_for(features, self.filter_spec.entity_type)
+        selection, search = self._plan(candidates, vector, k)
         if search:
             selection.primary = await self._asearch(
                 candidates.query, candidates.embedding, k, selection.where
             )
+        if self._needs_backfill(selection, candidates, k):
+            selection.rest = await self._asearch(
+                candidates.query, candidates.embedding, k + len(selection.primary), None
+            )
         docs = selection.documents(k, self.backfill)
         await aemit(RETRIEVAL_EVENT, selection.event(docs, k), config)
         return docs
-
-    def _prefetched_plan(self, vector: FeatureVector | None) -> _Selection:
-        conditions = self.filter_spec.resolve(vector)
-        where = self.filter_translator(conditions) if conditions else None
-        return _Selection(vector, conditions, where, [], [])
 
     def _lookup(self, user_id: str) -> FeatureVector:
         spec = self.filter_spec
@@ -442,15 +455,11 @@ class FeatureFilteredRetriever(BaseRetriever):
         if features is None and entity_id is not None and self.filter_spec.rules:
             pending = _lookup_executor().submit(self._lookup, entity_id)
             candidates = self.search_candidates(query)
-            vector = pending.result()
-            return self.select(candidates, vector, k, config=config)
-        selection = self._prefetched_plan(vector_for(features, self.filter_spec.entity_type))
-        selection.primary = self._search(query, None, k, selection.where)
-        if self.backfill and selection.where is not None and len(selection.primary) < k:
-            selection.rest = self._search(query, None, k + len(selection.primary), None)
-        docs = selection.documents(k, self.backfill)
-        emit(RETRIEVAL_EVENT, selection.event(docs, k), config)
-        return docs
+            features = pending.result()
+        else:
+            # Features known (or not needed): nothing to overlap, so nothing speculative.
+            candidates = self.search_candidates(query, fetch_k=0)
+        return self.select(candidates, features, k, config=config)
 
     async def _aget_relevant_documents(
         self,
@@ -465,14 +474,9 @@ class FeatureFilteredRetriever(BaseRetriever):
         config: RunnableConfig = {"callbacks": run_manager.get_child()}
         entity_id = entity_id_from(user_id, self.id_key)
         if features is None and entity_id is not None and self.filter_spec.rules:
-            vector, candidates = await _both(
+            features, candidates = await _both(
                 self._alookup(entity_id), self.asearch_candidates(query)
             )
-            return await self.aselect(candidates, vector, k, config=config)
-        selection = self._prefetched_plan(vector_for(features, self.filter_spec.entity_type))
-        selection.primary = await self._asearch(query, None, k, selection.where)
-        if self.backfill and selection.where is not None and len(selection.primary) < k:
-            selection.rest = await self._asearch(query, None, k + len(selection.primary), None)
-        docs = selection.documents(k, self.backfill)
-        await aemit(RETRIEVAL_EVENT, selection.event(docs, k), config)
-        return docs
+        else:
+            candidates = await self.asearch_candidates(query, fetch_k=0)
+        return await self.aselect(candidates, features, k, config=config)

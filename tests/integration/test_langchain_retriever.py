@@ -166,13 +166,13 @@ async def test_results_match_the_users_features(shop: Chroma, use_async: bool) -
         assert doc.metadata[BACKFILL_KEY] is False
 
 
-@pytest.mark.parametrize("fetch_k", [1, 2, 50])
+@pytest.mark.parametrize("fetch_k", [0, 1, 2, 50])
 @pytest.mark.parametrize("use_async", [False, True])
 async def test_candidate_path_equals_a_filtered_chroma_search(
     shop: Chroma, fetch_k: int, use_async: bool
 ) -> None:
-    # fetch_k=1/2: too few candidates match, so a second (filtered) search runs;
-    # fetch_k=50: the candidates cover the whole collection.
+    # fetch_k=0: no speculative search; 1/2: too few candidates match, so the filtered
+    # search runs; fetch_k=50: the candidates cover the whole collection.
     retriever = make(shop, k=2, fetch_k=fetch_k)
     for user, query in [("u1", "canvas shoes"), ("u2", "novel"), ("u1", "trail shoes grip")]:
         got = (
@@ -250,13 +250,15 @@ def test_k_as_constructor_and_invoke_argument(shop: Chroma) -> None:
     assert len(retriever.invoke("running", user_id="u1", k=2)) == 2
 
 
+@pytest.mark.parametrize("fetch_k", [0, 20])
 @pytest.mark.parametrize("prefetched", [False, True])
 @pytest.mark.parametrize("use_async", [False, True])
 async def test_backfill_fills_up_to_k_and_marks_documents(
-    shop: Chroma, prefetched: bool, use_async: bool
+    shop: Chroma, prefetched: bool, use_async: bool, fetch_k: int
 ) -> None:
-    # u2: books by papyrus under 30 -> only p4 matches.
-    retriever = make(shop, k=4, backfill=True)
+    # u2: books by papyrus under 30 -> only p4 matches. With fetch_k=20 the speculative
+    # candidates supply the backfill; with 0 an unfiltered search does.
+    retriever = make(shop, k=4, backfill=True, fetch_k=fetch_k)
     vector = shop_store().get_features("u2", "user", SPEC.feature_names)
     kwargs: dict[str, Any] = {"features": vector} if prefetched else {"user_id": "u2"}
     docs = (
