@@ -133,18 +133,23 @@ def _timestamp(
     proto_ts: Any, cache: dict[tuple[int, int], datetime | None] | None
 ) -> datetime | None:
     """A proto ``Timestamp`` as an aware datetime; ``None`` for the empty (epoch) one."""
-    seconds, nanos = proto_ts.seconds, proto_ts.nanos
-    if cache is not None:
-        ts = cache.get((seconds, nanos), _NOT_CACHED)
-        if ts is not _NOT_CACHED:
-            return ts
+    key = (proto_ts.seconds, proto_ts.nanos)
+    if cache is None:
+        return _timestamp_of(key, {})
+    return cache[key] if key in cache else _timestamp_of(key, cache)
+
+
+def _timestamp_of(
+    seconds_nanos: tuple[int, int], cache: dict[tuple[int, int], datetime | None]
+) -> datetime | None:
+    """``(seconds, nanos)`` as an aware datetime, ``None`` for ``(0, 0)``; stored in ``cache``."""
+    seconds, nanos = seconds_nanos
     ts = (
         None
         if not seconds and not nanos
         else datetime.fromtimestamp(seconds + nanos / 1e9, tz=timezone.utc)
     )
-    if cache is not None:
-        cache[(seconds, nanos)] = ts
+    cache[seconds_nanos] = ts
     return ts
 
 
@@ -494,44 +499,70 @@ class FeastClient(WritableFeatureStore):
         n = len(entity_ids)
         if n == 1:
             return [self._one_vector(results, columns, entity_ids[0], entity_type, now)]
-        stamps_by_view: dict[str, list[datetime | None]] = {}
+        stamps_by_view: dict[str, tuple[list[datetime | None], bool]] = {}
         ts_cache: dict[tuple[int, int], datetime | None] = {(0, 0): None}
-        read: list[tuple[str, list[Any], list[int], list[datetime | None], Any]] = []
+        present = _PRESENT_STATUS
+        read: list[tuple[str, list[Any], list[FeatureStatus], list[datetime | None]]] = []
         for key, column, pos in columns:
             result = results[pos]
-            stamps = stamps_by_view.get(column.view)
-            if stamps is None:
-                stamps = stamps_by_view[column.view] = [
-                    _timestamp(t, ts_cache) for t in result.event_timestamps
+            cutoff = None if column.ttl is None else now - column.ttl
+            seen = stamps_by_view.get(column.view)
+            if seen is None:
+                pairs = [(t.seconds, t.nanos) for t in result.event_timestamps]
+                stamps = [
+                    ts_cache[p] if p in ts_cache else _timestamp_of(p, ts_cache) for p in pairs
                 ]
+                known = [t for t in stamps if t is not None]
+                # Whether any value of this view can be stale, decided once per view.
+                seen = stamps_by_view[column.view] = (
+                    stamps,
+                    cutoff is not None and bool(known) and min(known) < cutoff,
+                )
+            stamps, may_be_stale = seen
             value_type = column.value_type
-            values = [_convert_value(v, value_type) for v in result.values]
-            if len(values) != n or len(stamps) != n:
+            # _convert_value inlined for scalars: this runs once per cell.
+            values = [
+                getattr(v, which)
+                if (which := v.WhichOneof("val")) in _SCALAR_FIELDS
+                else _convert_value(v, value_type)
+                for v in result.values
+            ]
+            codes = list(result.statuses)
+            if not len(values) == len(codes) == len(stamps) == n:
                 raise FeatureStoreUnavailableError(
                     f"Feast answered {len(values)} rows for '{key}' but {n} entities were requested"
                 )
-            cutoff = None if column.ttl is None else now - column.ttl
-            read.append((key, values, list(result.statuses), stamps, cutoff))
+            if not may_be_stale and codes.count(_PRESENT) == n and None not in values:
+                statuses = [present] * n  # the common case: every value present and fresh
+            else:
+                cells = [
+                    _classify(c, v, t, cutoff)
+                    for c, v, t in zip(codes, values, stamps, strict=True)
+                ]
+                statuses = [cell[0] for cell in cells]
+                values = [cell[1] for cell in cells]
+            read.append((key, values, statuses, stamps))
         source = self.source
         out: list[FeatureVector] = []
         for i, eid in enumerate(entity_ids):
             feats: dict[str, Any] = {}
-            statuses: dict[str, FeatureStatus] = {}
+            statuses_i: dict[str, FeatureStatus] = {}
             stamps_i: dict[str, datetime | None] = {}
             oldest: datetime | None = None
-            for key, values, codes, stamps, cutoff in read:
+            for key, values, statuses, stamps in read:
                 ts = stamps[i]
-                status, feats[key] = _classify(codes[i], values[i], ts, cutoff)
-                statuses[key] = status
+                status = statuses[i]
+                feats[key] = values[i]
+                statuses_i[key] = status
                 stamps_i[key] = ts
-                if status is _PRESENT_STATUS and ts is not None and (oldest is None or ts < oldest):
+                if status is present and ts is not None and (oldest is None or ts < oldest):
                     oldest = ts
             out.append(
                 FeatureVector(
                     entity_id=eid,
                     entity_type=entity_type,
                     features=feats,
-                    statuses=statuses,
+                    statuses=statuses_i,
                     event_timestamps=stamps_i,
                     retrieved_at=now,
                     freshness_seconds=_age(now, oldest),
