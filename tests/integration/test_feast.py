@@ -456,10 +456,29 @@ async def test_dead_online_store_is_unavailable_and_unhealthy(
         )
 
 
-def test_refresh_picks_up_registry_changes(feast_sqlite_repo: Path) -> None:
-    client = FeastClient(feast_sqlite_repo)
-    assert "loyalty_tier" in client.list_features("user")
+def test_refresh_picks_up_registry_changes(tmp_path: Path) -> None:
+    from feast import FeatureView, Field, FileSource
+    from feast.types import Int64
+
+    repo = fr.build_repo(tmp_path, fr.sqlite_online_store(tmp_path), project="refresh_test")
+    client = FeastClient(repo)
+    assert "sessions_7d" not in client.list_features("user")
+    user = client.store.get_entity("user")
+    client.store.apply(
+        [
+            user,
+            FeatureView(
+                name="user_sessions",
+                entities=[user],
+                schema=[Field(name="sessions_7d", dtype=Int64)],
+                source=FileSource(path=str(tmp_path / "s.parquet"), timestamp_field="ts"),
+            ),
+        ]
+    )
+    # Resolution is cached until refresh().
+    with pytest.raises(FeatureConfigError, match="Unknown feature 'sessions_7d'"):
+        client.get_features("1001", "user", ["sessions_7d"])
     client.refresh()
-    assert client.get_features("1001", "user", ["loyalty_tier"]).features == {
-        "loyalty_tier": "gold"
-    }
+    assert "user_sessions:sessions_7d" in client.list_features("user")
+    client.write_features("1001", "user", {"sessions_7d": 4})
+    assert client.get_features("1001", "user", ["sessions_7d"]).features == {"sessions_7d": 4}
