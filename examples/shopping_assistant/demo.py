@@ -63,6 +63,8 @@ class DemoReport:
     total_seconds: float
     feature_setup_skipped: bool
     index_skipped: bool
+    outage: PersonaResult | None = None
+    """The slow-store scenario (``None`` when it was not run)."""
 
 
 def _console(console: Any | None) -> Any:
@@ -148,6 +150,7 @@ def run_demo(
     personas: Sequence[Persona] | None = None,
     overrides: dict[str, Any] | None = None,
     show_prompt: bool = True,
+    show_outage: bool = True,
 ) -> DemoReport:
     """Run the whole demo and print it; returns every persona's results.
 
@@ -163,6 +166,8 @@ def run_demo(
         personas: Who to ask for; the three personas and the cold-start user by default.
         overrides: Keys replacing the config's ``feature_store`` section (e.g. timeout_ms).
         show_prompt: Print the final prompt when no endpoint is set.
+        show_outage: End with the first persona while the online store fails, to show
+            the fallback (unfiltered search, prompt unchanged, no error).
     """
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
@@ -213,6 +218,11 @@ def run_demo(
                 result.turns[assistant.framework] = assistant.ask(persona.question, persona.user_id)
             results.append(result)
             _print_persona(console, result, k, show_prompt=show_prompt and endpoint is None)
+        outage = (
+            _outage(ws, console, k, catalog, overrides, personas[0], endpoint)
+            if show_outage
+            else None
+        )
     finally:
         for assistant in assistants:
             if hasattr(assistant, "close"):
@@ -222,6 +232,7 @@ def run_demo(
     total = time.perf_counter() - started
     _print_summary(console, results, total)
     return DemoReport(
+        outage=outage,
         results=results,
         setup_seconds=setup.seconds,
         index_seconds=index.seconds,
@@ -229,6 +240,79 @@ def run_demo(
         feature_setup_skipped=setup.skipped,
         index_skipped=index.skipped,
     )
+
+
+_DEAD_STORE_YAML = """\
+project: shopping_assistant
+provider: local
+registry: {registry}
+online_store:
+  type: sqlite
+  path: {online}
+offline_store:
+  type: file
+entity_key_serialization_version: 3
+"""
+
+
+def _outage(
+    ws: Workspace,
+    console: Any,
+    k: int,
+    catalog: Any,
+    overrides: dict[str, Any] | None,
+    persona: Persona,
+    endpoint: ChatEndpoint | None,
+) -> PersonaResult:
+    """The same request while the online store is broken: a Feast repo with the real
+    registry but an empty SQLite online store, so every read fails for real. The
+    serving layer answers UNAVAILABLE, the filter drops its rules, the prompt passes
+    through unchanged, and the chain still answers."""
+    import logging
+    import tempfile
+
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from examples.shopping_assistant.assistant import AssistantResources, LangChainAssistant
+
+    console.rule("[bold]4. When the feature store is down[/bold]")
+    quiet = logging.getLogger("llm_featurestore")
+    level = quiet.level
+    with tempfile.TemporaryDirectory(prefix="llmfs-outage-") as tmp:
+        repo = Path(tmp) / "feature_repo"
+        repo.mkdir()
+        (repo / "feature_store.yaml").write_text(
+            _DEAD_STORE_YAML.format(
+                registry=ws.data_dir / "registry.db", online=Path(tmp) / "empty.db"
+            ),
+            encoding="utf-8",
+        )
+        settings = {**(overrides or {}), "feast": {"repo_path": str(repo)}, "cache": None}
+        res = AssistantResources.open(ws, endpoint=endpoint, catalog=catalog, overrides=settings)
+        quiet.setLevel(logging.ERROR)  # the expected "store failed" warnings are noise here
+        try:
+            assistant = LangChainAssistant(res, k=k)
+            result = PersonaResult(persona, assistant.plain(persona.question))
+            turn = assistant.ask(persona.question, persona.user_id)
+            result.turns[assistant.framework] = turn
+        finally:
+            quiet.setLevel(level)
+            res.close()
+    statuses = sorted({s.value for s in (turn.vector.statuses.values() if turn.vector else [])})
+    same = [p.product_id for p in turn.products] == [p.product_id for p in result.plain]
+    console.print(
+        Text(
+            f"{persona.title} again, while the online store fails every read: feature "
+            f"statuses {', '.join(statuses) or '-'}; filter: {_filter_text(turn)}; results "
+            f"{'identical to' if same else 'different from'} plain search; context block: "
+            f"{turn.enrichment.feature_tokens_added} tokens (the prompt passes through "
+            f"unchanged); the request still completed, in {turn.timings.total_ms:.1f} ms."
+        )
+    )
+    if turn.answer is not None:
+        console.print(Panel(Text(turn.answer), title="Answer without features", expand=False))
+    return result
 
 
 def _catalog(ws: Workspace) -> Any:
@@ -380,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="work here, not in the package")
     parser.add_argument("--force", action="store_true", help="regenerate data and index")
     parser.add_argument("--no-prompt", action="store_true", help="do not print final prompts")
+    parser.add_argument(
+        "--no-outage", action="store_true", help="skip the feature-store-down scenario"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ws = Workspace.create(args.workdir) if args.workdir else default_workspace()
@@ -392,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         endpoint=ChatEndpoint.from_env(),
         show_prompt=not args.no_prompt,
+        show_outage=not args.no_outage,
     )
     return 0
 
