@@ -10,9 +10,11 @@
    retrieval returns and what the personalised assistant returns, the context block
    with its token count, the latency split (the feature lookup runs in parallel with
    retrieval) and either the model's answer (with ``OPENAI_API_KEY`` set) or the final
-   prompt.
+   prompt;
+4. asks the first persona's question again while the online store fails every read,
+   to show the fallback: unfiltered search, prompt unchanged, no error.
 
-Both steps 1 and 2 are skipped when already done. :func:`run_demo` returns the turns,
+Steps 1 and 2 are skipped when already done. :func:`run_demo` returns the turns,
 so the test suite runs the same pipeline on a reduced dataset.
 """
 
