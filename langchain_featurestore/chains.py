@@ -8,9 +8,9 @@ The pattern (what :func:`personalized_rag_chain` builds)::
     chain = (
         RunnableParallel(                                   # both branches start together
             request=lookup,                                 # ONE lookup: filter + prompt features
-            candidates=retriever.as_candidates(),           # embed + unfiltered top fetch_k
+            candidates=retriever.as_candidates(),           # embed the query meanwhile
         )
-        | retriever.as_selector()                           # filter candidates in memory
+        | retriever.as_selector()                           # filtered search, by vector
         | FeatureEnricherRunnable(enricher, output="variables")  # same vectors, no I/O
         | RunnableLambda(lambda x: {**x, "context": format_documents(x["documents"])})
         | chat_prompt
@@ -19,15 +19,18 @@ The pattern (what :func:`personalized_rag_chain` builds)::
     chain.invoke({"question": "Which running shoes?", "user_id": "u1"})
 
 Why this shape. The filter needs the user's features, so a *filtered* search cannot
-start until the lookup is done. What can overlap the lookup is the expensive part of
-retrieval: embedding the query and searching. So the retrieval branch fetches the best
-``fetch_k`` candidates unfiltered while the lookup runs, and the selector then applies
-the filter to those candidates in memory (with Chroma's semantics). Only if fewer than
-``k`` candidates match does it run one filtered search, reusing the query embedding.
+start until the lookup is done; no design can overlap those two. What can overlap the
+lookup is the rest of retrieval's work, chiefly embedding the query (a model call, often
+10-100x the cost of the search itself). So the retrieval branch embeds the query while
+the lookup runs, and the selector then runs one filtered search with that embedding.
 The prompt enrichment reads the same vectors (``enrich_from_vectors``), so each request
-makes exactly one lookup, and the latency is about max(lookup, retrieval) instead of
-their sum. The alternative, passing a shared future of the lookup into both branches,
-hides the data flow and ties each branch to threads or tasks; this one is plain LCEL.
+makes exactly one lookup, and the latency is max(lookup, embedding) + search instead of
+lookup + embedding + search. With ``fetch_k > 0`` on the retriever, the branch also
+fetches unfiltered candidates speculatively and the selector filters them in memory,
+skipping the second search when enough match (worth it only when the lookup is slow
+and the filter broad). The alternative, one shared future of the lookup passed into
+both branches, hides the data flow and ties each branch to threads or tasks; this is
+plain LCEL, and each step can be traced and tested on its own.
 
 Tracing: the lookup, the retrieval and the enrichment each send a custom event
 (``llm_featurestore.lookup`` / ``.retrieval`` / ``.enrichment``) with the features

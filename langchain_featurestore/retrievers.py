@@ -392,8 +392,9 @@ class FeatureFilteredRetriever(BaseRetriever):
         """A Runnable: a str, or a dict with the query under ``query_key`` (the
         retriever's by default) -> :class:`SearchCandidates`.
 
-        Put it beside a :class:`FeatureLookup` in a ``RunnableParallel`` so the
-        embedding and search overlap the lookup, then finish with :meth:`as_selector`.
+        Put it beside a :class:`FeatureLookup` in a ``RunnableParallel`` so the query
+        embedding (and, with ``fetch_k > 0``, the speculative search) overlaps the
+        lookup, then finish with :meth:`as_selector`.
         """
         key = query_key or self.query_key
 
@@ -418,7 +419,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         features_key: str | None = None,
     ) -> Runnable[dict[str, Any], dict[str, Any]]:
         """A Runnable: ``{request_key: lookup output, candidates_key: SearchCandidates}``
-        -> the lookup output plus ``"documents"`` (the filtered top ``k``).
+        -> the lookup output plus ``"documents"`` (the filtered top ``k``, see :meth:`select`).
 
         The features are read from the lookup output under ``features_key`` (the
         retriever's ``features_key`` by default).

@@ -1,0 +1,25 @@
+"""The public API of langchain_featurestore is declared and pinned."""
+
+from __future__ import annotations
+
+import langchain_featurestore
+
+EXPECTED = [
+    "BACKFILL_KEY",
+    "FeatureEnricherRunnable",
+    "FeatureFilteredRetriever",
+    "FeatureLookup",
+    "SearchCandidates",
+    "format_documents",
+    "lookup_for",
+    "personalized_rag_chain",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(langchain_featurestore.__all__) == EXPECTED
+
+
+def test_every_exported_name_exists() -> None:
+    for name in langchain_featurestore.__all__:
+        assert getattr(langchain_featurestore, name) is not None
