@@ -15,6 +15,8 @@ from llm_featurestore.clients.feast import (
     _age,
     _check_type,
     _classify,
+    _Column,
+    _column_values,
     _convert_value,
     _make_coercer,
     _timestamp,
@@ -157,3 +159,39 @@ def test_age_is_never_negative() -> None:
     assert _age(TS, None) == 0.0
     assert _age(TS, TS - timedelta(seconds=90)) == 90.0
     assert _age(TS, TS + timedelta(seconds=5)) == 0.0
+
+
+def _col(value_type: ValueType) -> _Column:
+    return _Column("v__f", "v", None, value_type)
+
+
+@pytest.mark.parametrize(
+    ("value_type", "cells", "expected"),
+    [
+        # Falsy values and empty cells read alike through the declared field; both right.
+        (
+            ValueType.STRING,
+            [Value(string_val="a"), Value(string_val=""), Value(), Value(null_val=Null.NULL)],
+            ["a", "", None, None],
+        ),
+        (ValueType.INT64, [Value(int64_val=0), Value(int64_val=7), Value()], [0, 7, None]),
+        (
+            ValueType.DOUBLE,
+            [Value(double_val=0.0), Value(), Value(double_val=2.5)],
+            [0.0, None, 2.5],
+        ),
+        (
+            ValueType.BOOL,
+            [Value(bool_val=False), Value(bool_val=True), Value()],
+            [False, True, None],
+        ),
+        # A value stored in another field than the declared one is still decoded.
+        (ValueType.INT64, [Value(int32_val=5), Value(string_val="x")], [5, "x"]),
+        # Non-scalar columns decode cell by cell.
+        (ValueType.INT64_LIST, [Value(int64_list_val=Int64List(val=[1])), Value()], [[1], None]),
+    ],
+)
+def test_column_values(value_type: ValueType, cells: list[Value], expected: list[Any]) -> None:
+    values = _column_values(cells, _col(value_type))
+    assert values == expected
+    assert [type(v) for v in values] == [type(v) for v in expected]

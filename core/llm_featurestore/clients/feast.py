@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -129,6 +130,24 @@ def _convert_value(value: Any, value_type: Any) -> Any:
     return _feast_type_map.feast_value_type_to_python_type(value, value_type)
 
 
+def _column_values(cells: Any, column: _Column) -> list[Any]:
+    """Decode one response column (a repeated ``Value``) to Python values.
+
+    For a scalar column, one C-level pass reads the declared field; only falsy results
+    (an empty cell reads as ``""``/``0``/``False`` too) are decoded again in full, so
+    nulls and values stored in another field stay correct. This runs once per cell.
+    """
+    field = column.scalar_field
+    if field is None:
+        return [_convert_value(v, column.value_type) for v in cells]
+    values = list(map(operator.attrgetter(field), cells))
+    if not all(values):
+        for i, value in enumerate(values):
+            if not value:
+                values[i] = _convert_value(cells[i], column.value_type)
+    return values
+
+
 def _timestamp(
     proto_ts: Any, cache: dict[tuple[int, int], datetime | None] | None
 ) -> datetime | None:
@@ -156,6 +175,16 @@ def _timestamp_of(
 def _age(now: datetime, oldest: datetime | None) -> float:
     return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
 
+
+_SCALAR_FIELD_OF: dict[Any, str] = {
+    ValueType.STRING: "string_val",
+    ValueType.INT64: "int64_val",
+    ValueType.INT32: "int32_val",
+    ValueType.DOUBLE: "double_val",
+    ValueType.FLOAT: "float_val",
+    ValueType.BOOL: "bool_val",
+    ValueType.BYTES: "bytes_val",
+}
 
 _FS = _serving_pb2.FieldStatus
 _STATUS_MAP: dict[int, FeatureStatus] = {
@@ -289,6 +318,11 @@ class _Column:
     view: str
     ttl: timedelta | None
     value_type: Any
+
+    @property
+    def scalar_field(self) -> str | None:
+        """The ``Value`` oneof field a scalar of this type is stored in, if scalar."""
+        return _SCALAR_FIELD_OF.get(self.value_type)
 
 
 @dataclass
@@ -519,14 +553,7 @@ class FeastClient(WritableFeatureStore):
                     cutoff is not None and bool(known) and min(known) < cutoff,
                 )
             stamps, may_be_stale = seen
-            value_type = column.value_type
-            # _convert_value inlined for scalars: this runs once per cell.
-            values = [
-                getattr(v, which)
-                if (which := v.WhichOneof("val")) in _SCALAR_FIELDS
-                else _convert_value(v, value_type)
-                for v in result.values
-            ]
+            values = _column_values(result.values, column)
             codes = list(result.statuses)
             if not len(values) == len(codes) == len(stamps) == n:
                 raise FeatureStoreUnavailableError(
