@@ -49,6 +49,8 @@ def test_round_trips_every_value_type_through_the_file(tmp_path: Path) -> None:
         ({"x": 2**64}, "overflows int64"),
         ({"x": "a" * (MAX_STRING_LENGTH + 1)}, "exceeds the limit"),
         ({"x": "bad\x00value"}, "NUL"),
+        ({"x": "lone \ud800 surrogate"}, "not valid Unicode text"),
+        ({"x": {"k\udfff": 1}}, r"\(dict key\): not valid Unicode text"),
         ({"x": object()}, "unsupported type object"),
         ({"x": [1, object()]}, "list item"),
         ({"x": {1: "a"}}, "dict keys must be strings"),

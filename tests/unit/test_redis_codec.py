@@ -113,12 +113,22 @@ json_scalars = (
     | st.booleans()
     | st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=50)
+    | st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+        max_size=50,
+    )
 )
 json_values = (
     json_scalars
     | st.lists(json_scalars, max_size=5)
-    | st.dictionaries(st.text(max_size=5), json_scalars, max_size=5)
+    | st.dictionaries(
+        st.text(
+            alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)),
+            max_size=5,
+        ),
+        json_scalars,
+        max_size=5,
+    )
 )
 
 

@@ -235,6 +235,14 @@ def _validate_scalar(name: str, value: Any, where: str) -> Any:
             )
         if "\x00" in value:
             raise FeatureValidationError(f"Feature '{name}'{where}: strings may not contain NUL")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise FeatureValidationError(
+                    f"Feature '{name}'{where}: not valid Unicode text ({exc.reason} at "
+                    f"position {exc.start}); decode bytes properly before storing them"
+                ) from exc
         return value
     if isinstance(value, datetime):
         return ensure_aware(value).isoformat()
@@ -282,6 +290,7 @@ def validate_feature_values(features: Mapping[str, Any]) -> dict[str, Any]:
                     raise FeatureValidationError(
                         f"Feature '{name}': dict keys must be strings, got {key!r}"
                     )
+                _validate_scalar(name, key, " (dict key)")
             clean[name] = {k: _validate_scalar(name, v, f" (key {k!r})") for k, v in value.items()}
         else:
             clean[name] = _validate_scalar(name, value, "")

@@ -30,19 +30,18 @@ failures raise :class:`FeatureStoreUnavailableError`, socket timeouts
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
 import re
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from llm_featurestore._deps import require
+from llm_featurestore.clients._aio import PerLoop
 from llm_featurestore.clients.base import (
     WritableFeatureStore,
     check_request,
@@ -218,55 +217,6 @@ def _redact(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
-class _PerLoop(Generic[T]):
-    """One async resource per running event loop, closed when that loop shuts down.
-
-    Async drivers bind their connections to the loop that opened them, while a client
-    object often outlives a loop (``asyncio.run`` called twice, a test suite with a loop
-    per test). The resource is created on first use in a loop; a parked async generator
-    closes it during ``loop.shutdown_asyncgens()`` (run by ``asyncio.run`` and
-    ``asyncio.Runner``), while the loop can still run the driver's async close.
-    """
-
-    def __init__(self, factory: Callable[[], T], closer: Callable[[T], Awaitable[None]]) -> None:
-        self._factory = factory
-        self._closer = closer
-        self._items: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[T, AsyncIterator[None]]
-        ] = weakref.WeakKeyDictionary()
-
-    def peek(self) -> T | None:
-        """The running loop's resource if it exists (no await: the hot path)."""
-        entry = self._items.get(asyncio.get_running_loop())
-        return None if entry is None else entry[0]
-
-    async def get(self) -> T:
-        loop = asyncio.get_running_loop()
-        entry = self._items.get(loop)
-        if entry is not None:
-            return entry[0]
-        item = self._factory()
-        guard = self._guard(loop, item)
-        self._items[loop] = (item, guard)
-        await guard.__anext__()
-        return item
-
-    async def _guard(self, loop: asyncio.AbstractEventLoop, item: T) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if self._items.get(loop, (None,))[0] is item:
-                del self._items[loop]
-            await self._closer(item)
-
-    async def aclose(self) -> None:
-        """Close the current loop's resource now (others close with their loops)."""
-        loop = asyncio.get_running_loop()
-        entry = self._items.pop(loop, None)
-        if entry is not None:
-            await self._closer(entry[0])
-
-
 # --------------------------------------------------------------------------- the client
 
 
@@ -320,7 +270,7 @@ class RedisFeatureStore(WritableFeatureStore):
         self._owns_client = client is None
         self._client: SyncRedis[bytes] | None = client
         self._async_client = async_client
-        self._async = _PerLoop(self._make_async_client, self._close_async_client)
+        self._async = PerLoop(self._make_async_client, self._close_async_client)
         self._names: dict[str, frozenset[str]] = {}
         if client is None:
             self._client = self._make_sync_client()

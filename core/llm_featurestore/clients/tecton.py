@@ -48,16 +48,16 @@ import os
 import ssl
 import threading
 import time
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
 from llm_featurestore._deps import require
+from llm_featurestore.clients._aio import PerLoop
 from llm_featurestore.clients.base import (
     FeatureStoreClient,
     check_request,
@@ -311,54 +311,6 @@ def _error_text(response: Any) -> str:
     return str(response.text)[:300]
 
 
-class _PerLoop(Generic[T]):
-    """One async resource per running event loop, closed when that loop shuts down.
-
-    Async HTTP pools are bound to the loop that opened them, while a client object
-    often outlives a loop (``asyncio.run`` called twice, a test suite with a loop per
-    test). The resource is created on first use in a loop; a parked async generator
-    closes it during ``loop.shutdown_asyncgens()`` (run by ``asyncio.run`` and
-    ``asyncio.Runner``), while the loop can still run the async close.
-    """
-
-    def __init__(self, factory: Callable[[], T], closer: Callable[[T], Awaitable[None]]) -> None:
-        self._factory = factory
-        self._closer = closer
-        self._items: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[T, AsyncIterator[None]]
-        ] = weakref.WeakKeyDictionary()
-
-    def peek(self) -> T | None:
-        """The running loop's resource if it exists (no await: the hot path)."""
-        entry = self._items.get(asyncio.get_running_loop())
-        return None if entry is None else entry[0]
-
-    async def get(self) -> T:
-        loop = asyncio.get_running_loop()
-        entry = self._items.get(loop)
-        if entry is not None:
-            return entry[0]
-        item = self._factory()
-        guard = self._guard(loop, item)
-        self._items[loop] = (item, guard)
-        await guard.__anext__()
-        return item
-
-    async def _guard(self, loop: asyncio.AbstractEventLoop, item: T) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if self._items.get(loop, (None,))[0] is item:
-                del self._items[loop]
-            await self._closer(item)
-
-    async def aclose(self) -> None:
-        """Close the current loop's resource now (others close with their loops)."""
-        entry = self._items.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await self._closer(entry[0])
-
-
 # --------------------------------------------------------------------------- the client
 
 
@@ -450,7 +402,7 @@ class TectonClient(FeatureStoreClient):
         self._lock = threading.Lock()
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
-        self._async = _PerLoop(self._make_async_client, self._close_async_client)
+        self._async = PerLoop(self._make_async_client, self._close_async_client)
         self._ssl = _ssl_context()
         # The pool object is built now (about 15 ms on first use of httpx, paid here
         # rather than by the first, possibly deadline-bound, read); connections open lazily.
