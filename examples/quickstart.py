@@ -5,8 +5,7 @@ Run it with ``python examples/quickstart.py`` (no credentials, no servers). Swap
 to read a real store; nothing else changes.
 """
 
-from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
+from llm_featurestore import EnricherConfig, FeatureEnricher, LocalFeatureStore
 
 store = LocalFeatureStore()  # in memory; LocalFeatureStore("features.json") persists
 facts = {"favorite_category": "running", "recent_purchases": ["trail shoes", "socks"]}
