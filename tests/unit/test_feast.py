@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,11 +31,11 @@ def test_int64_ids_are_coerced_and_checked() -> None:
     assert coerce("1001") == 1001
     assert coerce("-7") == -7
     assert coerce(str(2**63 - 1)) == 2**63 - 1
-    for bad in ("abc", "1.5", "", str(2**63)):
+    for bad in ("abc", "1.5", "", str(2**63), "1_000", " 12", "+5", "-", "\u0667"):
         with pytest.raises(
             FeatureConfigError,
-            match=rf"^Entity id '{bad}' is not a valid Int64 for join key 'user_id' of entity "
-            r"'user': pass the id as decimal digits",
+            match=rf"^Entity id {re.escape(repr(bad))} is not a valid Int64 for join key "
+            r"'user_id' of entity 'user': pass the id as decimal digits",
         ):
             coerce(bad)
 

@@ -225,10 +225,10 @@ def _make_coercer(value_type: Any, join_key: str, entity_type: str) -> Callable[
         type_name = "Int64" if value_type == ValueType.INT64 else "Int32"
 
         def to_int(eid: str) -> int:
-            try:
-                out = int(eid)
-            except ValueError:
-                out = limit  # reported below
+            digits = eid[1:] if eid[:1] == "-" else eid
+            # Plain ASCII digits only: int() would also take " 7", "1_000" or non-ASCII digits.
+            ok = digits.isascii() and digits.isdigit()
+            out = int(eid) if ok else limit
             if not -limit <= out < limit:
                 raise FeatureConfigError(
                     f"Entity id {eid!r} is not a valid {type_name} for join key "
