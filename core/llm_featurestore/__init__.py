@@ -6,9 +6,9 @@ circuit breaker, cache and coalescing (:mod:`llm_featurestore.serving`); the
 :class:`FeatureEnricher` that turns features into a token-budgeted, injection-safe
 context block; the :class:`FeatureMonitor`; and the :class:`FeatureCatalog`.
 
-Backends that need an optional extra (``FeastClient``, ``FeastHttpClient``,
-``RedisFeatureStore``, ``TectonClient``) are imported on first use, so
-``import llm_featurestore`` stays light and works without them.
+Every public name is imported on first use: ``import llm_featurestore`` costs next to
+nothing, ``from llm_featurestore import FeatureEnricher`` loads only what that needs,
+and backends whose extra is missing fail only when used, saying what to install.
 """
 
 from __future__ import annotations
@@ -16,60 +16,100 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from llm_featurestore.catalog import FeatureCatalog, FeatureDefinition, FeatureLineage
-from llm_featurestore.clients.base import FeatureStoreClient, WritableFeatureStore
-from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.config import FeatureStoreConfig, load_client, load_config
-from llm_featurestore.drift import DriftReport, compute_drift, population_stability_index
-from llm_featurestore.enricher import (
-    DropReason,
-    EnricherConfig,
-    EnrichmentResult,
-    FeatureEnricher,
-    FeatureProvenance,
-)
-from llm_featurestore.errors import (
-    FeatureConfigError,
-    FeatureStoreError,
-    FeatureStoreUnavailableError,
-    FeatureTimeoutError,
-    FeatureValidationError,
-    MissingDependencyError,
-)
-from llm_featurestore.filters import FeatureFilterSpec, FilterRule, ResolvedCondition
-from llm_featurestore.models import FeatureStatus, FeatureVector
-from llm_featurestore.monitor import FeatureMonitor, MonitorStats
-from llm_featurestore.serving import (
-    CacheConfig,
-    CircuitBreakerConfig,
-    CoalesceConfig,
-    ServingClient,
-)
-from llm_featurestore.tokens import EncodingUnavailableError, TokenCounter, get_token_counter
-
 if TYPE_CHECKING:
+    from llm_featurestore.catalog import FeatureCatalog, FeatureDefinition, FeatureLineage
+    from llm_featurestore.clients.base import FeatureStoreClient, WritableFeatureStore
     from llm_featurestore.clients.feast import FeastClient
     from llm_featurestore.clients.feast_http import FeastHttpClient
+    from llm_featurestore.clients.local import LocalFeatureStore
     from llm_featurestore.clients.redis import RedisFeatureStore
     from llm_featurestore.clients.tecton import TectonClient
+    from llm_featurestore.config import FeatureStoreConfig, load_client, load_config
+    from llm_featurestore.drift import DriftReport, compute_drift, population_stability_index
+    from llm_featurestore.enricher import (
+        DropReason,
+        EnricherConfig,
+        EnrichmentResult,
+        FeatureEnricher,
+        FeatureProvenance,
+    )
+    from llm_featurestore.errors import (
+        FeatureConfigError,
+        FeatureStoreError,
+        FeatureStoreUnavailableError,
+        FeatureTimeoutError,
+        FeatureValidationError,
+        MissingDependencyError,
+    )
+    from llm_featurestore.filters import FeatureFilterSpec, FilterRule, ResolvedCondition
+    from llm_featurestore.models import FeatureStatus, FeatureVector
+    from llm_featurestore.monitor import FeatureMonitor, MonitorStats
+    from llm_featurestore.serving import (
+        CacheConfig,
+        CircuitBreakerConfig,
+        CoalesceConfig,
+        ServingClient,
+    )
+    from llm_featurestore.tokens import EncodingUnavailableError, TokenCounter, get_token_counter
 
 __version__ = "0.1.0"
 
-_LAZY = {
+_EXPORTS: dict[str, str] = {
+    "FeatureCatalog": "llm_featurestore.catalog",
+    "FeatureDefinition": "llm_featurestore.catalog",
+    "FeatureLineage": "llm_featurestore.catalog",
+    "FeatureStoreClient": "llm_featurestore.clients.base",
+    "WritableFeatureStore": "llm_featurestore.clients.base",
+    "LocalFeatureStore": "llm_featurestore.clients.local",
     "FeastClient": "llm_featurestore.clients.feast",
     "FeastHttpClient": "llm_featurestore.clients.feast_http",
     "RedisFeatureStore": "llm_featurestore.clients.redis",
     "TectonClient": "llm_featurestore.clients.tecton",
+    "FeatureStoreConfig": "llm_featurestore.config",
+    "load_client": "llm_featurestore.config",
+    "load_config": "llm_featurestore.config",
+    "DriftReport": "llm_featurestore.drift",
+    "compute_drift": "llm_featurestore.drift",
+    "population_stability_index": "llm_featurestore.drift",
+    "DropReason": "llm_featurestore.enricher",
+    "EnricherConfig": "llm_featurestore.enricher",
+    "EnrichmentResult": "llm_featurestore.enricher",
+    "FeatureEnricher": "llm_featurestore.enricher",
+    "FeatureProvenance": "llm_featurestore.enricher",
+    "FeatureConfigError": "llm_featurestore.errors",
+    "FeatureStoreError": "llm_featurestore.errors",
+    "FeatureStoreUnavailableError": "llm_featurestore.errors",
+    "FeatureTimeoutError": "llm_featurestore.errors",
+    "FeatureValidationError": "llm_featurestore.errors",
+    "MissingDependencyError": "llm_featurestore.errors",
+    "FeatureFilterSpec": "llm_featurestore.filters",
+    "FilterRule": "llm_featurestore.filters",
+    "ResolvedCondition": "llm_featurestore.filters",
+    "FeatureStatus": "llm_featurestore.models",
+    "FeatureVector": "llm_featurestore.models",
+    "FeatureMonitor": "llm_featurestore.monitor",
+    "MonitorStats": "llm_featurestore.monitor",
+    "CacheConfig": "llm_featurestore.serving",
+    "CircuitBreakerConfig": "llm_featurestore.serving",
+    "CoalesceConfig": "llm_featurestore.serving",
+    "ServingClient": "llm_featurestore.serving",
+    "EncodingUnavailableError": "llm_featurestore.tokens",
+    "TokenCounter": "llm_featurestore.tokens",
+    "get_token_counter": "llm_featurestore.tokens",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'llm_featurestore' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

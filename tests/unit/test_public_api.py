@@ -43,7 +43,8 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 def test_importing_the_package_does_not_import_optional_backends() -> None:
     code = (
         "import sys, llm_featurestore; "
-        "heavy = [m for m in ('feast', 'redis', 'chromadb', 'langchain_core', 'llama_index') "
+        "heavy = [m for m in ('feast', 'redis', 'chromadb', 'langchain_core', 'llama_index', "
+        "'tiktoken', 'yaml', 'llm_featurestore.enricher') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
