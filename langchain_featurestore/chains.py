@@ -42,12 +42,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from langchain_core.callbacks import CallbackManager
 from langchain_core.documents import Document
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnableParallel
+from langchain_core.runnables.config import ensure_config, patch_config, set_config_context
 
 from langchain_featurestore.enrichment import FeatureEnricherRunnable
 from langchain_featurestore.lookup import FeatureLookup
-from langchain_featurestore.retrievers import FeatureFilteredRetriever
+from langchain_featurestore.retrievers import FeatureFilteredRetriever, shared_executor
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.enricher import FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
@@ -55,6 +57,56 @@ from llm_featurestore.errors import FeatureConfigError
 __all__ = ["format_documents", "lookup_for", "personalized_rag_chain"]
 
 _DEFAULT_ID_KEYS = {"user": "user_id", "organization": "organization_id"}
+
+
+class _PooledParallel(RunnableParallel[Any]):
+    """A ``RunnableParallel`` whose sync ``invoke`` reuses a shared thread pool.
+
+    ``RunnableParallel.invoke`` starts a new thread pool (and threads) on every call,
+    which costs about as much as a fast feature lookup. This subclass submits every
+    branch but the last to a long-lived pool and runs the last one in the calling
+    thread; runs, tags (``map:key:<name>``) and outputs are those of
+    ``RunnableParallel``. Async is unchanged (branches are tasks). Only for branches
+    that do not themselves wait on the same pool.
+    """
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        config = ensure_config(config)
+        callback_manager = CallbackManager.configure(
+            inheritable_callbacks=config.get("callbacks"),
+            local_callbacks=None,
+            verbose=False,
+            inheritable_tags=config.get("tags"),
+            local_tags=None,
+            inheritable_metadata=config.get("metadata"),
+            local_metadata=None,
+        )
+        run_manager = callback_manager.on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+
+        def run_step(step: Runnable[Any, Any], key: str) -> Any:
+            child = patch_config(config, callbacks=run_manager.get_child(f"map:key:{key}"))
+            with set_config_context(child) as context:
+                return context.run(step.invoke, input, child)
+
+        try:
+            steps = list(self.steps__.items())
+            futures = [shared_executor().submit(run_step, step, key) for key, step in steps[:-1]]
+            last_key, last_step = steps[-1]
+            last = run_step(last_step, last_key)
+            output = {key: f.result() for (key, _), f in zip(steps, futures, strict=False)}
+            output[last_key] = last
+        except BaseException as exc:
+            run_manager.on_chain_error(exc)
+            raise
+        run_manager.on_chain_end(output)
+        return output
 
 
 def format_documents(documents: Sequence[Document]) -> str:
@@ -155,8 +207,8 @@ def personalized_rag_chain(
     def with_context(variables: dict[str, Any]) -> dict[str, Any]:
         return {**variables, context_key: format_docs(variables["documents"])}
 
-    parallel: Runnable[Any, Any] = RunnableParallel(
-        request=lookup, candidates=retriever.as_candidates(query_key=question_key)
+    parallel: Runnable[Any, Any] = _PooledParallel(
+        steps__={"request": lookup, "candidates": retriever.as_candidates(query_key=question_key)}
     ).with_config(run_name="feature_lookup_and_retrieval")
     return (
         parallel

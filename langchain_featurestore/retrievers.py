@@ -63,9 +63,13 @@ BACKFILL_KEY = "llmfs_backfill"
 
 
 @functools.cache
-def _lookup_executor() -> ContextThreadPoolExecutor:
-    # Lookups wait on I/O; a shared pool avoids starting a thread per request.
-    return ContextThreadPoolExecutor(max_workers=32, thread_name_prefix="llmfs-lookup")
+def shared_executor() -> ContextThreadPoolExecutor:
+    """The adapter's long-lived pool for work that overlaps a request (lookups, embeddings).
+
+    Starting threads per request costs about as much as a fast lookup; this pool is
+    created once. Tasks copy the caller's context (callbacks, tracing).
+    """
+    return ContextThreadPoolExecutor(max_workers=32, thread_name_prefix="llmfs")
 
 
 _A = TypeVar("_A")
@@ -454,7 +458,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         config: RunnableConfig = {"callbacks": run_manager.get_child()}
         entity_id = entity_id_from(user_id, self.id_key)
         if features is None and entity_id is not None and self.filter_spec.rules:
-            pending = _lookup_executor().submit(self._lookup, entity_id)
+            pending = shared_executor().submit(self._lookup, entity_id)
             candidates = self.search_candidates(query)
             features = pending.result()
         else:

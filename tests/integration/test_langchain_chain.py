@@ -296,3 +296,38 @@ def test_enricher_runnable_after_lookup_in_plain_lcel(shop: Chroma) -> None:
     value = chain.invoke({"question": "hi", "user_id": "u1"})
     assert "gold" in str(value.to_messages()[0].content)
     assert len(client.calls) == 1
+
+
+class Runs(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.starts: list[tuple[str | None, list[str]]] = []
+        self.errors: list[BaseException] = []
+
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, tags: list[str] | None = None, **kwargs: Any
+    ) -> None:
+        self.starts.append((kwargs.get("name"), list(tags or [])))
+
+    def on_chain_error(self, error: BaseException, **kwargs: Any) -> None:
+        self.errors.append(error)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_parallel_step_traces_like_runnable_parallel(shop: Chroma, use_async: bool) -> None:
+    runs = Runs()
+    chain = build(shop, shop_store())
+    request = {"question": "q", "user_id": "u1"}
+    config: Any = {"callbacks": [runs]}
+    await chain.ainvoke(request, config) if use_async else chain.invoke(request, config)
+    names = [name for name, _ in runs.starts]
+    assert "feature_lookup_and_retrieval" in names
+    tags = {tag for _, t in runs.starts for tag in t}
+    assert {"map:key:request", "map:key:candidates"} <= tags
+
+
+def test_parallel_step_reports_a_failing_branch(shop: Chroma) -> None:
+    runs = Runs()
+    chain = build(shop, shop_store())
+    with pytest.raises(FeatureConfigError, match="must be a string or an integer"):
+        chain.invoke({"question": "q", "user_id": 1.5}, {"callbacks": [runs]})
+    assert any(isinstance(e, FeatureConfigError) for e in runs.errors)
