@@ -5,8 +5,10 @@ Every case does the same work per request: one feature lookup (a local store beh
 collection of 400 documents; the *chain* cases add prompt enrichment from the same
 vectors, a chat prompt and a fake chat model. *Sequential* looks up, then retrieves;
 *parallel* (:func:`langchain_featurestore.personalized_rag_chain` and its first two
-steps, the *stage*) embeds the query while the lookup runs, then searches with the
-filter; ``fetch_k=20`` also runs a speculative unfiltered search beside the lookup.
+steps, :func:`~langchain_featurestore.personalized_retrieval`, the *stage*) embeds the
+query while the lookup runs, then searches with the filter; ``fetch_k=20`` also runs a
+speculative unfiltered search beside the lookup; *plain RunnableParallel* is the same
+stage written with LangChain's ``RunnableParallel``, which starts threads per sync call.
 ``ratio`` divides a case's p50 by max(lookup p50, retrieval p50), all timed interleaved
 in the same run and mode (target for the parallel stage: at most 1.1).
 
@@ -42,6 +44,7 @@ from langchain_featurestore import (
     format_documents,
     lookup_for,
     personalized_rag_chain,
+    personalized_retrieval,
 )
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
@@ -234,7 +237,7 @@ def _setup(embeddings: Embeddings, store: LocalFeatureStore, docs: list[Document
         return {**x, "documents": docs_, "context": format_documents(docs_)}
 
     def parallel_stage(r: FeatureFilteredRetriever) -> Runnable[Any, Any]:
-        return RunnableParallel(request=lookup, candidates=r.as_candidates()) | r.as_selector()
+        return personalized_retrieval(r, lookup)
 
     sequential_stage: Runnable[Any, Any] = lookup | RunnableLambda(search, afunc=asearch)
     return {
@@ -244,6 +247,10 @@ def _setup(embeddings: Embeddings, store: LocalFeatureStore, docs: list[Document
         "sequential stage": sequential_stage,
         "parallel stage": parallel_stage(retriever),
         "parallel stage, fetch_k=20": parallel_stage(speculative),
+        "parallel stage, plain RunnableParallel": RunnableParallel(
+            request=lookup, candidates=retriever.as_candidates()
+        )
+        | retriever.as_selector(),
         "sequential chain": sequential_stage | enrich | PROMPT | llm,
         "parallel chain": personalized_rag_chain(
             retriever, enricher, PROMPT, llm, task_type="shop"
@@ -279,6 +286,7 @@ _RUNNABLES = [
     "sequential stage",
     "parallel stage",
     "parallel stage, fetch_k=20",
+    "parallel stage, plain RunnableParallel",
     "sequential chain",
     "parallel chain",
 ]

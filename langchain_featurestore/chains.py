@@ -54,7 +54,7 @@ from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.enricher import FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
 
-__all__ = ["format_documents", "lookup_for", "personalized_rag_chain"]
+__all__ = ["format_documents", "lookup_for", "personalized_rag_chain", "personalized_retrieval"]
 
 _DEFAULT_ID_KEYS = {"user": "user_id", "organization": "organization_id"}
 
@@ -163,6 +163,30 @@ def lookup_for(
     )
 
 
+def personalized_retrieval(
+    retriever: FeatureFilteredRetriever,
+    lookup: FeatureLookup | None = None,
+    *,
+    question_key: str = "question",
+) -> Runnable[dict[str, Any], dict[str, Any]]:
+    """The first two steps of :func:`personalized_rag_chain`: lookup beside retrieval.
+
+    Args:
+        retriever: Filters by the looked-up features.
+        lookup: The one lookup; :func:`lookup_for` ``(retriever)`` by default.
+        question_key: Key of the question in the input dict.
+
+    Returns:
+        A Runnable from the request dict to the lookup output (the request plus the
+        vectors) with ``"documents"`` added: the filtered top ``k``.
+    """
+    lookup = lookup or lookup_for(retriever)
+    parallel: Runnable[Any, Any] = _PooledParallel(
+        steps__={"request": lookup, "candidates": retriever.as_candidates(query_key=question_key)}
+    ).with_config(run_name="feature_lookup_and_retrieval")
+    return parallel | retriever.as_selector(features_key=lookup.output_key)
+
+
 def personalized_rag_chain(
     retriever: FeatureFilteredRetriever,
     enricher: FeatureEnricher,
@@ -207,12 +231,8 @@ def personalized_rag_chain(
     def with_context(variables: dict[str, Any]) -> dict[str, Any]:
         return {**variables, context_key: format_docs(variables["documents"])}
 
-    parallel: Runnable[Any, Any] = _PooledParallel(
-        steps__={"request": lookup, "candidates": retriever.as_candidates(query_key=question_key)}
-    ).with_config(run_name="feature_lookup_and_retrieval")
     return (
-        parallel
-        | retriever.as_selector(features_key=lookup.output_key)
+        personalized_retrieval(retriever, lookup, question_key=question_key)
         | enrich
         | RunnableLambda(with_context, name="format_context")
         | prompt

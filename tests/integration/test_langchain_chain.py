@@ -24,6 +24,7 @@ from langchain_featurestore import (
     FeatureLookup,
     lookup_for,
     personalized_rag_chain,
+    personalized_retrieval,
 )
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
@@ -331,3 +332,18 @@ def test_parallel_step_reports_a_failing_branch(shop: Chroma) -> None:
     with pytest.raises(FeatureConfigError, match="must be a string or an integer"):
         chain.invoke({"question": "q", "user_id": 1.5}, {"callbacks": [runs]})
     assert any(isinstance(e, FeatureConfigError) for e in runs.errors)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_personalized_retrieval_returns_documents_and_features(
+    shop: Chroma, use_async: bool
+) -> None:
+    client = CountingClient(shop_store())
+    retriever = FeatureFilteredRetriever(vectorstore=shop, filter_spec=SPEC, client=client, k=3)
+    stage = personalized_retrieval(retriever)
+    request = {"question": "running gear", "user_id": "u1", "extra": 1}
+    out = await stage.ainvoke(request) if use_async else stage.invoke(request)
+    assert out["extra"] == 1
+    assert out["features"]["user"].features["favorite_category"] == "shoes"
+    assert {d.id for d in out["documents"]} == {"p0", "p1", "p8"}
+    assert client.calls == [(["u1"], "user", SPEC.feature_names)]

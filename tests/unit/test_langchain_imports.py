@@ -13,6 +13,7 @@ EXPECTED = [
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",
+    "personalized_retrieval",
 ]
 
 
