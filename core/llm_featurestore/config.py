@@ -62,9 +62,18 @@ class FeastSection(_Section):
 
 class FeastHttpSection(_Section):
     url: str = Field(description="Base URL of `feast serve`, e.g. http://127.0.0.1:6566.")
-    timeout_s: float = Field(1.0, gt=0, description="HTTP timeout of one request.")
-    join_keys: dict[str, str] = Field(
-        default_factory=dict, description="entity type -> join key (default `<type>_id`)."
+    timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one request.")
+    max_connections: int = Field(100, gt=0, description="Size of the connection pool.")
+    join_keys: dict[str, str] | None = Field(
+        None, description="entity type -> join key (default `<type>_id`)."
+    )
+    ttl_seconds: dict[str, float] | None = Field(
+        None, description="feature view -> ttl; older values read as STALE."
+    )
+    features: dict[str, list[str]] | None = Field(
+        None,
+        description="entity type -> feature refs, for list_features and bare names "
+        "(`feast serve` has no listing endpoint).",
     )
 
 
@@ -72,6 +81,9 @@ class RedisSection(_Section):
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
     namespace: str = Field("llmfs", description="Key prefix: `<namespace>:<type>:<id>`.")
     max_age_seconds: MaxAge = Field(None, description="Older values read as STALE.")
+    socket_timeout_s: float = Field(1.0, gt=0, description="Reply and connect timeout.")
+    retries: int = Field(1, ge=0, description="Retries of a failed connection.")
+    max_connections: int = Field(64, gt=0, description="Size of the connection pool.")
 
 
 class TectonSection(_Section):
@@ -79,6 +91,17 @@ class TectonSection(_Section):
     workspace: str
     feature_service: str
     api_key_env: str = Field("TECTON_API_KEY", description="Environment variable with the key.")
+    join_key: str | dict[str, str] | None = Field(
+        None, description="Join key, or entity type -> join key (default `<type>_id`)."
+    )
+    request_context: dict[str, Any] | None = Field(
+        None, description="request_context_map sent with every request."
+    )
+    max_age_seconds: MaxAge = Field(None, description="Older effective times read as STALE.")
+    timeout_s: float = Field(2.0, gt=0, description="HTTP timeout of one request.")
+    micro_batch_size: int = Field(5, gt=0, description="Entities per get-features-batch call.")
+    max_connections: int = Field(32, gt=0, description="Size of the connection pool.")
+    retries: int = Field(1, ge=0, description="Retries of a failed connection.")
 
 
 class LocalSection(_Section):
@@ -213,9 +236,9 @@ def _backend_kwargs(config: FeatureStoreConfig, base: Path | None) -> dict[str, 
             "repo_path": _resolve(config.feast.repo_path, base),  # type: ignore[union-attr]
             "project": config.feast.project,  # type: ignore[union-attr]
         },
-        "feast_http": lambda: config.feast_http.model_dump(),  # type: ignore[union-attr]
+        "feast_http": lambda: config.feast_http.model_dump(exclude_none=True),  # type: ignore[union-attr]
         "redis": lambda: config.redis.model_dump(),  # type: ignore[union-attr]
-        "tecton": lambda: config.tecton.model_dump(),  # type: ignore[union-attr]
+        "tecton": lambda: config.tecton.model_dump(exclude_none=True),  # type: ignore[union-attr]
         "local": lambda: {
             "data_path": _resolve(config.local.data_path if config.local else None, base),
             "max_age_seconds": config.local.max_age_seconds if config.local else None,

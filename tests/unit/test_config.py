@@ -128,3 +128,55 @@ def test_config_object_is_accepted_as_is() -> None:
     config = FeatureStoreConfig(provider="local", timeout_ms=None)
     client = load_client(config)
     assert client.timeout_ms is None
+
+
+def test_each_network_provider_receives_its_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_featurestore.clients.feast_http import FeastHttpClient
+    from llm_featurestore.clients.redis import RedisFeatureStore
+    from llm_featurestore.clients.tecton import TectonClient
+
+    http = load_client(
+        {
+            "provider": "feast_http",
+            "feast_http": {
+                "url": "http://127.0.0.1:1",
+                "timeout_s": 0.5,
+                "join_keys": {"user": "uid"},
+            },
+        }
+    )
+    assert isinstance(http.backend, FeastHttpClient)
+    assert http.source == "feast_http"
+
+    redis = load_client(
+        {"provider": "redis", "redis": {"url": "redis://127.0.0.1:1/3", "namespace": "shop"}}
+    )
+    assert isinstance(redis.backend, RedisFeatureStore)
+    assert redis.backend.key("user", "7") == "shop:user:7"
+    redis.close()
+
+    section = {
+        "provider": "tecton",
+        "tecton": {
+            "url": "https://example.invalid",
+            "workspace": "prod",
+            "feature_service": "user_fs",
+            "api_key_env": "LLMFS_TEST_TECTON_KEY",
+        },
+    }
+    monkeypatch.delenv("LLMFS_TEST_TECTON_KEY", raising=False)
+    with pytest.raises(FeatureConfigError, match="LLMFS_TEST_TECTON_KEY"):
+        load_client(section)
+    monkeypatch.setenv("LLMFS_TEST_TECTON_KEY", "secret-value")
+    tecton = load_client(section)
+    assert isinstance(tecton.backend, TectonClient)
+    assert "secret-value" not in repr(tecton.backend)
+
+
+def test_network_sections_reject_unknown_keys() -> None:
+    with pytest.raises(FeatureConfigError, match=r"feature_store\.redis\.socket_timeout: Extra"):
+        load_config({"provider": "redis", "redis": {"socket_timeout": 1}})
+    with pytest.raises(
+        FeatureConfigError, match=r"feature_store\.tecton\.workspace: Field required"
+    ):
+        load_config({"provider": "tecton", "tecton": {"url": "u", "feature_service": "s"}})
