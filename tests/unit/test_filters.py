@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import (
     FeatureFilterSpec,
@@ -14,7 +16,6 @@ from llm_featurestore.filters import (
     chroma_where,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector
-from pydantic import ValidationError
 
 SPEC = FeatureFilterSpec(
     rules=[
