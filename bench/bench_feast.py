@@ -24,14 +24,13 @@ import contextlib
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench._timing import percentiles
+from bench._timing import apaired, pair_rows, paired
 from llm_featurestore.clients.feast import FeastClient
 from llm_featurestore.clients.feast_http import FeastHttpClient
 from tests.fixtures import feast_repo
@@ -42,59 +41,8 @@ ONE = ["1001"]
 BATCH = [str(i) for i in range(2000, 2100)]
 
 
-def _paired(
-    raw: Callable[[], Any], ours: Callable[[], Any], n: int, warmup: int = 50
-) -> tuple[list[int], list[int]]:
-    for _ in range(warmup):
-        raw()
-        ours()
-    raw_ns: list[int] = []
-    ours_ns: list[int] = []
-    clock = time.perf_counter_ns
-    for i in range(n):
-        order = ((raw, raw_ns), (ours, ours_ns)) if i % 2 else ((ours, ours_ns), (raw, raw_ns))
-        for fn, samples in order:
-            start = clock()
-            fn()
-            samples.append(clock() - start)
-    return raw_ns, ours_ns
-
-
-async def _apaired(
-    raw: Callable[[], Awaitable[Any]], ours: Callable[[], Awaitable[Any]], n: int, warmup: int = 50
-) -> tuple[list[int], list[int]]:
-    for _ in range(warmup):
-        await raw()
-        await ours()
-    raw_ns: list[int] = []
-    ours_ns: list[int] = []
-    clock = time.perf_counter_ns
-    for i in range(n):
-        order = ((raw, raw_ns), (ours, ours_ns)) if i % 2 else ((ours, ours_ns), (raw, raw_ns))
-        for fn, samples in order:
-            start = clock()
-            await fn()
-            samples.append(clock() - start)
-    return raw_ns, ours_ns
-
-
 def _rows(raw_case: str, case: str, raw_ns: list[int], ours_ns: list[int]) -> list[dict[str, Any]]:
-    raw_p50, raw_p99 = percentiles(raw_ns)
-    p50, p99 = percentiles(ours_ns)
-    return [
-        {
-            "case": f"{raw_case} (baseline)",
-            "p50_us": round(raw_p50, 1),
-            "p99_us": round(raw_p99, 1),
-            "ratio_vs_raw": 1.0,
-        },
-        {
-            "case": case,
-            "p50_us": round(p50, 1),
-            "p99_us": round(p99, 1),
-            "ratio_vs_raw": round(p50 / raw_p50, 2),
-        },
-    ]
+    return pair_rows(case, f"{raw_case} (baseline)", raw_ns, ours_ns)
 
 
 def _entities(ids: list[str]) -> str:
@@ -116,7 +64,7 @@ def _sdk_pair(label: str, client: FeastClient, ids: list[str], n: int) -> list[d
     return _rows(
         f"raw Feast {label} get_online_features, {_entities(ids)}",
         f"FeastClient {label}, {_entities(ids)}",
-        *_paired(raw, ours, n),
+        *paired(raw, ours, n),
     )
 
 
@@ -129,7 +77,7 @@ def _async_rows(label: str, client: FeastClient, n: int) -> list[dict[str, Any]]
     entity_rows = {"user_id": [1001]}
 
     async def pair() -> tuple[list[int], list[int]]:
-        return await _apaired(
+        return await apaired(
             lambda: store.get_online_features_async(features=REFS, entity_rows=entity_rows),
             lambda: client.aget_features("1001", "user", REFS),
             n,
@@ -171,7 +119,7 @@ def _http_pair(
     return _rows(
         f"raw httpx POST /get-online-features + .json(), {_entities(ids)}",
         f"FeastHttpClient, {_entities(ids)}",
-        *_paired(
+        *paired(
             lambda: raw.post("/get-online-features", json=body).json(),
             lambda: client.get_batch_features(ids, "user", REFS),
             n,

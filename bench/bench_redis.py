@@ -16,78 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
 import redis.asyncio
 
-from bench._timing import percentiles
+from bench._timing import apaired, pair_rows, paired
 from llm_featurestore.clients.redis import RedisFeatureStore
 from tests.fixtures.servers import free_port, redis_server_on
 
 NAMES = ["favorite_category", "avg_order_value", "purchases_30d"]
 ENTITIES = 1000
 BATCH = 100
-
-
-def _paired(
-    raw: Callable[[], Any], ours: Callable[[], Any], n: int, warmup: int = 100
-) -> tuple[list[int], list[int]]:
-    for _ in range(warmup):
-        raw()
-        ours()
-    raw_ns: list[int] = []
-    ours_ns: list[int] = []
-    clock = time.perf_counter_ns
-    for i in range(n):
-        order = ((raw, raw_ns), (ours, ours_ns)) if i % 2 else ((ours, ours_ns), (raw, raw_ns))
-        for fn, samples in order:
-            start = clock()
-            fn()
-            samples.append(clock() - start)
-    return raw_ns, ours_ns
-
-
-async def _apaired(
-    raw: Callable[[], Awaitable[Any]],
-    ours: Callable[[], Awaitable[Any]],
-    n: int,
-    warmup: int = 100,
-) -> tuple[list[int], list[int]]:
-    for _ in range(warmup):
-        await raw()
-        await ours()
-    raw_ns: list[int] = []
-    ours_ns: list[int] = []
-    clock = time.perf_counter_ns
-    for i in range(n):
-        order = ((raw, raw_ns), (ours, ours_ns)) if i % 2 else ((ours, ours_ns), (raw, raw_ns))
-        for fn, samples in order:
-            start = clock()
-            await fn()
-            samples.append(clock() - start)
-    return raw_ns, ours_ns
-
-
-def _rows(case: str, raw_case: str, raw_ns: list[int], ours_ns: list[int]) -> list[dict[str, Any]]:
-    raw_p50, raw_p99 = percentiles(raw_ns)
-    p50, p99 = percentiles(ours_ns)
-    return [
-        {
-            "case": raw_case,
-            "p50_us": round(raw_p50, 1),
-            "p99_us": round(raw_p99, 1),
-            "ratio_vs_raw": 1.0,
-        },
-        {
-            "case": case,
-            "p50_us": round(p50, 1),
-            "p99_us": round(p99, 1),
-            "ratio_vs_raw": round(p50 / raw_p50, 2),
-        },
-    ]
 
 
 def _measure(url: str, n: int) -> list[dict[str, Any]]:
@@ -109,27 +49,27 @@ def _measure(url: str, n: int) -> list[dict[str, Any]]:
             pipe.hgetall(k)
         return pipe.execute()  # type: ignore[no-any-return]
 
-    rows = _rows(
+    rows = pair_rows(
         "RedisFeatureStore.get_features, 1 entity",
         "raw redis-py HGETALL, 1 entity (baseline)",
-        *_paired(lambda: raw.hgetall(key), lambda: store.get_features("7", "user", NAMES), n),
+        *paired(lambda: raw.hgetall(key), lambda: store.get_features("7", "user", NAMES), n),
     )
-    rows += _rows(
+    rows += pair_rows(
         f"RedisFeatureStore.get_batch_features, {BATCH} entities",
         f"raw redis-py pipeline of {BATCH} HGETALL (baseline)",
-        *_paired(raw_batch, lambda: store.get_batch_features(ids, "user", NAMES), n),
+        *paired(raw_batch, lambda: store.get_batch_features(ids, "user", NAMES), n),
     )
 
     async def async_pair() -> tuple[list[int], list[int]]:
         araw = redis.asyncio.Redis.from_url(url)
         try:
-            return await _apaired(
+            return await apaired(
                 lambda: araw.hgetall(key), lambda: store.aget_features("7", "user", NAMES), n
             )
         finally:
             await araw.aclose()  # type: ignore[attr-defined]
 
-    rows += _rows(
+    rows += pair_rows(
         "RedisFeatureStore.aget_features, 1 entity",
         "raw redis.asyncio HGETALL, 1 entity (baseline)",
         *asyncio.run(async_pair()),
