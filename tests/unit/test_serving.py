@@ -342,3 +342,17 @@ def test_thread_coalescing_propagates_store_errors_when_fallback_is_off(
         serving.get_features("u1", "user", ["cat"])
     with pytest.raises(FeatureConfigError, match="Unknown feature"):
         ServingClient(store, coalesce=CoalesceConfig()).get_features("u1", "user", ["nope"])
+
+
+async def test_zero_window_batches_one_gather_without_a_timer(store: LocalFeatureStore) -> None:
+    counting = CountingClient(store)
+    serving = ServingClient(counting, coalesce=CoalesceConfig(window_ms=0, max_batch=128))
+    vectors = await asyncio.gather(
+        *(serving.aget_features(f"u{i}", "user", ["cat"]) for i in range(10))
+    )
+    assert [v.features["cat"] for v in vectors] == [f"c{i}" for i in range(10)]
+    assert len(counting.calls) == 1
+    # Lookups issued one after another (not concurrently) are not held back.
+    for i in range(3):
+        await serving.aget_features(f"u{i}", "user", ["cat"])
+    assert len(counting.calls) == 4

@@ -19,7 +19,7 @@ BatchFetch = Callable[[list[str], str, tuple[str, ...]], Awaitable[list[FeatureV
 class _Group:
     loop: asyncio.AbstractEventLoop
     waiters: list[tuple[str, asyncio.Future[FeatureVector]]] = field(default_factory=list)
-    handle: asyncio.TimerHandle | None = None
+    handle: asyncio.Handle | None = None
 
 
 class AsyncCoalescer:
@@ -51,7 +51,12 @@ class AsyncCoalescer:
         if group is None:
             group = _Group(loop)
             self._groups[key] = group
-            group.handle = loop.call_later(self.window_s, self._flush, key, group)
+            if self.window_s > 0:
+                group.handle = loop.call_later(self.window_s, self._flush, key, group)
+            else:
+                # A zero window batches what arrives in the same loop iteration
+                # (e.g. one asyncio.gather) without waiting for a timer.
+                group.handle = loop.call_soon(self._flush, key, group)
         future: asyncio.Future[FeatureVector] = loop.create_future()
         group.waiters.append((entity_id, future))
         if len(group.waiters) >= self.max_batch:

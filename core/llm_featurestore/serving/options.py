@@ -23,7 +23,13 @@ class CoalesceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     window_ms: float = Field(
-        1.0, ge=0, le=50, description="How long the first request of a batch waits for others."
+        1.0,
+        ge=0,
+        le=50,
+        description="How long the first request of a batch waits for others. 0 batches "
+        "the async lookups that arrive in the same event-loop iteration (one "
+        "asyncio.gather, for example) and adds no wait; the event loop's timers have "
+        "about 1 ms resolution, so windows below that behave like 1 ms.",
     )
     max_batch: int = Field(128, gt=0, description="A batch this large is sent at once.")
 
