@@ -178,12 +178,13 @@ async def test_concurrent_async_reads_share_one_pooled_client(client: FeastHttpC
     pooled = await client.ahttp()
     assert await client.ahttp() is pooled
     await client.aclose()
-    assert client._aclient is None
+    assert pooled.is_closed
+    assert await client.ahttp() is not pooled  # reopens on demand
 
 
 def test_async_client_follows_the_event_loop(client: FeastHttpClient) -> None:
     async def read() -> Any:
-        return (await client.aget_features("1001", "user", REFS)), client._aclient
+        return (await client.aget_features("1001", "user", REFS)), await client.ahttp()
 
     first, pooled_1 = asyncio.run(read())
     second, pooled_2 = asyncio.run(read())

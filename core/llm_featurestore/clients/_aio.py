@@ -1,13 +1,15 @@
-"""Async resources bound to event loops, shared by the backends with native async drivers."""
+"""Connection plumbing shared by the network backends: per-loop async pools, one TLS context."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
-__all__ = ["PerLoop"]
+__all__ = ["PerLoop", "shared_ssl_context"]
 
 T = TypeVar("T")
 
@@ -60,3 +62,15 @@ class PerLoop(Generic[T]):
         entry = self._items.pop(loop, None)
         if entry is not None:
             await self._closer(entry[0])
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, built once per process.
+
+    Building one loads the CA bundle (tens of milliseconds); every ``httpx`` client,
+    including one per event loop, reuses this one instead.
+    """
+    import httpx
+
+    return httpx.create_ssl_context()

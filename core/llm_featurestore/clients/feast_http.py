@@ -19,18 +19,15 @@ The server exposes no registry, so names are understood without one:
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-import ssl
-import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
+from llm_featurestore.clients._aio import PerLoop, shared_ssl_context
 from llm_featurestore.clients.base import FeatureStoreClient, check_request
 from llm_featurestore.errors import (
     FeatureConfigError,
@@ -347,14 +344,8 @@ def error_for_response(status_code: int, text: str, url: str) -> FeatureStoreErr
     )
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """httpx's default verifying context, built once per process.
-
-    Building it loads the CA bundle (tens of milliseconds); each new client, one per
-    event loop included, reuses it instead.
-    """
-    return httpx.create_ssl_context()
+async def _close_async_client(client: httpx.AsyncClient) -> None:
+    await client.aclose()
 
 
 class FeastHttpClient(FeatureStoreClient):
@@ -399,9 +390,9 @@ class FeastHttpClient(FeatureStoreClient):
         self.features = {k: list(v) for k, v in features.items()} if features is not None else None
         self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
         self._client: httpx.Client | None = None
-        self._aclient: httpx.AsyncClient | None = None
-        self._aloop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self._acloser: AsyncIterator[None] | None = None
+        self._async: PerLoop[httpx.AsyncClient] = PerLoop(
+            lambda: httpx.AsyncClient(**self._limits()), _close_async_client
+        )
 
     # ------------------------------------------------------------------ pure helpers
 
@@ -470,7 +461,7 @@ class FeastHttpClient(FeatureStoreClient):
     def _limits(self) -> dict[str, Any]:
         return {
             "base_url": self.url,
-            "verify": _ssl_context(),
+            "verify": shared_ssl_context(),
             "timeout": httpx.Timeout(self.timeout_s),
             "limits": httpx.Limits(
                 max_connections=self.max_connections,
@@ -517,27 +508,9 @@ class FeastHttpClient(FeatureStoreClient):
         """The pooled async client of the running event loop (created on first use).
 
         An ``httpx.AsyncClient`` only works on the loop it was created on, so there is
-        one per loop at a time; an async generator registered with the loop closes it
-        when the loop shuts down (``asyncio.run``/``asyncio.Runner`` finalise async
-        generators before closing), so no connection outlives its loop.
+        one per loop, closed when that loop shuts down (see :class:`PerLoop`).
         """
-        loop = asyncio.get_running_loop()
-        client = self._aclient
-        if client is not None and self._aloop is not None and self._aloop() is loop:
-            return client
-        client = httpx.AsyncClient(**self._limits())
-        self._aclient, self._aloop = client, weakref.ref(loop)
-        self._acloser = self._close_at_loop_end(client)
-        await self._acloser.__anext__()
-        return client
-
-    async def _close_at_loop_end(self, client: httpx.AsyncClient) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if self._aclient is client:
-                self._aclient = self._aloop = None
-            await client.aclose()
+        return self._async.peek() or await self._async.get()
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
@@ -558,9 +531,7 @@ class FeastHttpClient(FeatureStoreClient):
             return False
 
     async def aclose(self) -> None:
-        client, self._aclient, self._aloop = self._aclient, None, None
-        if client is not None:
-            await client.aclose()
+        await self._async.aclose()
         self.close()
 
     # ------------------------------------------------------------------ listing

@@ -40,12 +40,10 @@ and sharing pure request/response functions.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
 import os
-import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -57,7 +55,7 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 
 from llm_featurestore._deps import require
-from llm_featurestore.clients._aio import PerLoop
+from llm_featurestore.clients._aio import PerLoop, shared_ssl_context
 from llm_featurestore.clients.base import (
     FeatureStoreClient,
     check_request,
@@ -293,14 +291,6 @@ def parse_features_response(body: Any, n_rows: int) -> list[dict[str, _Cell]]:
         ) from exc
 
 
-@functools.lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every pool: building one costs ~40 ms, which would
-    otherwise be paid by each new ``httpx`` client (e.g. on each new event loop)."""
-    certifi = require("certifi", extra="tecton")
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 def _error_text(response: Any) -> str:
     try:
         body = response.json()
@@ -403,7 +393,7 @@ class TectonClient(FeatureStoreClient):
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._async = PerLoop(self._make_async_client, self._close_async_client)
-        self._ssl = _ssl_context()
+        self._ssl = shared_ssl_context()
         # The pool object is built now (about 15 ms on first use of httpx, paid here
         # rather than by the first, possibly deadline-bound, read); connections open lazily.
         self._sync_client()
