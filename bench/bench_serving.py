@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench._timing import row, time_async, time_sync
+from bench._timing import pair_rows, paired, row, time_async, time_sync
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.serving import CacheConfig, CoalesceConfig, ServingClient
 
@@ -31,18 +31,12 @@ def _local_rows(n: int) -> list[dict[str, Any]]:
             {"favorite_category": f"c{i}", "avg_order_value": i + 0.5, "purchases_30d": i},
         )
     raw = time_sync(lambda: store.get_features("7", "user", NAMES), n)
-    guarded = ServingClient(store)
-    inline = ServingClient(store, timeout_ms=None)
+    inline = ServingClient(store)  # in-process store: read inline despite the timeout
     cached = ServingClient(store, cache=CacheConfig())
-    rows = [
+    return [
         row("local: bare backend read (baseline)", *raw),
         row(
-            "local: ServingClient, sync timeout guard (worker thread)",
-            *time_sync(lambda: guarded.get_features("7", "user", NAMES), n),
-            raw[0],
-        ),
-        row(
-            "local: ServingClient, timeout_ms=None (inline)",
+            "local: ServingClient (timeout set, read inline)",
             *time_sync(lambda: inline.get_features("7", "user", NAMES), n),
             raw[0],
         ),
@@ -57,8 +51,41 @@ def _local_rows(n: int) -> list[dict[str, Any]]:
             raw[0],
         ),
     ]
-    guarded.close()
-    return rows
+
+
+def _feast_sqlite_rows(n: int) -> list[dict[str, Any]]:
+    """The full stack ``load_client`` builds (ServingClient over FeastClient) vs raw Feast."""
+    from llm_featurestore.clients.feast import FeastClient
+    from tests.fixtures import feast_repo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = feast_repo.build_repo(
+            Path(tmp) / "repo", feast_repo.sqlite_online_store(Path(tmp)), project="bench_stack"
+        )
+        client = FeastClient(repo)
+        feast_repo.populate(client.store)
+        rows = {"user_id": [1001]}
+
+        def raw() -> Any:
+            return client.store.get_online_features(
+                features=feast_repo.CONTRACT_REFS, entity_rows=rows
+            )
+
+        guarded = ServingClient(client)  # default: 200 ms timeout on a worker thread
+        inline = ServingClient(client, timeout_ms=None)
+        refs = feast_repo.CONTRACT_REFS
+        out = pair_rows(
+            "feast sqlite: ServingClient(FeastClient), sync, timeout on a worker thread",
+            "feast sqlite: raw get_online_features, 1 entity (baseline)",
+            *paired(raw, lambda: guarded.get_features("1001", "user", refs), n),
+        )
+        out += pair_rows(
+            "feast sqlite: ServingClient(FeastClient), sync, timeout_ms=None (inline)",
+            "feast sqlite: raw get_online_features, 1 entity (baseline)",
+            *paired(raw, lambda: inline.get_features("1001", "user", refs), n),
+        )
+        guarded.close()
+    return out
 
 
 @contextlib.contextmanager
@@ -130,7 +157,9 @@ def _coalescing_rows(rounds: int) -> list[dict[str, Any]]:
 
 
 def run(n: int = 2000) -> list[dict[str, Any]]:
-    return _local_rows(n) + _coalescing_rows(max(20, n // 20))
+    return (
+        _local_rows(n) + _feast_sqlite_rows(max(200, n // 4)) + _coalescing_rows(max(20, n // 20))
+    )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,11 @@ class FeatureStoreClient(ABC):
     source: ClassVar[str] = "custom"
     """The ``FeatureVector.source`` this client reports."""
 
+    may_block: ClassVar[bool] = True
+    """Whether a sync read can wait on I/O (network, disk locks). The serving layer
+    bounds such reads with a worker thread; reads of in-process stores that never wait
+    (``False``) run inline, because the thread hand-off would cost more than the read."""
+
     @abstractmethod
     def get_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]

@@ -43,6 +43,7 @@ class LocalFeatureStore(WritableFeatureStore):
     """
 
     source = "local"
+    may_block = False  # reads are dict look-ups; only writes touch the file
 
     def __init__(
         self,

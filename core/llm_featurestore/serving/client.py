@@ -68,8 +68,11 @@ class ServingClient(FeatureStoreClient):
 
     Args:
         backend: Any client.
-        timeout_ms: Budget for one backend call, sync or async. ``None`` disables it
-            (sync calls then run inline, without a worker thread).
+        timeout_ms: Budget for one backend call, sync or async. Sync reads of a
+            backend that may block run on a worker thread so the caller can stop
+            waiting; in-process backends (``may_block = False``) and ``None`` (no
+            timeout) run inline. For the lowest sync overhead on a network store, set
+            ``None`` here and rely on the driver's own socket timeout.
         fallback_on_timeout: Degrade instead of raising on timeouts and store errors.
         cache: Cache settings; ``None`` disables caching.
         coalesce: Coalescing of concurrent async single-entity lookups; ``None`` disables it.
@@ -93,6 +96,7 @@ class ServingClient(FeatureStoreClient):
             raise FeatureConfigError(f"timeout_ms must be positive or None, got {timeout_ms}")
         self.backend = backend
         self.source = backend.source  # type: ignore[misc]
+        self.may_block = backend.may_block  # type: ignore[misc]
         self.timeout_ms = timeout_ms
         self._timeout_s = None if timeout_ms is None else timeout_ms / 1000.0
         self.fallback_on_timeout = fallback_on_timeout
@@ -275,7 +279,7 @@ class ServingClient(FeatureStoreClient):
             return refused
         self.stats.backend_calls += 1
         try:
-            if self._timeout_s is None:
+            if self._timeout_s is None or not self.backend.may_block:
                 vectors = self.backend.get_batch_features(ids, entity_type, names)
             else:
                 future = self._pool().submit(
