@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
 import pytest
 from langchain_chroma import Chroma
@@ -36,6 +35,7 @@ from tests.unit.test_langchain_fakes import (
     BarrierClient,
     CountingClient,
     DeadBackend,
+    Events,
     HashEmbeddings,
     shop_store,
 )
@@ -58,24 +58,12 @@ def shop() -> Iterator[Chroma]:
     store.delete_collection()
 
 
-class Recorder(BaseCallbackHandler):
+class Recorder(Events):
     """Records custom events and the messages each chat model is called with."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
+        super().__init__()
         self.prompts: list[list[BaseMessage]] = []
-
-    def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        tags: Any = None,
-        metadata: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.events.append((name, data))
 
     def on_chat_model_start(
         self, serialized: Any, messages: list[list[BaseMessage]], **kwargs: Any

@@ -8,12 +8,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
 import chromadb
 import pytest
 from langchain_chroma import Chroma
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
@@ -30,6 +28,7 @@ from tests.unit.test_langchain_fakes import (
     BarrierClient,
     CountingClient,
     DeadBackend,
+    Events,
     HashEmbeddings,
     shop_store,
 )
@@ -123,23 +122,6 @@ def make(
 
 def ids(docs: list[Document]) -> list[str | None]:
     return [d.id for d in docs]
-
-
-class Events(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        tags: Any = None,
-        metadata: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.events.append((name, data))
 
 
 def chroma_filtered(vs: Chroma, query: str, k: int, user: str) -> list[Document]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.prompts import ChatPromptTemplate
 
 from langchain_featurestore import FeatureEnricherRunnable, FeatureLookup
 from llm_featurestore.enricher import EnricherConfig, EnrichmentResult, FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureStatus, FeatureVector
-from tests.unit.test_langchain_fakes import CountingClient, DeadBackend, shop_store
+from tests.unit.test_langchain_fakes import CountingClient, DeadBackend, Events, shop_store
 
 CONFIG = EnricherConfig(
     task_features={
@@ -30,23 +28,6 @@ def make(output: Any = "prompt", **kwargs: Any) -> tuple[FeatureEnricherRunnable
 
 def user_vector() -> FeatureVector:
     return shop_store().get_features("u1", "user", ["tier", "favorite_category"])
-
-
-class Events(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        tags: Any = None,
-        metadata: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.events.append((name, data))
 
 
 class StubMonitor:

@@ -12,8 +12,11 @@ import math
 import re
 import threading
 from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
 
 import pytest
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
 
 from llm_featurestore.clients.base import FeatureStoreClient
@@ -164,3 +167,41 @@ def test_counting_client_records_and_delegates() -> None:
 def test_dead_backend_raises() -> None:
     with pytest.raises(FeatureStoreUnavailableError, match="connection refused"):
         DeadBackend().get_features("u1", "user", ["tier"])
+
+
+class Events(BaseCallbackHandler):
+    """Records the custom events a run dispatches (sync callbacks)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.events.append((name, data))
+
+
+class AsyncEvents(AsyncCallbackHandler):
+    """Records the custom events a run dispatches (async callbacks)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    async def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.events.append((name, data))

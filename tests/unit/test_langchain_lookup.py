@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.runnables import RunnableLambda
 
 from langchain_featurestore import FeatureLookup
@@ -20,7 +18,13 @@ from llm_featurestore.errors import (
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.serving.client import ServingClient
-from tests.unit.test_langchain_fakes import CountingClient, DeadBackend, shop_store
+from tests.unit.test_langchain_fakes import (
+    AsyncEvents,
+    CountingClient,
+    DeadBackend,
+    Events,
+    shop_store,
+)
 
 NAMES = ["favorite_category", "tier"]
 
@@ -28,40 +32,6 @@ NAMES = ["favorite_category", "tier"]
 def make(**kwargs: Any) -> tuple[FeatureLookup, CountingClient]:
     client = CountingClient(shop_store())
     return FeatureLookup(client, feature_names=kwargs.pop("feature_names", NAMES), **kwargs), client
-
-
-class Events(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        tags: Any = None,
-        metadata: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.events.append((name, data))
-
-
-class AsyncEvents(AsyncCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    async def on_custom_event(
-        self,
-        name: str,
-        data: Any,
-        *,
-        run_id: UUID,
-        tags: Any = None,
-        metadata: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.events.append((name, data))
 
 
 def test_invoke_adds_the_vector_and_keeps_the_input() -> None:
