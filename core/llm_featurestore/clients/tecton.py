@@ -40,6 +40,7 @@ and sharing pure request/response functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -292,12 +293,10 @@ def parse_features_response(body: Any, n_rows: int) -> list[dict[str, _Cell]]:
 
 
 def _error_text(response: Any) -> str:
-    try:
+    with contextlib.suppress(ValueError):  # not JSON: fall back to the raw text
         body = response.json()
         if isinstance(body, Mapping):
             return str(body.get("message") or body.get("error") or body)[:300]
-    except ValueError:
-        pass
     return str(response.text)[:300]
 
 
