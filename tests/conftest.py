@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.feast_http",
     "tests.fixtures.redis",
     "tests.fixtures.tecton",
+    "tests.fixtures.chroma",
 ]
