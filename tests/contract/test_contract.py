@@ -314,7 +314,7 @@ async def test_coalescing_200_concurrent_lookups_each_get_their_own_entity(
             assert_values(harness, vector, h.BULK[eid])
     # 200 lookups became a handful of batch calls, each id fetched once per batch.
     assert 1 <= len(counting.calls) <= 200 // 64 + 2
-    assert all(len(batch) == len(set(batch)) for batch in counting.calls)
+    assert all(len(batch) == len(set(batch)) for batch in counting.batches)
     assert serving.coalescer is not None
     assert serving.coalescer.requests_coalesced == 200
 

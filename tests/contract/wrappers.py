@@ -35,25 +35,37 @@ class Wrapper(FeatureStoreClient):
 
 
 class CountingClient(Wrapper):
-    """Records every batch call that reaches the backend (the ids it asked for)."""
+    """Records every batch call that reaches the backend, sync and async, thread-safely.
+
+    ``calls`` holds ``(entity_ids, entity_type, feature_names)`` per call, as lists.
+    """
 
     def __init__(self, inner: FeatureStoreClient) -> None:
         super().__init__(inner)
-        self.calls: list[list[str]] = []
+        self.calls: list[tuple[list[str], str, list[str]]] = []
         self._lock = threading.Lock()
+
+    def record(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> None:
+        with self._lock:
+            self.calls.append((list(entity_ids), entity_type, list(feature_names)))
+
+    @property
+    def batches(self) -> list[list[str]]:
+        """The entity ids of each call, in call order."""
+        return [ids for ids, _, _ in self.calls]
 
     def get_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
-        with self._lock:
-            self.calls.append(list(entity_ids))
+        self.record(entity_ids, entity_type, feature_names)
         return super().get_batch_features(entity_ids, entity_type, feature_names)
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
-        with self._lock:
-            self.calls.append(list(entity_ids))
+        self.record(entity_ids, entity_type, feature_names)
         return await super().aget_batch_features(entity_ids, entity_type, feature_names)
 
 
@@ -91,8 +103,7 @@ class FlakyClient(CountingClient):
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         if self.failing:
-            with self._lock:
-                self.calls.append(list(entity_ids))
+            self.record(entity_ids, entity_type, feature_names)
             raise FeatureStoreUnavailableError("injected failure")
         return super().get_batch_features(entity_ids, entity_type, feature_names)
 
@@ -100,7 +111,6 @@ class FlakyClient(CountingClient):
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         if self.failing:
-            with self._lock:
-                self.calls.append(list(entity_ids))
+            self.record(entity_ids, entity_type, feature_names)
             raise FeatureStoreUnavailableError("injected failure")
         return await super().aget_batch_features(entity_ids, entity_type, feature_names)

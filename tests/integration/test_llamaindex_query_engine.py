@@ -27,11 +27,11 @@ from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
 from llm_featurestore.serving.client import ServingClient
+from tests.contract.wrappers import CountingClient
 from tests.fixtures.redis import dead_redis_client
 from tests.integration.test_llamaindex_support import (
     CATEGORIES,
     SPEC,
-    CountingClient,
     RecordingLLM,
     chroma_index,
     many_users,
@@ -157,7 +157,7 @@ async def test_100_concurrent_queries_each_see_only_their_own_features(
         assert len(products) == 3, uid
         assert {n.node.metadata["category"] for n in products} == {category}, uid
     assert len(client.calls) == 100  # one lookup per query
-    assert {ids for ids, _, _ in client.calls} == {(uid,) for uid in users}
+    assert {tuple(ids) for ids, _, _ in client.calls} == {(uid,) for uid in users}
 
 
 def test_dead_store_behind_serving_client_still_answers(
@@ -233,4 +233,4 @@ def test_personalized_query_engine_without_spec_searches_unfiltered(
     products = response.source_nodes[1:]
     assert {n.node.metadata["category"] for n in products} == set(CATEGORIES)
     assert "- Favorite category: running" in llm.prompts[-1]
-    assert client.calls == [(("u-run",), "user", tuple(CONFIG.task_features[TASK]["user"]))]
+    assert client.calls == [(["u-run"], "user", list(CONFIG.task_features[TASK]["user"]))]

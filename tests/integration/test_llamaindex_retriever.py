@@ -18,11 +18,11 @@ from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule
 from llm_featurestore.serving.client import ServingClient
+from tests.contract.wrappers import CountingClient
 from tests.fixtures.redis import dead_redis_client
 from tests.integration.test_llamaindex_support import (
     CATEGORIES,
     SPEC,
-    CountingClient,
     chroma_index,
     many_users,
     store,
@@ -147,8 +147,8 @@ def test_one_lookup_per_query_shared_through_the_bundle(
     bundle = FeatureQueryBundle(QUERY, user_id="u-run", entities={"organization": "acme-corp"})
     r.retrieve(bundle)
     assert sorted(client.calls) == [
-        (("acme-corp",), "organization", ("brand_voice",)),
-        (("u-run",), "user", (*SPEC.feature_names, "tier")),
+        (["acme-corp"], "organization", ["brand_voice"]),
+        (["u-run"], "user", [*SPEC.feature_names, "tier"]),
     ]
     assert bundle.vectors["user"].entity_id == "u-run"
     assert bundle.vectors["organization"].features == {"brand_voice": "plain and friendly"}

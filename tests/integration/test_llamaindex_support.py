@@ -7,9 +7,8 @@ and a MockLLM that records the prompts it receives.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import chromadb
@@ -21,10 +20,8 @@ from llama_index.core.schema import TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from llamaindex_featurestore.testing import HashingEmbedding
-from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule
-from llm_featurestore.models import FeatureVector
 
 pytestmark = pytest.mark.integration
 
@@ -112,38 +109,6 @@ def chroma_index() -> Iterator[VectorStoreIndex]:
 @pytest.fixture
 def store() -> LocalFeatureStore:
     return make_store()
-
-
-class CountingClient(FeatureStoreClient):
-    """Delegates to ``inner`` and counts batch calls (sync and async), thread-safely."""
-
-    def __init__(self, inner: FeatureStoreClient) -> None:
-        self.inner = inner
-        self.source = inner.source  # type: ignore[misc]
-        self.calls: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = []
-        self._lock = threading.Lock()
-
-    def _count(self, ids: Sequence[str], etype: str, names: Sequence[str]) -> None:
-        with self._lock:
-            self.calls.append((tuple(ids), etype, tuple(names)))
-
-    def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
-    ) -> list[FeatureVector]:
-        self._count(entity_ids, entity_type, feature_names)
-        return self.inner.get_batch_features(entity_ids, entity_type, feature_names)
-
-    async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
-    ) -> list[FeatureVector]:
-        self._count(entity_ids, entity_type, feature_names)
-        return await self.inner.aget_batch_features(entity_ids, entity_type, feature_names)
-
-    def list_features(self, entity_type: str) -> list[str]:
-        return self.inner.list_features(entity_type)
-
-    def health_check(self) -> bool:
-        return self.inner.health_check()
 
 
 class RecordingLLM(MockLLM):

@@ -20,8 +20,9 @@ from llamaindex_featurestore.testing import HashingEmbedding
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.client import ServingClient
+from tests.contract.wrappers import CountingClient
 from tests.fixtures.redis import dead_redis_client
-from tests.integration.test_llamaindex_support import CountingClient, RecordingLLM
+from tests.integration.test_llamaindex_support import RecordingLLM
 
 pytestmark = pytest.mark.integration
 

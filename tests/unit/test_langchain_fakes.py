@@ -23,6 +23,9 @@ from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.errors import FeatureStoreUnavailableError
 from llm_featurestore.models import FeatureVector
+from tests.contract.wrappers import CountingClient
+
+__all__ = ["CountingClient"]  # re-exported for the other test_langchain* modules
 
 DIMS = 64
 
@@ -52,33 +55,6 @@ class HashEmbeddings(Embeddings):
         if self.barrier is not None:
             self.barrier.wait()
         return self._embed(text)
-
-
-class CountingClient(FeatureStoreClient):
-    """Delegates to ``inner`` and records every batch call, sync and async."""
-
-    def __init__(self, inner: FeatureStoreClient) -> None:
-        self.inner = inner
-        self.calls: list[tuple[list[str], str, list[str]]] = []
-        self.source = inner.source  # type: ignore[misc]
-
-    def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
-    ) -> list[FeatureVector]:
-        self.calls.append((list(entity_ids), entity_type, list(feature_names)))
-        return self.inner.get_batch_features(entity_ids, entity_type, feature_names)
-
-    async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
-    ) -> list[FeatureVector]:
-        self.calls.append((list(entity_ids), entity_type, list(feature_names)))
-        return await self.inner.aget_batch_features(entity_ids, entity_type, feature_names)
-
-    def list_features(self, entity_type: str) -> list[str]:
-        return self.inner.list_features(entity_type)
-
-    def health_check(self) -> bool:
-        return self.inner.health_check()
 
 
 class BarrierClient(CountingClient):

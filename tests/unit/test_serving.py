@@ -284,7 +284,7 @@ def test_batch_with_partial_cache_fetches_only_the_misses(store: LocalFeatureSto
     serving.get_features("u1", "user", ["cat"])
     vectors = serving.get_batch_features(["u2", "u1", "u2", "u3"], "user", ["cat"])
     assert [v.features["cat"] for v in vectors] == ["c2", "c1", "c2", "c3"]
-    assert counting.calls == [["u1"], ["u2", "u3"]]
+    assert counting.batches == [["u1"], ["u2", "u3"]]
     assert serving.stats.cache_hits == 1
 
 
@@ -341,7 +341,7 @@ def test_thread_coalescing_answers_concurrent_threads_with_one_batch(
     assert [v.features["cat"] for v in vectors] == [f"c{i}" for i in range(8)]
     assert [v.entity_id for v in vectors] == [f"u{i}" for i in range(8)]
     assert len(counting.calls) == 1
-    assert sorted(counting.calls[0]) == sorted(f"u{i}" for i in range(8))
+    assert sorted(counting.batches[0]) == sorted(f"u{i}" for i in range(8))
     assert serving.thread_coalescer is not None
     assert serving.thread_coalescer.requests_coalesced == 8
     assert serving.stats.requests == 8
