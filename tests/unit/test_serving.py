@@ -209,7 +209,9 @@ def test_unexpected_errors_become_unavailable_or_a_chained_error(
     assert isinstance(err.value.__cause__, ConnectionResetError)
 
 
-def test_open_circuit_raises_when_fallback_is_off(store: LocalFeatureStore) -> None:
+def test_open_circuit_raises_when_fallback_is_off(
+    store: LocalFeatureStore, caplog: pytest.LogCaptureFixture
+) -> None:
     flaky = FlakyClient(store)
     flaky.failing = True
     serving = ServingClient(
@@ -217,8 +219,12 @@ def test_open_circuit_raises_when_fallback_is_off(store: LocalFeatureStore) -> N
         fallback_on_timeout=False,
         circuit_breaker=CircuitBreakerConfig(failure_threshold=1, reset_timeout_seconds=60),
     )
-    with pytest.raises(FeatureStoreUnavailableError, match="injected failure"):
+    with (
+        caplog.at_level(logging.WARNING, logger="llm_featurestore.serving"),
+        pytest.raises(FeatureStoreUnavailableError, match="injected failure"),
+    ):
         serving.get_features("u1", "user", ["cat"])
+    assert "Circuit opened for the local feature store after 1 consecutive failures" in caplog.text
     with pytest.raises(FeatureStoreUnavailableError, match=r"Circuit open .* next probe in"):
         serving.get_features("u1", "user", ["cat"])
     assert len(flaky.calls) == 1

@@ -75,7 +75,8 @@ class ServingClient(FeatureStoreClient):
             ``None`` here and rely on the driver's own socket timeout.
         fallback_on_timeout: Degrade instead of raising on timeouts and store errors.
         cache: Cache settings; ``None`` disables caching.
-        coalesce: Coalescing of concurrent async single-entity lookups; ``None`` disables it.
+        coalesce: Coalescing of concurrent single-entity lookups (async tasks or sync
+            threads) into one batch call; ``None`` disables it.
         circuit_breaker: Breaker settings; ``None`` disables it.
         defaults: Cold-start values ``{entity_type: {feature: value}}`` used for features
             the store does not hold (status DEFAULTED).
@@ -358,12 +359,11 @@ class ServingClient(FeatureStoreClient):
             self.stats.timeouts += 1
         else:
             self.stats.failures += 1
-        opened = self.breaker.record_failure() if self.breaker is not None else False
-        if opened:
+        if self.breaker is not None and self.breaker.record_failure():
             logger.warning(
                 "Circuit opened for the %s feature store after %d consecutive failures",
                 self.source,
-                self.breaker.failure_threshold if self.breaker else 0,
+                self.breaker.failure_threshold,
             )
         if timed_out:
             message = f"The {self.source} feature store did not answer within {self.timeout_ms} ms"

@@ -1,4 +1,5 @@
-"""Request coalescing: concurrent single-entity async lookups become one batch call."""
+"""Request coalescing: concurrent single-entity lookups (async tasks or threads) become one
+batch call."""
 
 from __future__ import annotations
 

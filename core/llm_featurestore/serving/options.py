@@ -18,7 +18,7 @@ class CacheConfig(BaseModel):
 
 
 class CoalesceConfig(BaseModel):
-    """Answer concurrent single-entity async lookups with one batch call."""
+    """Answer concurrent single-entity lookups (async tasks or threads) with one batch call."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
