@@ -21,7 +21,7 @@ from llm_featurestore.errors import (
     FeatureValidationError,
     unknown_name_message,
 )
-from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
+from llm_featurestore.models import FeatureStatus, FeatureVector
 
 __all__ = [
     "MAX_STRING_LENGTH",
@@ -30,6 +30,8 @@ __all__ = [
     "check_feature_names",
     "check_request",
     "ensure_aware",
+    "max_age_for",
+    "status_for",
     "validate_feature_values",
 ]
 
@@ -323,6 +325,3 @@ def status_for(
     if max_age is not None and event_timestamp is not None and now - event_timestamp > max_age:
         return FeatureStatus.STALE
     return FeatureStatus.PRESENT
-
-
-__all__ += ["max_age_for", "status_for", "utcnow"]
