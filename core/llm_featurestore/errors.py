@@ -4,10 +4,13 @@ The hierarchy::
 
     FeatureStoreError                      root: catch this to catch everything below
     ├── FeatureConfigError                 bad feature names, entity types or configuration;
-    │                                      the message lists what is available
+    │   │                                  the message lists what is available
+    │   ├── InvalidEntityIdError           an id the store cannot take as this entity's key
+    │   └── UnknownEntityTypeError         an entity type this store does not serve
     ├── FeatureValidationError             a value that may not be stored (also a ValueError)
     ├── FeatureStoreUnavailableError       the store could not be reached or answered with an error
-    │   └── FeatureTimeoutError            the store did not answer within the timeout
+    │   ├── FeatureTimeoutError            the store did not answer within the timeout
+    │   └── FeatureAuthError               the store refused the credentials (401/403)
     └── MissingDependencyError             an optional extra is not installed (also an ImportError)
 """
 
@@ -16,12 +19,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "FeatureAuthError",
     "FeatureConfigError",
     "FeatureStoreError",
     "FeatureStoreUnavailableError",
     "FeatureTimeoutError",
     "FeatureValidationError",
+    "InvalidEntityIdError",
     "MissingDependencyError",
+    "UnknownEntityTypeError",
+    "unknown_entity_type",
     "unknown_name_message",
 ]
 
@@ -37,6 +44,40 @@ class FeatureConfigError(FeatureStoreError):
     """
 
 
+class InvalidEntityIdError(FeatureConfigError):
+    """Some entity ids cannot be keys of this entity type (``"guest-7f3a"`` for an Int64
+    join key, for example).
+
+    Attributes:
+        entity_type: The entity type.
+        entity_ids: The ids that were rejected (the others in the request are fine), or
+            ``None`` when the store did not say which (callers then retry ids one by one).
+    """
+
+    def __init__(self, message: str, *, entity_type: str, entity_ids: Iterable[str] | None) -> None:
+        super().__init__(message)
+        self.entity_type = entity_type
+        self.entity_ids = None if entity_ids is None else tuple(dict.fromkeys(entity_ids))
+
+
+class UnknownEntityTypeError(FeatureConfigError):
+    """The store serves no entity of this type; the message lists the ones it serves."""
+
+    def __init__(self, message: str, *, entity_type: str) -> None:
+        super().__init__(message)
+        self.entity_type = entity_type
+
+
+def unknown_entity_type(
+    entity_type: str, available: Iterable[str], *, scope: str | None = None
+) -> UnknownEntityTypeError:
+    """The standard :class:`UnknownEntityTypeError`, listing the entity types ``available``."""
+    return UnknownEntityTypeError(
+        unknown_name_message("entity type", entity_type, available, scope=scope),
+        entity_type=entity_type,
+    )
+
+
 class FeatureValidationError(FeatureStoreError, ValueError):
     """A feature value (or name) was rejected before it was stored."""
 
@@ -47,6 +88,14 @@ class FeatureStoreUnavailableError(FeatureStoreError):
 
 class FeatureTimeoutError(FeatureStoreUnavailableError):
     """The backing store did not answer within the configured timeout."""
+
+
+class FeatureAuthError(FeatureStoreUnavailableError):
+    """The store refused the credentials (HTTP 401/403): a revoked or wrong key.
+
+    An operational failure, like an outage: in fallback mode reads degrade to
+    UNAVAILABLE; the message says which setting holds the key.
+    """
 
 
 class MissingDependencyError(FeatureStoreError, ImportError):

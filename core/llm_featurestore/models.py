@@ -9,7 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["USABLE_STATUSES", "FeatureStatus", "FeatureVector", "utcnow"]
+__all__ = [
+    "FAILED_STATUSES",
+    "REJECTED_STATUSES",
+    "USABLE_STATUSES",
+    "FeatureStatus",
+    "FeatureVector",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -33,11 +40,24 @@ class FeatureStatus(str, Enum):
     TIMED_OUT = "timed_out"
     """The store did not answer in time; no value."""
     UNAVAILABLE = "unavailable"
-    """The store failed or the circuit breaker is open; no value."""
+    """The store failed, refused the credentials, or the circuit breaker is open; no value."""
+    INVALID_ID = "invalid_id"
+    """The id cannot be a key of this entity type (``"guest-7f3a"`` for an Int64 join key);
+    no value. Degraded in fallback mode; the other ids of the same batch are unaffected."""
+    UNKNOWN_ENTITY_TYPE = "unknown_entity_type"
+    """This store serves no entity of this type; no value. Degraded in fallback mode."""
 
 
 USABLE_STATUSES = frozenset({FeatureStatus.PRESENT, FeatureStatus.DEFAULTED})
-"""Statuses whose value may be shown to a model."""
+"""Statuses whose value may be used (filters, code; the prompt shows DEFAULTED values
+only where a task opts in)."""
+FAILED_STATUSES = frozenset({FeatureStatus.TIMED_OUT, FeatureStatus.UNAVAILABLE})
+"""Statuses that say the store could not be read (what the monitor's store gate counts)."""
+REJECTED_STATUSES = frozenset({FeatureStatus.INVALID_ID, FeatureStatus.UNKNOWN_ENTITY_TYPE})
+"""Statuses that say the request could not be served by this store, though it answers."""
+
+
+_AGED_STATUSES = frozenset({FeatureStatus.PRESENT, FeatureStatus.STALE})
 
 
 class FeatureVector(BaseModel):
@@ -61,8 +81,8 @@ class FeatureVector(BaseModel):
     retrieved_at: datetime = Field(default_factory=utcnow)
     freshness_seconds: float = Field(
         0.0,
-        description="Age in seconds of the oldest PRESENT value at retrieval time; "
-        "0.0 when no present value carries a timestamp.",
+        description="Age in seconds of the oldest value returned (PRESENT or STALE) at "
+        "retrieval time; 0.0 when no returned value carries a timestamp.",
     )
     source: str = Field(description='"feast", "feast_http", "redis", "tecton" or "local"')
 
@@ -97,7 +117,7 @@ class FeatureVector(BaseModel):
             stats[name] = status
             ts = timestamps.get(name)
             stamps[name] = ts
-            if status is FeatureStatus.PRESENT and ts is not None:
+            if ts is not None and status in _AGED_STATUSES:
                 oldest = max(oldest, (now - ts).total_seconds())
         return cls(
             entity_id=entity_id,
@@ -120,7 +140,8 @@ class FeatureVector(BaseModel):
         status: FeatureStatus,
         source: str,
     ) -> FeatureVector:
-        """A vector with no values, every feature marked ``status`` (TIMED_OUT or UNAVAILABLE)."""
+        """A vector with no values, every feature marked ``status`` (a failed or rejected
+        read: TIMED_OUT, UNAVAILABLE, INVALID_ID or UNKNOWN_ENTITY_TYPE)."""
         return cls.build(
             entity_id=entity_id,
             entity_type=entity_type,
@@ -149,7 +170,4 @@ class FeatureVector(BaseModel):
     @property
     def failed(self) -> bool:
         """True when the read itself failed (every feature TIMED_OUT or UNAVAILABLE)."""
-        return bool(self.statuses) and all(
-            s in (FeatureStatus.TIMED_OUT, FeatureStatus.UNAVAILABLE)
-            for s in self.statuses.values()
-        )
+        return bool(self.statuses) and all(s in FAILED_STATUSES for s in self.statuses.values())

@@ -57,7 +57,8 @@ from llm_featurestore.drift import (
     compare_to_profile,
 )
 from llm_featurestore.errors import FeatureConfigError, unknown_name_message
-from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.models import FAILED_STATUSES, FeatureStatus, FeatureVector
+from llm_featurestore.serving.breaker import CircuitBreaker
 
 __all__ = [
     "EnrichmentLike",
@@ -71,7 +72,7 @@ __all__ = [
 _MAX_VALUE_CHARS = 256
 _MAX_SKIP_REASONS = 64
 """Distinct skip reasons counted by name; the rest are counted under "other"."""
-_FAILED = frozenset({FeatureStatus.TIMED_OUT, FeatureStatus.UNAVAILABLE})
+_FAILED = FAILED_STATUSES
 _NULLISH = frozenset({FeatureStatus.NOT_FOUND, FeatureStatus.NULL_VALUE, FeatureStatus.DEFAULTED})
 
 
@@ -212,42 +213,6 @@ class _LRU(Generic[_K, _V]):
 
 
 @dataclass
-class _Gate:
-    """Closed (``open_until`` None) -> open until a time -> half-open after it."""
-
-    open_until: float | None = None
-    probe_at: float | None = None
-    reason: str | None = None
-
-    @property
-    def closed(self) -> bool:
-        return self.open_until is None
-
-    def allows(self, now: float, cooldown: float) -> tuple[bool, bool]:
-        """(allowed, is_probe) without changing state."""
-        if self.open_until is None:
-            return True, False
-        if now < self.open_until:
-            return False, False
-        if self.probe_at is not None and now - self.probe_at < cooldown:
-            return False, False  # a probe is out; give it a cool-down to come back
-        return True, True
-
-    def cooled_down(self, now: float) -> bool:
-        return self.open_until is not None and now >= self.open_until
-
-    def trip(self, now: float, cooldown: float, reason: str) -> None:
-        self.open_until = now + cooldown
-        self.probe_at = None
-        self.reason = reason
-
-    def close(self) -> None:
-        self.open_until = None
-        self.probe_at = None
-        self.reason = None
-
-
-@dataclass
 class _FeatureCounts:
     requests: int = 0
     used: int = 0
@@ -259,10 +224,10 @@ class _FeatureCounts:
 @dataclass
 class _TaskState:
     quality_window: int
+    gate: CircuitBreaker
     total: int = 0
     successful: int = 0
     skipped: int = 0
-    gate: _Gate = field(default_factory=_Gate)
     with_q: deque[float] = field(init=False)
     without_q: deque[float] = field(init=False)
 
@@ -426,7 +391,7 @@ class FeatureMonitor:
         self._skip_reasons: Counter[str] = Counter()
         self._holdouts = 0
         self._window: deque[_Sample] = deque(maxlen=self.window_size)
-        self._store_gate = _Gate()
+        self._store_gate = self._gate()
         self._consecutive_failures = 0
         self._availability: deque[bool] = deque(maxlen=self.availability_window)
         self._quality_with: deque[float] = deque(maxlen=self.window_size)
@@ -448,8 +413,16 @@ class FeatureMonitor:
             if not keep_baselines:
                 self._baselines.clear()
 
+    def _gate(self) -> CircuitBreaker:
+        """A gate: the serving layer's breaker, opened by the monitor's own rules (trip)."""
+        return CircuitBreaker(
+            failure_threshold=2**31, reset_timeout_seconds=self.cooldown_seconds, clock=self._clock
+        )
+
     def _task(self, task_type: str) -> _TaskState:
-        return self._tasks.get_or_create(task_type, lambda: _TaskState(self.window_size))
+        return self._tasks.get_or_create(
+            task_type, lambda: _TaskState(self.window_size, gate=self._gate())
+        )
 
     # -- recording ---------------------------------------------------------------------
 
@@ -459,6 +432,7 @@ class FeatureMonitor:
         inference_quality: float | None = None,
         *,
         vectors: Mapping[str, FeatureVector] | Iterable[FeatureVector] | None = None,
+        store_recorded: bool = False,
     ) -> None:
         """Record one enrichment (or pass-through) and update the gates.
 
@@ -470,6 +444,9 @@ class FeatureMonitor:
                 without features for ``result.task_type``.
             vectors: The feature vectors the enricher read, to feed drift windows
                 (same as calling :meth:`record_vector` for each).
+            store_recorded: The read behind ``result`` already reported its outcome
+                (:meth:`record_read`, as the library's read flow does), so the store
+                gate is left alone; otherwise ``result.store_available`` updates it.
 
         Raises:
             FeatureConfigError: ``inference_quality`` is not a finite number.
@@ -481,7 +458,7 @@ class FeatureMonitor:
             vector_list = list(vectors.values() if isinstance(vectors, Mapping) else vectors)
         now = self._clock()
         with self._lock:
-            self._record_locked(result, inference_quality, now)
+            self._record_locked(result, inference_quality, now, store_recorded)
             for vector in vector_list:
                 self._record_vector_locked(vector)
 
@@ -507,7 +484,9 @@ class FeatureMonitor:
         (self._quality_with if with_features else self._quality_without).append(quality)
         (task.with_q if with_features else task.without_q).append(quality)
 
-    def _record_locked(self, result: EnrichmentLike, quality: float | None, now: float) -> None:
+    def _record_locked(
+        self, result: EnrichmentLike, quality: float | None, now: float, store_recorded: bool
+    ) -> None:
         task = self._task(result.task_type)
         self._total += 1
         task.total += 1
@@ -532,10 +511,11 @@ class FeatureMonitor:
                     store_available=bool(result.store_available),
                 )
             )
-            self._update_store_gate(bool(result.store_available), now)
+            if not store_recorded:
+                self._update_store_gate(bool(result.store_available))
         for prov in result.provenance:
             self._record_provenance(prov, result.task_type)
-        probe_outcome = ran and task.gate.cooled_down(now)
+        probe_outcome = ran and task.gate.cooled_down()
         if probe_outcome:
             self._quality_probe_outcome(task, with_features, now)
         if quality is not None:
@@ -569,15 +549,15 @@ class FeatureMonitor:
         ):
             counts.missing += 1
 
-    def _update_store_gate(self, store_available: bool, now: float) -> None:
+    def _update_store_gate(self, store_available: bool) -> None:
         gate = self._store_gate
-        if gate.cooled_down(now):  # this result is the probe's outcome
+        if gate.cooled_down():  # this result is the probe's outcome
             if store_available:
-                gate.close()
+                gate.reset()
                 self._consecutive_failures = 0
                 self._availability.clear()
             else:
-                gate.trip(now, self.cooldown_seconds, gate.reason or "store unavailable")
+                gate.trip(gate.reason or "store unavailable")
             self._availability.append(store_available)
             return
         self._availability.append(store_available)
@@ -586,27 +566,23 @@ class FeatureMonitor:
             return
         if self._consecutive_failures >= self.disable_after_failures:
             gate.trip(
-                now,
-                self.cooldown_seconds,
-                f"{self._consecutive_failures} consecutive enrichments found the store unavailable",
+                f"{self._consecutive_failures} consecutive enrichments found the store unavailable"
             )
             return
         if len(self._availability) >= self.availability_min_samples:
             pct = 100.0 * sum(self._availability) / len(self._availability)
             if pct < self.availability_threshold_pct:
                 gate.trip(
-                    now,
-                    self.cooldown_seconds,
                     f"store availability {pct:.1f}% over the last {len(self._availability)} "
-                    f"enrichments is below {self.availability_threshold_pct:g}%",
+                    f"enrichments is below {self.availability_threshold_pct:g}%"
                 )
 
     def _quality_probe_outcome(self, task: _TaskState, with_features: bool, now: float) -> None:
         if with_features:
-            task.gate.close()
+            task.gate.reset()
             task.with_q.clear()  # a new trial: judge enrichment on fresh samples
         else:
-            task.gate.trip(now, self.cooldown_seconds, task.gate.reason or "quality")
+            task.gate.trip(task.gate.reason or "quality")
 
     def _check_quality(self, task: _TaskState, now: float) -> None:
         gate = task.gate
@@ -619,8 +595,6 @@ class FeatureMonitor:
         mean_without = sum(task.without_q) / len(task.without_q)
         if mean_with - mean_without < self.quality_margin:
             gate.trip(
-                now,
-                self.cooldown_seconds,
                 f"quality with features ({mean_with:.3f}) does not beat quality without "
                 f"({mean_without:.3f}) by the margin {self.quality_margin:g}",
             )
@@ -661,27 +635,38 @@ class FeatureMonitor:
         also returns False (a control group answered without features, counted in
         ``MonitorStats.holdouts``); probes are never held out.
         """
-        now = self._clock()
+        return self.should_read(task_type)
+
+    def should_read(self, task_type: str | None = None) -> bool:
+        """Whether a request may read the store now: :meth:`should_enrich` for a task,
+        and for a read that serves no task (a lookup, a filter) the store gate alone
+        (no quality gate, no hold-out)."""
         with self._lock:
-            task = self._tasks.data.get(task_type)
-            store_ok, store_probe = self._store_gate.allows(now, self.cooldown_seconds)
-            task_ok, task_probe = (True, False)
-            if task is not None:
-                task_ok, task_probe = task.gate.allows(now, self.cooldown_seconds)
+            store_ok, store_probe = self._store_gate.peek()
+            task = None if task_type is None else self._tasks.data.get(task_type)
+            task_ok, task_probe = (True, False) if task is None else task.gate.peek()
             if not (store_ok and task_ok):
                 return False
             if (
-                self.holdout_fraction > 0.0
+                task_type is not None
+                and self.holdout_fraction > 0.0
                 and not (store_probe or task_probe)
                 and self._rng.random() < self.holdout_fraction
             ):
                 self._holdouts += 1
                 return False
             if store_probe:
-                self._store_gate.probe_at = now
+                self._store_gate.allow()
             if task_probe and task is not None:
-                task.gate.probe_at = now
+                task.gate.allow()
             return True
+
+    def record_read(self, store_available: bool) -> None:
+        """Report the outcome of one request's read to the store gate: ``False`` when
+        every lookup of the request failed (timed out or unavailable). The library's
+        read flow calls this once per request it let through."""
+        with self._lock:
+            self._update_store_gate(store_available)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import pytest
 
 from llm_featurestore.clients.tecton import TectonClient
 from llm_featurestore.errors import (
+    FeatureAuthError,
     FeatureConfigError,
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
@@ -265,7 +266,7 @@ def test_wrong_key_says_which_variable_to_check(
     server: ts.TectonTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client(server.url, api_key="not-the-key-7f3a")
-    with caplog.at_level(logging.DEBUG), pytest.raises(FeatureConfigError) as err:
+    with caplog.at_level(logging.DEBUG), pytest.raises(FeatureAuthError) as err:
         client.get_features("1", "user", [FAV])
     message = str(err.value)
     assert "Tecton rejected the API key (401)" in message
@@ -277,9 +278,9 @@ def test_wrong_key_says_which_variable_to_check(
     client.close()
 
 
-def test_forbidden_is_a_config_error(server: ts.TectonTestServer, client: TectonClient) -> None:
+def test_forbidden_is_an_auth_error(server: ts.TectonTestServer, client: TectonClient) -> None:
     server.fail_status = 403
-    with pytest.raises(FeatureConfigError, match=r"rejected the API key \(403\)"):
+    with pytest.raises(FeatureAuthError, match=r"rejected the API key \(403\)"):
         client.get_features("1", "user", [FAV])
 
 

@@ -17,8 +17,10 @@ from llm_featurestore.clients.feast_http import (
     service_keys,
 )
 from llm_featurestore.errors import (
+    FeatureAuthError,
     FeatureConfigError,
     FeatureStoreUnavailableError,
+    InvalidEntityIdError,
 )
 from llm_featurestore.models import FeatureStatus
 
@@ -224,7 +226,14 @@ def test_malformed_answers_are_unavailable(doc: dict[str, Any], message: str) ->
             r"rejected the request: Feature view v does not exist$",
         ),
         (422, '{"detail": "bad body"}', FeatureConfigError, "bad body"),
-        (401, "denied", FeatureConfigError, "denied"),
+        (401, "denied", FeatureAuthError, r"refused the credentials \(HTTP 401\): denied"),
+        (403, "forbidden", FeatureAuthError, r"\(HTTP 403\): forbidden"),
+        (
+            500,
+            json.dumps("invalid literal for int() with base 10: 'guest-7f3a'"),
+            InvalidEntityIdError,
+            r"could not use an entity id of 'this entity' as its join key: invalid literal",
+        ),
         (
             500,
             json.dumps("database is locked"),

@@ -16,6 +16,7 @@ from llm_featurestore.clients.tecton import (
     parse_metadata_response,
 )
 from llm_featurestore.errors import (
+    FeatureAuthError,
     FeatureConfigError,
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
@@ -249,8 +250,8 @@ def response(status: int, body: Any = None, text: str | None = None) -> httpx.Re
 @pytest.mark.parametrize(
     ("status", "error", "match"),
     [
-        (401, FeatureConfigError, r"rejected the API key \(401\).*check LLMFS_UNIT_TECTON_KEY"),
-        (403, FeatureConfigError, r"rejected the API key \(403\)"),
+        (401, FeatureAuthError, r"rejected the API key \(401\).*check LLMFS_UNIT_TECTON_KEY"),
+        (403, FeatureAuthError, r"rejected the API key \(403\)"),
         (404, FeatureConfigError, r"no feature service 'user_fs' in workspace 'prod' \(404\)"),
         (400, FeatureConfigError, r"rejected the request .*\(400\): boom\. Check join_key"),
         (429, FeatureStoreUnavailableError, r"\(429\): boom"),

@@ -50,6 +50,8 @@ from llm_featurestore.errors import (
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
     FeatureValidationError,
+    InvalidEntityIdError,
+    unknown_entity_type,
     unknown_name_message,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
@@ -172,6 +174,10 @@ def _timestamp_of(
     return ts
 
 
+_AGED = (FeatureStatus.PRESENT, FeatureStatus.STALE)
+"""Statuses whose timestamps count towards ``freshness_seconds``."""
+
+
 def _age(now: datetime, oldest: datetime | None) -> float:
     return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
 
@@ -230,10 +236,12 @@ def _make_coercer(value_type: Any, join_key: str, entity_type: str) -> Callable[
             ok = digits.isascii() and digits.isdigit()
             out = int(eid) if ok else limit
             if not -limit <= out < limit:
-                raise FeatureConfigError(
+                raise InvalidEntityIdError(
                     f"Entity id {eid!r} is not a valid {type_name} for join key "
                     f"'{join_key}' of entity '{entity_type}': pass the id as decimal digits, "
-                    "e.g. '1001'"
+                    "e.g. '1001'",
+                    entity_type=entity_type,
+                    entity_ids=[eid],
                 )
             return out
 
@@ -248,9 +256,11 @@ def _make_coercer(value_type: Any, join_key: str, entity_type: str) -> Callable[
             try:
                 return float(eid)
             except ValueError:
-                raise FeatureConfigError(
+                raise InvalidEntityIdError(
                     f"Entity id {eid!r} is not a number, as join key '{join_key}' of "
-                    f"entity '{entity_type}' requires"
+                    f"entity '{entity_type}' requires",
+                    entity_type=entity_type,
+                    entity_ids=[eid],
                 ) from None
 
         return to_float
@@ -259,6 +269,30 @@ def _make_coercer(value_type: Any, join_key: str, entity_type: str) -> Callable[
         "FeastClient cannot build from a string id; use an Int64, Int32, String, Bytes, "
         "Float64 or Float32 join key"
     )
+
+
+def coerce_all(
+    coerce: Callable[[str], Any], entity_ids: Sequence[str], entity_type: str
+) -> list[Any]:
+    """Every id as a join key value.
+
+    Raises:
+        InvalidEntityIdError: naming every id that cannot be coerced (not only the first),
+            so a caller can serve the others.
+    """
+    try:
+        return [coerce(eid) for eid in entity_ids]
+    except InvalidEntityIdError as first:
+        bad: list[str] = []
+        for eid in entity_ids:
+            try:
+                coerce(eid)
+            except InvalidEntityIdError:
+                bad.append(eid)
+        more = f" ({len(bad) - 1} more invalid id(s) in this request)" if len(bad) > 1 else ""
+        raise InvalidEntityIdError(
+            f"{first}{more}", entity_type=entity_type, entity_ids=bad
+        ) from None
 
 
 # --------------------------------------------------------------------------- registry index
@@ -420,10 +454,8 @@ class FeastClient(WritableFeatureStore):
             ) from exc
         entity = entities.get(entity_type)
         if entity is None:
-            raise FeatureConfigError(
-                unknown_name_message(
-                    "entity type", entity_type, entities, scope=f"Feast project '{store.project}'"
-                )
+            raise unknown_entity_type(
+                entity_type, entities, scope=f"Feast project '{store.project}'"
             )
         join_key = entity.join_key
         own_views = {v.name: v for v in views if list(v.entities) == [entity_type]}
@@ -514,8 +546,7 @@ class FeastClient(WritableFeatureStore):
     ) -> tuple[_Plan, dict[str, list[Any]]]:
         check_request(entity_ids, entity_type, feature_names)
         plan = self._plan(entity_type, feature_names)
-        coerce = plan.coerce
-        return plan, {plan.join_key: [coerce(eid) for eid in entity_ids]}
+        return plan, {plan.join_key: coerce_all(plan.coerce, entity_ids, entity_type)}
 
     def _vectors(
         self, response: Any, plan: _Plan, entity_ids: Sequence[str], entity_type: str
@@ -582,7 +613,7 @@ class FeastClient(WritableFeatureStore):
                 feats[key] = values[i]
                 statuses_i[key] = status
                 stamps_i[key] = ts
-                if status is present and ts is not None and (oldest is None or ts < oldest):
+                if ts is not None and status in _AGED and (oldest is None or ts < oldest):
                     oldest = ts
             out.append(
                 FeatureVector(
@@ -627,7 +658,7 @@ class FeastClient(WritableFeatureStore):
             )
             statuses[key] = status
             stamps[key] = ts
-            if status is _PRESENT_STATUS and ts is not None and (oldest is None or ts < oldest):
+            if ts is not None and status in _AGED and (oldest is None or ts < oldest):
                 oldest = ts
         return FeatureVector(
             entity_id=entity_id,

@@ -30,10 +30,13 @@ import httpx
 from llm_featurestore.clients._aio import PerLoop, shared_ssl_context
 from llm_featurestore.clients.base import FeatureStoreClient, check_request
 from llm_featurestore.errors import (
+    FeatureAuthError,
     FeatureConfigError,
     FeatureStoreError,
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
+    InvalidEntityIdError,
+    unknown_entity_type,
     unknown_name_message,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
@@ -57,14 +60,14 @@ _STATUS_BY_NAME: dict[str, FeatureStatus] = {
     "INVALID": FeatureStatus.NOT_FOUND,
 }
 # Server messages (any status code) that mean the request named something wrong.
+_ID_MARKERS = ("invalid literal", "could not convert")
+"""Server messages of an id that cannot be converted to the join key's type."""
 _CONFIG_MARKERS = (
     "NotFoundException",
     "does not exist",
     "not found in projection",
     "Invalid feature reference",
     "Missing join key",
-    "invalid literal",
-    "could not convert",
     "FeatureNameCollision",
 )
 
@@ -123,7 +126,7 @@ def resolve_http_names(
     refs_for_type: list[str] | None = None
     if known is not None:
         if entity_type not in known:
-            raise FeatureConfigError(unknown_name_message("entity type", entity_type, known))
+            raise unknown_entity_type(entity_type, known)
         refs_for_type = list(known[entity_type])
     if len(feature_names) == 1 and ":" not in feature_names[0]:
         name = feature_names[0]
@@ -274,6 +277,7 @@ def parse_response(
         FeatureStatus.NOT_FOUND,
     )
     out: list[FeatureVector] = []
+    aged = (present, stale)
     for i, eid in enumerate(entity_ids):
         feats: dict[str, Any] = {}
         statuses: dict[str, FeatureStatus] = {}
@@ -289,10 +293,10 @@ def parse_response(
                     status = null if ts is not None else not_found
                 elif cutoff is not None and ts is not None and ts < cutoff:
                     status = stale
-                elif ts is not None and (oldest is None or ts < oldest):
-                    oldest = ts
             elif status is not stale:
                 value = None
+            if status in aged and ts is not None and (oldest is None or ts < oldest):
+                oldest = ts
             feats[key] = value
             statuses[key] = status
             stamps_i[key] = ts
@@ -329,7 +333,9 @@ def _server_message(text: str) -> str:
     return str(message).strip()
 
 
-def error_for_response(status_code: int, text: str, url: str) -> FeatureStoreError:
+def error_for_response(
+    status_code: int, text: str, url: str, *, entity_type: str = ""
+) -> FeatureStoreError:
     """Map an error answer to our exception.
 
     Unknown features, views, services or join keys and malformed ids (Feast answers
@@ -337,6 +343,18 @@ def error_for_response(status_code: int, text: str, url: str) -> FeatureStoreErr
     message; any other 4xx also; other 5xx are :class:`FeatureStoreUnavailableError`.
     """
     message = _server_message(text)
+    if status_code in (401, 403):
+        return FeatureAuthError(
+            f"Feast feature server at {url} refused the credentials (HTTP {status_code}): {message}"
+        )
+    if any(m in text for m in _ID_MARKERS):
+        # The server does not say which id it could not convert: entity_ids=None.
+        return InvalidEntityIdError(
+            f"Feast feature server at {url} could not use an entity id of "
+            f"'{entity_type or 'this entity'}' as its join key: {message}",
+            entity_type=entity_type,
+            entity_ids=None,
+        )
     if 400 <= status_code < 500 or any(m in text for m in _CONFIG_MARKERS):
         return FeatureConfigError(f"Feast feature server at {url} rejected the request: {message}")
     return FeatureStoreUnavailableError(
@@ -422,7 +440,9 @@ class FeastHttpClient(FeatureStoreClient):
         entity_type: str,
     ) -> list[FeatureVector]:
         if response.status_code != 200:
-            error = error_for_response(response.status_code, response.text, self.url)
+            error = error_for_response(
+                response.status_code, response.text, self.url, entity_type=entity_type
+            )
             if (
                 plan.service is not None
                 and isinstance(error, FeatureConfigError)
@@ -549,7 +569,5 @@ class FeastHttpClient(FeatureStoreClient):
             )
         refs = self.features.get(entity_type)
         if refs is None:
-            raise FeatureConfigError(
-                unknown_name_message("entity type", entity_type, self.features)
-            )
+            raise unknown_entity_type(entity_type, self.features)
         return _available(refs)[0]

@@ -20,7 +20,7 @@ from llm_featurestore.clients.base import (
     status_for,
     validate_feature_values,
 )
-from llm_featurestore.errors import FeatureConfigError, unknown_name_message
+from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
 
 __all__ = ["LocalFeatureStore"]
@@ -192,7 +192,7 @@ class LocalFeatureStore(WritableFeatureStore):
     def list_features(self, entity_type: str) -> list[str]:
         names = self._names.get(entity_type)
         if names is None:
-            raise FeatureConfigError(unknown_name_message("entity type", entity_type, self._names))
+            raise unknown_entity_type(entity_type, self._names)
         return sorted(names)
 
     def list_entity_types(self) -> list[str]:

@@ -55,6 +55,7 @@ from llm_featurestore.errors import (
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
     FeatureValidationError,
+    unknown_entity_type,
     unknown_name_message,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
@@ -388,13 +389,10 @@ class RedisFeatureStore(WritableFeatureStore):
         types: Sequence[bytes],
     ) -> None:
         if not known:
-            raise FeatureConfigError(
-                unknown_name_message(
-                    "entity type",
-                    entity_type,
-                    (t.decode("utf-8", "replace") for t in types),
-                    scope=f"Redis namespace '{self.namespace}'",
-                )
+            raise unknown_entity_type(
+                entity_type,
+                (t.decode("utf-8", "replace") for t in types),
+                scope=f"Redis namespace '{self.namespace}'",
             )
         raise FeatureConfigError(
             unknown_name_message("feature", missing[0], known, scope=f"entity '{entity_type}'")

@@ -64,9 +64,12 @@ from llm_featurestore.clients.base import (
     max_age_for,
 )
 from llm_featurestore.errors import (
+    FeatureAuthError,
     FeatureConfigError,
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
+    UnknownEntityTypeError,
+    unknown_entity_type,
     unknown_name_message,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
@@ -447,7 +450,7 @@ class TectonClient(FeatureStoreClient):
         detail = _error_text(response)
         where = f"feature service '{self.feature_service}' in workspace '{self.workspace}'"
         if code in (401, 403):
-            raise FeatureConfigError(
+            raise FeatureAuthError(
                 f"Tecton rejected the API key ({code}) for {where}: check {self.api_key_env} "
                 f"holds a valid key with read access to that workspace. Server said: {detail}"
             )
@@ -564,11 +567,10 @@ class TectonClient(FeatureStoreClient):
             return self.join_key
         if isinstance(self.join_key, Mapping):
             if entity_type not in self.join_key:
-                raise FeatureConfigError(
-                    unknown_name_message(
-                        "entity type", entity_type, self.join_key, scope="this TectonClient"
-                    )
-                    + ". Add it to join_key={entity_type: join_key}"
+                error = unknown_entity_type(entity_type, self.join_key, scope="this TectonClient")
+                raise UnknownEntityTypeError(
+                    f"{error}. Add it to join_key={{entity_type: join_key}}",
+                    entity_type=entity_type,
                 )
             return self.join_key[entity_type]
         if len(service.join_keys) == 1:

@@ -7,32 +7,39 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from llm_featurestore.clients.base import FeatureStoreClient, WritableFeatureStore, check_request
 from llm_featurestore.errors import (
+    FeatureAuthError,
     FeatureConfigError,
     FeatureStoreError,
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
-    FeatureValidationError,
+    InvalidEntityIdError,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
-from llm_featurestore.serving.coalescer import AsyncCoalescer, ThreadCoalescer
+from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
+from llm_featurestore.serving.degrade import CauseLog, degraded_status
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
 
 __all__ = ["ServingClient", "ServingStats"]
 
 logger = logging.getLogger("llm_featurestore.serving")
 
-# Errors that describe the request, not the store's health: always raised, never
-# turned into a fallback, and never counted against the circuit breaker.
-_CALLER_ERRORS = (FeatureConfigError, FeatureValidationError)
+
+def _raise_first(outcomes: list[Outcome]) -> list[FeatureVector]:
+    """The vectors of a batch read, or the first per-id error (a direct batch call fails
+    as a whole; only coalesced requests fail one by one)."""
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return outcomes  # type: ignore[return-value]
 
 
 @dataclass
@@ -49,7 +56,12 @@ class ServingStats:
     failures: int = 0
     """Backend errors other than timeouts."""
     fallbacks: int = 0
-    """Entities answered with TIMED_OUT/UNAVAILABLE instead of an error."""
+    """Entities answered with a degraded status (TIMED_OUT, UNAVAILABLE, INVALID_ID,
+    UNKNOWN_ENTITY_TYPE) instead of an error."""
+    rejected: int = 0
+    """Of those, entities the store cannot serve: INVALID_ID or UNKNOWN_ENTITY_TYPE."""
+    auth_failures: int = 0
+    """Backend calls the store refused for their credentials (counted in ``failures``)."""
     short_circuited: int = 0
     """Batch calls refused because the circuit was open."""
     defaulted: int = 0
@@ -59,12 +71,15 @@ class ServingStats:
 class ServingClient(FeatureStoreClient):
     """Wrap a backend so that a slow or dead store never takes a chain down.
 
-    Reads go: cache → circuit breaker → backend (bounded by ``timeout_ms``) →
-    defaults → cache. On a timeout or store error the affected entities come back
-    with every feature TIMED_OUT or UNAVAILABLE and a warning is logged; with
-    ``fallback_on_timeout=False`` a :class:`FeatureTimeoutError` or
-    :class:`FeatureStoreUnavailableError` is raised instead. Unknown feature names and
-    invalid values are caller errors and always raise.
+    Reads go: cache → coalescing (single-entity reads, including
+    ``get_batch_features([id])``) → circuit breaker → backend (bounded by
+    ``timeout_ms``) → defaults → cache. Failures follow the table in
+    :mod:`llm_featurestore.serving.degrade`: a timeout, outage or refused credential
+    answers the affected entities with TIMED_OUT or UNAVAILABLE, an id the join key
+    cannot take answers that id alone with INVALID_ID, an entity type the store lacks
+    gives UNKNOWN_ENTITY_TYPE; each cause is logged once (then at most once a minute)
+    and counted in :attr:`stats`. With ``fallback_on_timeout=False`` these raise
+    instead. Unknown feature names and invalid values are caller errors and always raise.
 
     Args:
         backend: Any client.
@@ -129,6 +144,7 @@ class ServingClient(FeatureStoreClient):
             else None
         )
         self.stats = ServingStats()
+        self._log = CauseLog(logger)
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -140,21 +156,12 @@ class ServingClient(FeatureStoreClient):
         check_request(entity_ids, entity_type, feature_names)
         names = tuple(feature_names)
         found, misses = self._from_cache(entity_ids, entity_type, names)
-        if misses:
-            found.update(zip(misses, self._fetch_batch(misses, entity_type, names), strict=True))
+        if len(misses) == 1 and self.thread_coalescer is not None:
+            found[misses[0]] = self.thread_coalescer.get(misses[0], entity_type, names)
+        elif misses:
+            outcomes = self._fetch_batch(misses, entity_type, names)
+            found.update(zip(misses, _raise_first(outcomes), strict=True))
         return [found[eid] for eid in entity_ids]
-
-    def get_features(
-        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
-    ) -> FeatureVector:
-        if self.thread_coalescer is None:
-            return self.get_batch_features([entity_id], entity_type, feature_names)[0]
-        check_request([entity_id], entity_type, feature_names)
-        names = tuple(feature_names)
-        hit = self._cached_single(entity_id, entity_type, names)
-        if hit is not None:
-            return hit
-        return self.thread_coalescer.get(entity_id, entity_type, names)
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
@@ -162,22 +169,12 @@ class ServingClient(FeatureStoreClient):
         check_request(entity_ids, entity_type, feature_names)
         names = tuple(feature_names)
         found, misses = self._from_cache(entity_ids, entity_type, names)
-        if misses:
-            fetched = await self._afetch_batch(misses, entity_type, names)
-            found.update(zip(misses, fetched, strict=True))
+        if len(misses) == 1 and self.coalescer is not None:
+            found[misses[0]] = await self.coalescer.get(misses[0], entity_type, names)
+        elif misses:
+            outcomes = await self._afetch_batch(misses, entity_type, names)
+            found.update(zip(misses, _raise_first(outcomes), strict=True))
         return [found[eid] for eid in entity_ids]
-
-    async def aget_features(
-        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
-    ) -> FeatureVector:
-        if self.coalescer is None:
-            return (await self.aget_batch_features([entity_id], entity_type, feature_names))[0]
-        check_request([entity_id], entity_type, feature_names)
-        names = tuple(feature_names)
-        hit = self._cached_single(entity_id, entity_type, names)
-        if hit is not None:
-            return hit
-        return await self.coalescer.get(entity_id, entity_type, names)
 
     def list_features(self, entity_type: str) -> list[str]:
         return self.backend.list_features(entity_type)
@@ -258,57 +255,102 @@ class ServingClient(FeatureStoreClient):
         self.stats.cache_misses += len(misses)
         return found, misses
 
-    def _cached_single(
-        self, entity_id: str, entity_type: str, names: tuple[str, ...]
-    ) -> FeatureVector | None:
-        """Cache lookup ahead of coalescing."""
-        self.stats.requests += 1
-        if self.cache is None:
-            return None
-        hit = self.cache.get((entity_type, entity_id, names))
-        if hit is None:
-            self.stats.cache_misses += 1
-        else:
-            self.stats.cache_hits += 1
-        return hit
-
     def _fetch_batch(
         self, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> list[FeatureVector]:
-        refused = self._refuse_if_open(ids, entity_type, names)
-        if refused is not None:
-            return refused
-        self.stats.backend_calls += 1
+    ) -> list[Outcome]:
+        """Drive :meth:`_steps` with blocking calls, bounded by the timeout."""
+        steps = self._steps(ids, entity_type, names)
         try:
-            if self._timeout_s is None or not self.backend.may_block:
-                vectors = self.backend.get_batch_features(ids, entity_type, names)
-            else:
-                future = self._pool().submit(
-                    self.backend.get_batch_features, ids, entity_type, names
-                )
+            batch = next(steps)
+            while True:
                 try:
-                    vectors = future.result(timeout=self._timeout_s)
-                except concurrent.futures.TimeoutError:
-                    future.cancel()
-                    raise TimeoutError from None
-        except Exception as exc:
-            return self._on_failure(exc, ids, entity_type, names)
-        return self._on_success(vectors, entity_type, names)
+                    answer: list[FeatureVector] | Exception = self._call(batch, entity_type, names)
+                except Exception as exc:
+                    answer = exc
+                except BaseException:
+                    self._cancelled()
+                    raise
+                batch = steps.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     async def _afetch_batch(
         self, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> list[FeatureVector]:
-        refused = self._refuse_if_open(ids, entity_type, names)
-        if refused is not None:
-            return refused
-        self.stats.backend_calls += 1
+    ) -> list[Outcome]:
+        """Drive :meth:`_steps` with awaited calls, bounded by the timeout."""
+        steps = self._steps(ids, entity_type, names)
         try:
-            vectors = await asyncio.wait_for(
-                self.backend.aget_batch_features(ids, entity_type, names), self._timeout_s
-            )
-        except Exception as exc:
-            return self._on_failure(exc, ids, entity_type, names)
-        return self._on_success(vectors, entity_type, names)
+            batch = next(steps)
+            while True:
+                try:
+                    answer: list[FeatureVector] | Exception = await asyncio.wait_for(
+                        self.backend.aget_batch_features(batch, entity_type, names),
+                        self._timeout_s,
+                    )
+                except Exception as exc:
+                    answer = exc
+                except BaseException:  # cancelled: the outcome is unknown
+                    self._cancelled()
+                    raise
+                batch = steps.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _call(
+        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> list[FeatureVector]:
+        if self._timeout_s is None or not self.backend.may_block:
+            return self.backend.get_batch_features(ids, entity_type, names)
+        future = self._pool().submit(self.backend.get_batch_features, ids, entity_type, names)
+        try:
+            return future.result(timeout=self._timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError from None
+
+    def _cancelled(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_cancelled()
+
+    def _steps(
+        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> Generator[list[str], list[FeatureVector] | Exception, list[Outcome]]:
+        """Every decision of one read, written once: yields the ids to send to the backend
+        and receives its vectors or its error; returns one outcome per id.
+
+        An invalid id is answered on its own (INVALID_ID, or its error without fallback)
+        and the other ids are sent again; when the store does not say which id it could
+        not take, the ids are sent one by one.
+        """
+        outcomes: dict[str, Outcome] = {}
+        queue = [ids]
+        while queue:
+            batch = queue.pop(0)
+            if self.breaker is not None and not self.breaker.allow():
+                outcomes.update(zip(batch, self._refuse(batch, entity_type, names), strict=True))
+                continue
+            self.stats.backend_calls += 1
+            answer = yield batch
+            if not isinstance(answer, Exception):
+                vectors = self._on_success(answer, entity_type, names)
+                outcomes.update(zip(batch, vectors, strict=True))
+            elif isinstance(answer, InvalidEntityIdError):
+                self._record_success()  # the store answered; some ids were wrong
+                named = [e for e in batch if answer.entity_ids and e in answer.entity_ids]
+                bad = batch if len(batch) == 1 else named
+                if not bad:
+                    queue[:0] = [[eid] for eid in batch]
+                    continue
+                outcomes.update(
+                    zip(bad, self._reject(answer, bad, entity_type, names), strict=True)
+                )
+                rest = [eid for eid in batch if eid not in bad]
+                if rest:
+                    queue.insert(0, rest)
+            else:
+                failed = self._on_failure(answer, batch, entity_type, names)
+                outcomes.update(zip(batch, failed, strict=True))
+        return [outcomes[eid] for eid in ids]
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
@@ -319,11 +361,14 @@ class ServingClient(FeatureStoreClient):
                     )
         return self._executor
 
-    def _refuse_if_open(
+    def _record_success(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_success()
+
+    def _refuse(
         self, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> list[FeatureVector] | None:
-        if self.breaker is None or self.breaker.allow():
-            return None
+    ) -> list[FeatureVector]:
+        assert self.breaker is not None
         self.stats.short_circuited += 1
         message = (
             f"Circuit open for the {self.source} feature store after repeated failures; "
@@ -337,8 +382,7 @@ class ServingClient(FeatureStoreClient):
     def _on_success(
         self, vectors: list[FeatureVector], entity_type: str, names: tuple[str, ...]
     ) -> list[FeatureVector]:
-        if self.breaker is not None:
-            self.breaker.record_success()
+        self._record_success()
         defaults = self.defaults.get(entity_type)
         if defaults:
             vectors = [self._apply_defaults(v, defaults) for v in vectors]
@@ -347,37 +391,58 @@ class ServingClient(FeatureStoreClient):
                 self.cache.put((entity_type, vector.entity_id, names), vector)
         return vectors
 
+    def _reject(
+        self, exc: InvalidEntityIdError, ids: list[str], entity_type: str, names: tuple[str, ...]
+    ) -> list[Outcome]:
+        """Outcomes for ids the store cannot take: INVALID_ID, or the error itself."""
+        if not self.fallback_on_timeout:
+            return [exc] * len(ids)
+        self.stats.rejected += len(ids)
+        self._log.warn(
+            ("invalid_id", entity_type),
+            f"The {self.source} feature store cannot take {len(ids)} {entity_type} id(s) "
+            f"({exc}); answering them with invalid_id",
+        )
+        return list(self._fallback(ids, entity_type, names, FeatureStatus.INVALID_ID))
+
     def _on_failure(
         self, exc: Exception, ids: list[str], entity_type: str, names: tuple[str, ...]
     ) -> list[FeatureVector]:
-        if isinstance(exc, _CALLER_ERRORS):
-            if self.breaker is not None:
-                self.breaker.record_success()  # the store answered; the request was wrong
-            raise exc
-        timed_out = isinstance(exc, (TimeoutError, FeatureTimeoutError))
+        """Degrade a failed call (see :mod:`~llm_featurestore.serving.degrade`), or raise."""
+        status = degraded_status(exc)
+        if status is None or status is FeatureStatus.UNKNOWN_ENTITY_TYPE:
+            self._record_success()  # the store answered; the request was wrong
+            if status is None or not self.fallback_on_timeout:
+                raise exc
+            self.stats.rejected += len(ids)
+            self._log.warn(
+                ("unknown_entity_type", entity_type), f"{exc}; answering with {status.value}"
+            )
+            return self._fallback(ids, entity_type, names, status)
+        timed_out = status is FeatureStatus.TIMED_OUT
         if timed_out:
             self.stats.timeouts += 1
+            message = f"The {self.source} feature store did not answer within {self.timeout_ms} ms"
         else:
             self.stats.failures += 1
+            self.stats.auth_failures += isinstance(exc, FeatureAuthError)
+            message = f"The {self.source} feature store failed: {type(exc).__name__}: {exc}"
         if self.breaker is not None and self.breaker.record_failure():
             logger.warning(
                 "Circuit opened for the %s feature store after %d consecutive failures",
                 self.source,
                 self.breaker.failure_threshold,
             )
-        if timed_out:
-            message = f"The {self.source} feature store did not answer within {self.timeout_ms} ms"
-            if not self.fallback_on_timeout:
+        if not self.fallback_on_timeout:
+            if timed_out:
                 raise FeatureTimeoutError(message) from exc
-            status = FeatureStatus.TIMED_OUT
-        else:
-            message = f"The {self.source} feature store failed: {type(exc).__name__}: {exc}"
-            if not self.fallback_on_timeout:
-                if isinstance(exc, FeatureStoreError):
-                    raise exc
-                raise FeatureStoreUnavailableError(message) from exc
-            status = FeatureStatus.UNAVAILABLE
-        logger.warning("%s; answering %d entities with %s", message, len(ids), status.value)
+            if isinstance(exc, FeatureStoreError):
+                raise exc
+            raise FeatureStoreUnavailableError(message) from exc
+        self._log.warn(
+            (status.value, entity_type, type(exc).__name__),
+            f"{message}; answering {len(ids)} entities with {status.value}",
+        )
         return self._fallback(ids, entity_type, names, status)
 
     def _fallback(

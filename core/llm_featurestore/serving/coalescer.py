@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 from llm_featurestore.models import FeatureVector
 
-__all__ = ["AsyncCoalescer", "ThreadCoalescer"]
+__all__ = ["AsyncCoalescer", "Outcome", "ThreadCoalescer"]
 
-BatchFetch = Callable[[list[str], str, tuple[str, ...]], Awaitable[list[FeatureVector]]]
+Outcome = FeatureVector | Exception
+"""One id's answer in a batch: its vector, or the error that only its request gets."""
+BatchFetch = Callable[[list[str], str, tuple[str, ...]], Awaitable[list[Outcome]]]
 
 
 @dataclass
@@ -29,7 +31,9 @@ class AsyncCoalescer:
 
     Every waiter receives the vector whose position in the batch matches its own
     entity id, so no caller can receive another entity's values. Duplicate ids in a
-    window are fetched once. A failure of the batch call is raised to every waiter.
+    window are fetched once. ``fetch`` answers each id with its vector or its own error
+    (a malformed id fails only the requests for that id); an error raised by ``fetch``
+    itself is raised to every waiter.
     Groups are kept per event loop, so clients shared across threads with their own
     loops never mix futures.
     """
@@ -86,13 +90,28 @@ class AsyncCoalescer:
             if not isinstance(exc, Exception):
                 raise
             return
-        by_id = dict(zip(ids, vectors, strict=True))
-        for eid, future in group.waiters:
-            if not future.done():
-                future.set_result(by_id[eid])
+        _answer(ids, vectors, group.waiters)
 
 
-SyncBatchFetch = Callable[[list[str], str, tuple[str, ...]], list[FeatureVector]]
+def _answer(
+    ids: list[str],
+    outcomes: list[Outcome],
+    waiters: list[tuple[str, asyncio.Future[FeatureVector]]]
+    | list[tuple[str, concurrent.futures.Future[FeatureVector]]],
+) -> None:
+    """Give each waiter the outcome of its own id."""
+    by_id = dict(zip(ids, outcomes, strict=True))
+    for eid, future in waiters:
+        if future.done():
+            continue  # a cancelled waiter
+        outcome = by_id[eid]
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+SyncBatchFetch = Callable[[list[str], str, tuple[str, ...]], list[Outcome]]
 
 
 @dataclass
@@ -156,6 +175,4 @@ class ThreadCoalescer:
             if not isinstance(exc, Exception):
                 raise
             return
-        by_id = dict(zip(ids, vectors, strict=True))
-        for eid, future in group.waiters:
-            future.set_result(by_id[eid])
+        _answer(ids, vectors, group.waiters)
