@@ -30,14 +30,10 @@ Guarantees of every :class:`EnrichmentResult`:
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -49,13 +45,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from llm_featurestore.errors import (
-    FeatureConfigError,
-    FeatureStoreUnavailableError,
-    FeatureTimeoutError,
-)
+from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.formatting import FormattedValue, format_value, humanize, is_empty, join_items
 from llm_featurestore.models import USABLE_STATUSES, FeatureStatus, FeatureVector, utcnow
+from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
 from llm_featurestore.sanitize import (
     ELLIPSIS,
     Neutralizer,
@@ -68,6 +61,7 @@ from llm_featurestore.tokens import TokenCounter, get_token_counter
 
 if TYPE_CHECKING:
     from llm_featurestore.clients.base import FeatureStoreClient
+    from llm_featurestore.monitor import FeatureMonitor
 
 __all__ = [
     "DEFAULT_ENABLED_TASK_TYPES",
@@ -89,6 +83,9 @@ DEFAULT_FOOTER = "[End context]"
 DEFAULT_ENABLED_TASK_TYPES = ("general", "summarization", "faq")
 HASH_SALT_ENV = "LLM_FEATURESTORE_HASH_SALT"
 _SEPARATOR = "\n\n"
+_FIX_MAPPING = (
+    "Fix task_features (or default_features) in EnricherConfig to name features the store has."
+)
 _MIN_SHORTENED_VALUE_TOKENS = 2
 
 
@@ -132,8 +129,13 @@ class EnricherConfig(BaseModel):
     max_feature_tokens: int = Field(
         200, ge=1, description="Most tokens the block (header, lines, footer, blank line) may use."
     )
-    freshness_threshold_seconds: float = Field(
-        3600, gt=0, description="Values older than this (by event timestamp) are dropped as stale."
+    freshness_threshold_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="None (the default) trusts the store's own staleness rule (a Feast "
+        "view's ttl, max_age_seconds for Redis and local): STALE values are dropped. A "
+        "number is a stricter override: values older than this (by event timestamp) are "
+        "dropped as stale too.",
     )
     task_features: dict[str, dict[str, list[str]]] = Field(
         default_factory=default_task_features,
@@ -159,6 +161,12 @@ class EnricherConfig(BaseModel):
         description='task type (or "*" for every task) -> feature ("name", '
         '"entity_type.name" or "*") -> "drop", "mask", "hash" or "allow". Sensitive features '
         "with no entry are dropped.",
+    )
+    defaults_in_prompt: list[str] = Field(
+        default_factory=list,
+        description="Task types whose prompts may show cold-start defaults (DEFAULTED "
+        "values), rendered as 'unknown (default X)', never as a fact about the user. "
+        "Elsewhere defaults serve filters and code but stay out of the prompt.",
     )
     detect_pii_names: bool = Field(
         True,
@@ -251,13 +259,17 @@ class DropReason(str, Enum):
     """Why a requested feature is not in the prompt."""
 
     STALE = "stale"
-    """Older than ``freshness_threshold_seconds``, or the store marked it STALE."""
+    """The store marked it STALE, or it is older than ``freshness_threshold_seconds``."""
+    DEFAULTED = "defaulted"
+    """A cold-start default, kept out of the prompt (the task is not in
+    ``defaults_in_prompt``)."""
     OVER_BUDGET = "over_budget"
     """Did not fit in ``max_feature_tokens`` (lower priority than what was kept)."""
     SENSITIVE = "sensitive"
     """Sensitive, and the task's policy does not allow it."""
     MISSING = "missing"
-    """Not found, null, or empty."""
+    """Not found, null, or empty; or the store cannot serve this id or entity type
+    (status INVALID_ID or UNKNOWN_ENTITY_TYPE)."""
     UNAVAILABLE = "unavailable"
     """The store timed out or failed."""
 
@@ -332,15 +344,6 @@ class SupportsCatalog(Protocol):
     def get(self, entity_type: str, name: str) -> _Definition | None: ...
 
 
-class SupportsMonitor(Protocol):
-    """What the enricher needs from a :class:`~llm_featurestore.monitor.FeatureMonitor`."""
-
-    def should_enrich(self, task_type: str) -> bool: ...
-    def record_enrichment(
-        self, result: EnrichmentResult, inference_quality: float | None = None
-    ) -> None: ...
-
-
 @dataclass(frozen=True)
 class LookupPlan:
     """The lookups one enrichment needs: one batch call per entity type.
@@ -366,21 +369,6 @@ class _Candidate:
     provenance: dict[str, Any]
 
 
-_shared_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _shared_pool
-    if _shared_pool is None:
-        with _pool_lock:
-            if _shared_pool is None:
-                _shared_pool = ThreadPoolExecutor(
-                    max_workers=8, thread_name_prefix="llm-featurestore-enricher"
-                )
-    return _shared_pool
-
-
 _is_pii_name = lru_cache(maxsize=4096)(is_pii_name)
 _humanize = lru_cache(maxsize=4096)(humanize)
 
@@ -393,9 +381,9 @@ class FeatureEnricher:
             ``ServingClient`` with timeouts and a cache).
         config: Task mapping, budget and policies; the defaults when omitted.
         catalog: Labels and sensitivity per feature (``FeatureCatalog``).
-        monitor: When given, enrichment is skipped while ``monitor.should_enrich(task)``
-            is False, and every enrichment that ran is passed to
-            ``monitor.record_enrichment``.
+        monitor: When given, the store is not read while ``monitor.should_read(task)``
+            is False (the result is a pass-through, ``skipped_reason="monitor_disabled"``),
+            and every enrichment that ran is passed to ``monitor.record_enrichment``.
         record_vectors: Also pass the vectors read to ``monitor.record_enrichment``
             (``vectors=``, which ``FeatureMonitor`` uses for drift). Off by default: turn
             it on instead of calling ``monitor.record_vector`` yourself, not as well.
@@ -410,7 +398,7 @@ class FeatureEnricher:
         client: FeatureStoreClient,
         config: EnricherConfig | None = None,
         catalog: SupportsCatalog | None = None,
-        monitor: SupportsMonitor | None = None,
+        monitor: FeatureMonitor | None = None,
         *,
         record_vectors: bool = False,
     ) -> None:
@@ -424,15 +412,13 @@ class FeatureEnricher:
         self._clean_label = Neutralizer([cfg.header, cfg.footer], max_chars=cfg.max_label_chars)
         self._enabled = frozenset(cfg.enabled_task_types)
         self._sensitive = frozenset(cfg.sensitive_features)
+        self._defaults_shown = frozenset(cfg.defaults_in_prompt)
         self._fixed_tokens = self._counter.count(cfg.header + "\n") + self._counter.count(
             cfg.footer + _SEPARATOR
         )
         self._labels: dict[tuple[str, str], str] = {}
-        self._monitor_takes_vectors = (
-            record_vectors
-            and monitor is not None
-            and _accepts_keyword(monitor.record_enrichment, "vectors")
-        )
+        self.record_vectors = record_vectors
+        self.reader = FeatureReader(client, monitor=monitor)
 
     # --- configuration queries ----------------------------------------------------
 
@@ -517,8 +503,8 @@ class FeatureEnricher:
     ) -> LookupPlan:
         """Decide which entities to fetch, or why not to fetch at all.
 
-        Consults ``monitor.should_enrich`` (last, so a disabled monitor's recovery
-        probe is only spent on a request that would fetch).
+        The monitor is consulted by the read itself (:meth:`fetch`), so a recovery probe
+        is only spent on a request that reaches the store.
 
         Raises:
             FeatureConfigError: an entity id is not a string, or ``context`` names a
@@ -533,100 +519,33 @@ class FeatureEnricher:
         entities = {et: ids[et] for et in required if et in ids}
         if not entities:
             return LookupPlan(task_type, skipped_reason="no_entities")
-        if self.monitor is not None and not self.monitor.should_enrich(task_type):
-            return LookupPlan(task_type, skipped_reason="monitor_disabled")
         return LookupPlan(task_type, entities, {et: required[et] for et in entities})
 
-    def _lookup(self, plan: LookupPlan, entity_type: str) -> FeatureVector:
-        entity_id, names = plan.entities[entity_type], plan.features[entity_type]
-        try:
-            return self.client.get_batch_features([entity_id], entity_type, names)[0]
-        except (FeatureStoreUnavailableError, FeatureConfigError) as exc:
-            return self._failed_lookup(plan, entity_type, exc)
+    def request(self, plan: LookupPlan) -> ReadRequest:
+        """The read-flow request of ``plan`` (gated by the monitor for ``plan.task_type``)."""
+        return ReadRequest(plan.entities, plan.features, plan.task_type, fix=_FIX_MAPPING)
 
-    async def _alookup(self, plan: LookupPlan, entity_type: str) -> FeatureVector:
-        entity_id, names = plan.entities[entity_type], plan.features[entity_type]
-        try:
-            return (await self.client.aget_batch_features([entity_id], entity_type, names))[0]
-        except (FeatureStoreUnavailableError, FeatureConfigError) as exc:
-            return self._failed_lookup(plan, entity_type, exc)
-
-    def _failed_lookup(
-        self,
-        plan: LookupPlan,
-        entity_type: str,
-        exc: FeatureConfigError | FeatureStoreUnavailableError,
-    ) -> FeatureVector:
-        names = plan.features[entity_type]
-        if isinstance(exc, FeatureConfigError):
-            raise FeatureConfigError(
-                f"Task '{plan.task_type}' looks up {', '.join(names)} for entity type "
-                f"'{entity_type}', which the store rejected: {exc} Fix task_features (or "
-                "default_features) in EnricherConfig to name features the store has."
-            ) from exc
-        status = (
-            FeatureStatus.TIMED_OUT
-            if isinstance(exc, FeatureTimeoutError)
-            else FeatureStatus.UNAVAILABLE
-        )
-        logger.warning(
-            "Feature lookup for %s '%s' failed (%s); enriching without it: %s",
-            entity_type,
-            plan.entities[entity_type],
-            status.value,
-            exc,
-        )
-        return FeatureVector.unavailable(
-            plan.entities[entity_type],
-            entity_type,
-            names,
-            status=status,
-            source=getattr(self.client, "source", "custom"),
-        )
-
-    def fetch(self, plan: LookupPlan) -> dict[str, FeatureVector]:
-        """Run ``plan``'s lookups (entity types concurrently, one batch call each).
-
-        A lookup that times out or fails yields a vector marked TIMED_OUT or
-        UNAVAILABLE instead of raising.
+    def fetch(self, plan: LookupPlan) -> FeatureVectors:
+        """Run ``plan``'s lookups through the read flow (:mod:`llm_featurestore.reading`):
+        entity types concurrently, one batch call each, failures degraded per entity,
+        nothing read when the monitor says no (``skipped_reason="monitor_disabled"``).
 
         Raises:
-            FeatureConfigError: the store rejected a feature name or entity type.
+            FeatureConfigError: the store rejected a mapped feature name.
         """
-        types = list(plan.entities)
-        if not types:
-            return {}
-        if len(types) == 1:
-            return {types[0]: self._lookup(plan, types[0])}
-        # First lookup in this thread, the rest in the shared pool, all at once.
-        futures: list[Future[FeatureVector]] = [
-            _pool().submit(self._lookup, plan, et) for et in types[1:]
-        ]
-        results: dict[str, FeatureVector] = {}
-        error: BaseException | None = None
-        try:
-            results[types[0]] = self._lookup(plan, types[0])
-        except BaseException as exc:
-            error = exc
-        for et, future in zip(types[1:], futures, strict=True):
-            try:
-                results[et] = future.result()
-            except BaseException as exc:
-                error = error or exc
-        if error is not None:
-            raise error
-        return {et: results[et] for et in types}
+        return self.fetch_many([plan])[0]
 
-    async def afetch(self, plan: LookupPlan) -> dict[str, FeatureVector]:
-        """Async twin of :meth:`fetch` (``asyncio.gather`` over the entity types)."""
-        types = list(plan.entities)
-        outcomes = await asyncio.gather(
-            *(self._alookup(plan, et) for et in types), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return dict(zip(types, outcomes, strict=True))  # type: ignore[arg-type]
+    async def afetch(self, plan: LookupPlan) -> FeatureVectors:
+        """Async twin of :meth:`fetch`."""
+        return (await self.afetch_many([plan]))[0]
+
+    def fetch_many(self, plans: Sequence[LookupPlan]) -> list[FeatureVectors]:
+        """:meth:`fetch` for N plans with one backend call per entity type."""
+        return self.reader.read_many([self.request(p) for p in plans])
+
+    async def afetch_many(self, plans: Sequence[LookupPlan]) -> list[FeatureVectors]:
+        """Async twin of :meth:`fetch_many`."""
+        return await self.reader.aread_many([self.request(p) for p in plans])
 
     # --- enrichment ---------------------------------------------------------------
 
@@ -663,6 +582,41 @@ class FeatureEnricher:
         vectors = self.fetch(plan)
         lookup_ms = (time.perf_counter() - start) * 1000
         return self.enrich_from_vectors(prompt, vectors, task_type, lookup_ms)
+
+    def enrich_many(
+        self, prompts: Sequence[str], plans: Sequence[LookupPlan]
+    ) -> list[EnrichmentResult]:
+        """Enrich N prompts, one per plan, with one backend call per entity type."""
+        return self._from_fetched(prompts, plans, self.fetch_many(self._to_read(plans)))
+
+    async def aenrich_many(
+        self, prompts: Sequence[str], plans: Sequence[LookupPlan]
+    ) -> list[EnrichmentResult]:
+        """Async twin of :meth:`enrich_many`."""
+        return self._from_fetched(prompts, plans, await self.afetch_many(self._to_read(plans)))
+
+    @staticmethod
+    def _to_read(plans: Sequence[LookupPlan]) -> list[LookupPlan]:
+        return [p for p in plans if p.skipped_reason is None]
+
+    def _from_fetched(
+        self,
+        prompts: Sequence[str],
+        plans: Sequence[LookupPlan],
+        fetched: Sequence[FeatureVectors],
+    ) -> list[EnrichmentResult]:
+        read = iter(fetched)
+        out: list[EnrichmentResult] = []
+        for prompt, plan in zip(prompts, plans, strict=True):
+            if plan.skipped_reason is not None:
+                reason = plan.skipped_reason
+                out.append(self._passthrough(prompt, plan.task_type, reason, time.perf_counter()))
+                continue
+            vectors = next(read)
+            out.append(
+                self.enrich_from_vectors(prompt, vectors, plan.task_type, vectors.latency_ms)
+            )
+        return out
 
     async def aenrich(
         self,
@@ -713,11 +667,15 @@ class FeatureEnricher:
             lookup_latency_ms: Time the caller spent fetching, added to the latency.
 
         Returns:
-            As :meth:`enrich`. This method does not consult ``monitor.should_enrich``
-            (call :meth:`plan` before fetching); it does record the result with the
-            monitor when enrichment ran.
+            As :meth:`enrich`. This method does not consult the monitor (the read flow
+            did, when the vectors come from :meth:`fetch`: a read the monitor refused
+            passes through with its ``skipped_reason``); it does record the result with
+            the monitor when enrichment ran.
         """
         start = time.perf_counter()
+        skipped = getattr(vectors, "skipped_reason", None)
+        if skipped is not None:
+            return self._passthrough(prompt, task_type, skipped, start)
         if task_type not in self._enabled:
             return self._passthrough(prompt, task_type, "task_disabled", start)
         required = self.required_features(task_type)
@@ -755,11 +713,11 @@ class FeatureEnricher:
         )
         if self.monitor is not None:
             try:
-                if self._monitor_takes_vectors:
-                    # FeatureMonitor also keeps the values read, for drift.
-                    self.monitor.record_enrichment(result, vectors=vectors)  # type: ignore[call-arg]
-                else:
-                    self.monitor.record_enrichment(result)
+                self.monitor.record_enrichment(
+                    result,
+                    vectors=vectors if self.record_vectors else None,  # drift windows
+                    store_recorded=getattr(vectors, "recorded", False),
+                )
             except Exception:  # monitoring must never break the request
                 logger.exception("FeatureMonitor.record_enrichment failed; result returned anyway")
         return result
@@ -780,6 +738,7 @@ class FeatureEnricher:
             aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
             age = max((now - aware).total_seconds(), 0.0)
         label = self.label_for(entity_type, name)
+        threshold = self.config.freshness_threshold_seconds
         prov: dict[str, Any] = {
             "feature": name,
             "entity_type": entity_type,
@@ -794,13 +753,16 @@ class FeatureEnricher:
         if status in (FeatureStatus.TIMED_OUT, FeatureStatus.UNAVAILABLE):
             prov["drop_reason"] = DropReason.UNAVAILABLE
         elif status is FeatureStatus.STALE or (
-            status in USABLE_STATUSES
+            threshold is not None
+            and status in USABLE_STATUSES
             and age is not None
-            and age > self.config.freshness_threshold_seconds
+            and age > threshold
         ):
             prov["drop_reason"] = DropReason.STALE
         elif status not in USABLE_STATUSES or is_empty(value):
             prov["drop_reason"] = DropReason.MISSING
+        elif status is FeatureStatus.DEFAULTED and task_type not in self._defaults_shown:
+            prov["drop_reason"] = DropReason.DEFAULTED
         if prov["drop_reason"] is not None:
             return prov
         strategy = self.sensitive_strategy(task_type, entity_type, name)
@@ -823,6 +785,9 @@ class FeatureEnricher:
         if not formatted.text:
             prov["drop_reason"] = DropReason.MISSING
             return prov
+        if status is FeatureStatus.DEFAULTED:
+            # A default is not a fact about the user: say so in the line itself.
+            formatted = FormattedValue(f"unknown (default {formatted.text})")
         line = f"- {label}: {formatted.text}"
         return _Candidate(entity_type, name, label, formatted, line, prov)
 
@@ -934,13 +899,6 @@ class FeatureEnricher:
             variables={"feature_context": block, "features": features, "features_by_name": by_name},
             store_available=store_available,
         )
-
-
-def _accepts_keyword(fn: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _replace(cand: _Candidate, value: FormattedValue, line: str) -> _Candidate:

@@ -48,6 +48,8 @@ def enricher_config() -> EnricherConfig:
         },
         entity_labels={"user": "", "organization": ""},
         header="[Context for this ticket]",
+        # A new customer's tier is assumed: the prompt says so ("unknown (default basic)").
+        defaults_in_prompt=[TASK],
     )
 
 

@@ -134,8 +134,11 @@ def test_cold_start_user_gets_defaults_and_an_unfiltered_search(
         assert turn.vector.statuses["recent_purchases"] is FeatureStatus.NOT_FOUND
         assert FILTER_SPEC.resolve(turn.vector) == []
         assert [p.product_id for p in turn.products] == [p.product_id for p in result.plain]
-        assert turn.enrichment.features_used == ["user.price_sensitivity_score"]
-        assert "Price sensitivity (0-1): 0.5" in turn.enrichment.context_block
+        # The default serves code, never the prompt: nothing is known about this user.
+        assert turn.enrichment.features_used == []
+        assert "Price sensitivity" not in turn.enrichment.enriched_prompt
+        dropped = {p.feature: p.drop_reason for p in turn.enrichment.provenance}
+        assert dropped["price_sensitivity_score"] is DropReason.DEFAULTED
 
 
 def test_latency_split_is_reported_for_each_request(demo: tuple[DemoReport, str]) -> None:

@@ -74,7 +74,7 @@ def test_a_new_customer_gets_the_default_tier_and_still_the_brand_voice() -> Non
         bot.close()
     tier = next(p for p in reply.result.provenance if p.feature == "tier")
     assert tier.status is FeatureStatus.DEFAULTED
-    assert "- Support tier: basic" in reply.result.context_block
+    assert "- Support tier: unknown (default basic)" in reply.result.context_block
     assert "- Tone: warm, upbeat" in reply.result.context_block
     assert "Products owned" not in reply.result.context_block
 

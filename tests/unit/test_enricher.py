@@ -210,11 +210,22 @@ def test_unknown_entity_passes_through_with_features_unavailable(
     assert {p.drop_reason for p in result.provenance} == {DropReason.MISSING}
 
 
+def test_by_default_the_stores_own_staleness_rule_decides(store: LocalFeatureStore) -> None:
+    store.write_features(
+        "u1", "user", {"browsing": "old news"}, event_timestamp=utcnow() - timedelta(hours=2)
+    )
+    # The store has no max age, so a 2-hour-old value is PRESENT and reaches the prompt.
+    result = FeatureEnricher(store).enrich("q", user_id="u1", task_type=RECO)
+    assert "- Browsing: old news" in result.context_block
+    assert provenance_of(result, "browsing").used is True
+
+
 def test_values_older_than_the_threshold_are_dropped_as_stale(store: LocalFeatureStore) -> None:
     store.write_features(
         "u1", "user", {"browsing": "old news"}, event_timestamp=utcnow() - timedelta(hours=2)
     )
-    result = FeatureEnricher(store).enrich("q", user_id="u1", task_type=RECO)
+    strict = EnricherConfig(freshness_threshold_seconds=3600)
+    result = FeatureEnricher(store, strict).enrich("q", user_id="u1", task_type=RECO)
 
     assert "old news" not in result.enriched_prompt
     assert result.features_used == ["user.purchase_history", "user.preferences"]
@@ -588,12 +599,22 @@ class StandInMonitor:
     recorded: list[EnrichmentResult] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
 
-    def should_enrich(self, task_type: str) -> bool:
-        self.asked.append(task_type)
+    reads: list[bool] = field(default_factory=list)
+
+    def should_read(self, task_type: str | None = None) -> bool:
+        self.asked.append(str(task_type))
         return self.enabled
 
+    def record_read(self, store_available: bool) -> None:
+        self.reads.append(store_available)
+
     def record_enrichment(
-        self, result: EnrichmentResult, inference_quality: float | None = None
+        self,
+        result: EnrichmentResult,
+        inference_quality: float | None = None,
+        *,
+        vectors: object = None,
+        store_recorded: bool = False,
     ) -> None:
         if self.fail:
             raise RuntimeError("monitor broke")
@@ -618,6 +639,7 @@ def test_monitor_records_each_enrichment_that_ran(store: LocalFeatureStore) -> N
 
     assert monitor.recorded == [first, second]
     assert monitor.asked == [RECO, RECO]
+    assert monitor.reads == [True, True]  # the read flow reported each read once
 
 
 def test_monitor_failure_does_not_break_enrichment(
@@ -685,7 +707,7 @@ async def test_failed_store_passes_through_and_reports_unavailable(
         assert [(p.status, p.drop_reason, p.source) for p in result.provenance] == [
             (status, DropReason.UNAVAILABLE, "failing")
         ] * 2
-    assert "enriching without it" in caplog.text
+    assert "continuing without their features" in caplog.text
 
 
 def test_partial_failure_keeps_the_other_entity(store: LocalFeatureStore) -> None:
@@ -780,7 +802,9 @@ def test_naive_and_future_timestamps_are_handled() -> None:
         },
         source="custom",
     )
-    config = EnricherConfig(task_features={"t": {"user": ["tier", "plan"]}})
+    config = EnricherConfig(
+        task_features={"t": {"user": ["tier", "plan"]}}, freshness_threshold_seconds=3600
+    )
     result = FeatureEnricher(LocalFeatureStore(), config).enrich_from_vectors(
         "p", {"user": vector}, "t"
     )
@@ -790,7 +814,7 @@ def test_naive_and_future_timestamps_are_handled() -> None:
     assert result.features_used == ["user.plan"]
 
 
-def test_defaulted_values_are_used() -> None:
+def test_defaulted_values_stay_out_of_the_prompt_unless_the_task_opts_in() -> None:
     vector = FeatureVector.build(
         entity_id="new",
         entity_type="user",
@@ -799,12 +823,26 @@ def test_defaulted_values_are_used() -> None:
         statuses={"tier": FeatureStatus.DEFAULTED},
         source="local",
     )
-    config = EnricherConfig(task_features={"t": {"user": ["tier"]}})
+    config = EnricherConfig(task_features={"t": {"user": ["tier"]}, "u": {"user": ["tier"]}})
     result = FeatureEnricher(LocalFeatureStore(), config).enrich_from_vectors(
         "p", {"user": vector}, "t"
     )
-    assert result.features_used == ["user.tier"]
-    assert provenance_of(result, "tier").age_seconds is None
+    assert result.enriched_prompt == "p"
+    assert provenance_of(result, "tier").drop_reason is DropReason.DEFAULTED
+    assert vector.usable == {"tier": "bronze"}  # filters and code still see it
+
+    opted = EnricherConfig.model_validate({**config.model_dump(), "defaults_in_prompt": ["u"]})
+    shown = FeatureEnricher(LocalFeatureStore(), opted).enrich_from_vectors(
+        "p", {"user": vector}, "u"
+    )
+    # Never stated as a fact about the user: the line says the value is unknown.
+    assert shown.context_block.split("\n")[1:-1] == ["- Tier: unknown (default bronze)"]
+    assert shown.features_used == ["user.tier"]
+    assert provenance_of(shown, "tier").age_seconds is None
+    other = FeatureEnricher(LocalFeatureStore(), opted).enrich_from_vectors(
+        "p", {"user": vector}, "t"
+    )
+    assert other.enriched_prompt == "p"
 
 
 # --- async and concurrency ------------------------------------------------------------------

@@ -23,14 +23,39 @@ def store() -> LocalFeatureStore:
     return s
 
 
-async def test_cold_start_defaults_reach_the_prompt(store: LocalFeatureStore) -> None:
-    client = ServingClient(store, timeout_ms=None, defaults={"user": {"tier": "standard"}})
-    enricher = FeatureEnricher(client, CONFIG)
+async def test_cold_start_defaults_stay_out_of_the_prompt_by_default(
+    store: LocalFeatureStore,
+) -> None:
+    store.write_features("u2", "user", {"orders_90d": 3})
+    client = ServingClient(store, timeout_ms=None, defaults={"user": {"orders_90d": 0}})
+    config = EnricherConfig(task_features={"support": {"user": ["tier", "orders_90d"]}})
+    enricher = FeatureEnricher(client, config)
     for result in (
         enricher.enrich("q", user_id="new-user", task_type="support"),
         await enricher.aenrich("q", user_id="new-user", task_type="support"),
     ):
-        assert result.context_block.split("\n")[1:-1] == ["- Tier: standard"]
+        assert result.enriched_prompt == "q"  # never "- Orders 90d: 0" about an unknown user
+        tier, orders = result.provenance
+        assert (orders.status, orders.drop_reason) == (
+            FeatureStatus.DEFAULTED,
+            DropReason.DEFAULTED,
+        )
+        assert (tier.status, tier.drop_reason) == (FeatureStatus.NOT_FOUND, DropReason.MISSING)
+
+
+async def test_cold_start_defaults_reach_the_prompt_as_defaults_when_the_task_opts_in(
+    store: LocalFeatureStore,
+) -> None:
+    client = ServingClient(store, timeout_ms=None, defaults={"user": {"tier": "standard"}})
+    config = EnricherConfig.model_validate(
+        {**CONFIG.model_dump(), "defaults_in_prompt": ["support"]}
+    )
+    enricher = FeatureEnricher(client, config)
+    for result in (
+        enricher.enrich("q", user_id="new-user", task_type="support"),
+        await enricher.aenrich("q", user_id="new-user", task_type="support"),
+    ):
+        assert result.context_block.split("\n")[1:-1] == ["- Tier: unknown (default standard)"]
         tier, owned = result.provenance
         assert (tier.status, tier.used, tier.age_seconds) == (FeatureStatus.DEFAULTED, True, None)
         assert (owned.status, owned.drop_reason) == (FeatureStatus.NOT_FOUND, DropReason.MISSING)

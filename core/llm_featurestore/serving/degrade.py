@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from llm_featurestore.errors import (
     FeatureConfigError,
+    FeatureStoreError,
     FeatureTimeoutError,
     FeatureValidationError,
     InvalidEntityIdError,
@@ -38,10 +39,18 @@ from llm_featurestore.models import FeatureStatus
 __all__ = ["CauseLog", "degraded_status"]
 
 
-def degraded_status(exc: BaseException) -> FeatureStatus | None:
+def degraded_status(exc: BaseException, *, driver_errors: bool = True) -> FeatureStatus | None:
     """The status a read that failed with ``exc`` degrades to, or ``None`` when ``exc``
     is a programming error (unknown feature, bad configuration or value) that always
-    raises, or not an error at all (cancellation, ``KeyboardInterrupt``)."""
+    raises, or not an error at all (cancellation, ``KeyboardInterrupt``).
+
+    Args:
+        exc: The error.
+        driver_errors: Treat any other exception as an outage (UNAVAILABLE), as the
+            serving layer does for a backend's driver errors. ``False`` (above a client,
+            whose interface promises :class:`FeatureStoreError`) lets them raise: there
+            they are bugs, not outages.
+    """
     if isinstance(exc, InvalidEntityIdError):
         return FeatureStatus.INVALID_ID
     if isinstance(exc, UnknownEntityTypeError):
@@ -50,7 +59,7 @@ def degraded_status(exc: BaseException) -> FeatureStatus | None:
         return None
     if isinstance(exc, (TimeoutError, FeatureTimeoutError)):
         return FeatureStatus.TIMED_OUT
-    if isinstance(exc, Exception):
+    if isinstance(exc, FeatureStoreError) or (driver_errors and isinstance(exc, Exception)):
         return FeatureStatus.UNAVAILABLE
     return None
 

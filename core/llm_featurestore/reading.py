@@ -1,0 +1,364 @@
+"""The one read flow: every entry point reads features through :class:`FeatureReader`.
+
+Given the entities of one request (or of N, for ``batch``), the features wanted per
+entity type and, for a LlamaIndex query, the vectors the query already holds, the flow
+
+1. plans what is still to fetch (names already known for the same entity are reused);
+2. asks the monitor whether the store may be read (``should_read(task_type)``: the
+   store gate, and for a task its quality gate and hold-out); a request that may not
+   comes back empty with ``skipped_reason="monitor_disabled"`` and makes no store call;
+3. groups the requests into one backend call per entity type and feature set, so N
+   requests for one entity type are one ``get_batch_features`` (and a single request is
+   ``get_batch_features([id])``, which a ``ServingClient`` coalesces with its neighbours);
+4. degrades a failed call per entity (the table in :mod:`llm_featurestore.serving.degrade`:
+   timeouts, outages, refused credentials, ids the join key cannot take, entity types the
+   store lacks), logging each cause once; programming errors (unknown feature names,
+   invalid configuration) raise, and so does everything when ``fallback`` is off;
+5. merges the vectors per request and reports the outcome to the monitor's store gate.
+
+The decisions live in one generator (:meth:`FeatureReader._flow`) that yields the calls
+to make and receives their outcomes; :meth:`~FeatureReader.read_many` and
+:meth:`~FeatureReader.aread_many` only drive it, the first with threads, the second on
+the event loop (the httpx ``Auth.auth_flow`` pattern).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
+from llm_featurestore.models import FeatureVector
+from llm_featurestore.serving.degrade import CauseLog, degraded_status
+from llm_featurestore.workers import shared_pool
+
+if TYPE_CHECKING:
+    from llm_featurestore.clients.base import FeatureStoreClient
+    from llm_featurestore.monitor import FeatureMonitor
+
+__all__ = ["MONITOR_DISABLED", "FeatureReader", "FeatureVectors", "ReadRequest"]
+
+logger = logging.getLogger("llm_featurestore.reading")
+_log = CauseLog(logger)
+
+MONITOR_DISABLED = "monitor_disabled"
+"""``FeatureVectors.skipped_reason`` when the monitor did not let the request read."""
+
+
+class FeatureVectors(dict[str, FeatureVector]):
+    """What one read returns: ``{entity_type: FeatureVector}``, plus how the read went.
+
+    A plain ``dict`` everywhere a mapping of vectors is accepted (filters, the
+    enricher, adapters), with three attributes:
+
+    Attributes:
+        skipped_reason: ``"monitor_disabled"`` when the monitor refused the read (the
+            mapping then holds only vectors the request already had); ``None`` otherwise.
+        latency_ms: Wall time of the store calls made for this request (0.0: none).
+        fetched: True when the store was called for this request.
+        recorded: True when the outcome was reported to the monitor's store gate, so
+            the enrichment built from these vectors must not report it again.
+    """
+
+    skipped_reason: str | None = None
+    latency_ms: float = 0.0
+    fetched: bool = False
+    recorded: bool = False
+
+    @property
+    def store_available(self) -> bool:
+        """False when every vector read for this request failed (timed out or unavailable)."""
+        return not self or not all(v.failed for v in self.values())
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """The features one request needs.
+
+    Attributes:
+        entities: ``{entity_type: entity_id}``; entity types without an id are not read.
+        features: ``{entity_type: [names]}``, priority order; the union of what the
+            task, the filters and the postprocessors of this request need.
+        task_type: The enrichment task this read serves, or ``None`` for a read that
+            serves no task (a lookup, a filter): it selects the monitor's gates.
+        known: Vectors this request already holds (a LlamaIndex query's); their names
+            are not fetched again for the same entity.
+        fix: How to fix a feature name the store rejects, appended to that error.
+    """
+
+    entities: Mapping[str, str]
+    features: Mapping[str, Sequence[str]]
+    task_type: str | None = None
+    known: Mapping[str, FeatureVector] = field(default_factory=dict)
+    fix: str = ""
+
+    def todo(self) -> dict[str, list[str]]:
+        """``{entity_type: names still to fetch}`` for the entity types that have an id."""
+        out: dict[str, list[str]] = {}
+        for etype, names in self.features.items():
+            eid = self.entities.get(etype)
+            if not eid or not names:
+                continue
+            have = self.known.get(etype)
+            held = have.statuses if have is not None and have.entity_id == eid else {}
+            missing = [n for n in dict.fromkeys(names) if n not in held]
+            if missing:
+                out[etype] = missing
+        return out
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One backend call: ``get_batch_features(ids, entity_type, names)``."""
+
+    entity_type: str
+    ids: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+_Answer = list[FeatureVector] | Exception
+
+
+class FeatureReader:
+    """Reads features for requests, with the monitor's gates and the failure table.
+
+    Args:
+        client: The store (a ``ServingClient`` adds timeouts, caching, coalescing and a
+            breaker; any client works).
+        monitor: Gates reads and receives their outcomes (``should_read``/``record_read``).
+        fallback: Degrade failed reads to TIMED_OUT/UNAVAILABLE/INVALID_ID/
+            UNKNOWN_ENTITY_TYPE vectors (logged once per cause) instead of raising.
+    """
+
+    def __init__(
+        self,
+        client: FeatureStoreClient,
+        *,
+        monitor: FeatureMonitor | None = None,
+        fallback: bool = True,
+    ) -> None:
+        self.client = client
+        self.monitor = monitor
+        self.fallback = fallback
+
+    # -- drivers ------------------------------------------------------------------
+
+    def read(self, request: ReadRequest) -> FeatureVectors:
+        """Read one request (see the module docstring)."""
+        return self.read_many([request])[0]
+
+    async def aread(self, request: ReadRequest) -> FeatureVectors:
+        """Async twin of :meth:`read`."""
+        return (await self.aread_many([request]))[0]
+
+    def read_many(self, requests: Sequence[ReadRequest]) -> list[FeatureVectors]:
+        """Read N requests with one backend call per entity type and feature set;
+        calls for different entity types run concurrently (the first in this thread)."""
+        flow = self._flow(requests)
+        try:
+            calls = next(flow)
+            while True:
+                calls = flow.send(_run_threads(self.client, calls, shared_pool()))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def aread_many(self, requests: Sequence[ReadRequest]) -> list[FeatureVectors]:
+        """Async twin of :meth:`read_many`; the calls run concurrently on the event loop."""
+        flow = self._flow(requests)
+        try:
+            calls = next(flow)
+            while True:
+                calls = flow.send(await _run_tasks(self.client, calls))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    # -- the decisions ------------------------------------------------------------
+
+    def _flow(
+        self, requests: Sequence[ReadRequest]
+    ) -> Generator[list[_Call], list[_Answer], list[FeatureVectors]]:
+        todos = [self._admit(r) for r in requests]
+        calls = _group(requests, todos)
+        fetched: dict[tuple[str, str, tuple[str, ...]], FeatureVector] = {}
+        start = time.perf_counter()
+        while calls:
+            answers = yield calls
+            retry: list[_Call] = []
+            for call, answer in zip(calls, answers, strict=True):
+                if isinstance(answer, InvalidEntityIdError) and len(call.ids) > 1:
+                    # Which id is bad is the store's to say: ask for each one alone.
+                    retry.extend(_Call(call.entity_type, (i,), call.names) for i in call.ids)
+                    continue
+                if isinstance(answer, list):
+                    vectors = answer
+                else:
+                    needing = [
+                        r
+                        for r, t in zip(requests, todos, strict=True)
+                        if t and call.entity_type in t
+                    ]
+                    vectors = self._degrade(call, answer, needing[0])
+                for vector in vectors:
+                    fetched[(call.entity_type, vector.entity_id, call.names)] = vector
+            calls = retry
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        return [
+            self._result(r, todo, fetched, latency_ms)
+            for r, todo in zip(requests, todos, strict=True)
+        ]
+
+    def _admit(self, request: ReadRequest) -> dict[str, list[str]] | None:
+        """What the request still needs, or ``None`` when the monitor refuses the read."""
+        todo = request.todo()
+        if todo and self.monitor is not None and not self.monitor.should_read(request.task_type):
+            return None
+        return todo
+
+    def _degrade(self, call: _Call, exc: Exception, request: ReadRequest) -> list[FeatureVector]:
+        status = degraded_status(exc, driver_errors=False)
+        if status is None and type(exc) is FeatureConfigError:
+            who = f"Task '{request.task_type}'" if request.task_type else "The lookup"
+            raise FeatureConfigError(
+                f"{who} looks up {', '.join(call.names)} for entity type "
+                f"'{call.entity_type}', which the store rejected: {exc} {request.fix}".rstrip()
+            ) from exc
+        if status is None or not self.fallback:
+            raise exc
+        source = getattr(self.client, "source", "custom")
+        _log.warn(
+            (source, status.value, call.entity_type, type(exc).__name__),
+            f"Feature lookup for {len(call.ids)} {call.entity_type} entities failed "
+            f"({status.value}); continuing without their features: {exc}",
+        )
+        return [
+            FeatureVector.unavailable(
+                eid, call.entity_type, call.names, status=status, source=source
+            )
+            for eid in call.ids
+        ]
+
+    def _result(
+        self,
+        request: ReadRequest,
+        todo: dict[str, list[str]] | None,
+        fetched: Mapping[tuple[str, str, tuple[str, ...]], FeatureVector],
+        latency_ms: float,
+    ) -> FeatureVectors:
+        out = FeatureVectors(
+            (etype, vector)
+            for etype, vector in request.known.items()
+            if etype in request.features and vector.entity_id == request.entities.get(etype)
+        )
+        if todo is None:
+            out.skipped_reason = MONITOR_DISABLED
+            return out
+        new: list[FeatureVector] = []
+        for etype, names in todo.items():
+            vector = fetched[(etype, request.entities[etype], tuple(names))]
+            new.append(vector)
+            out[etype] = merge_vectors(out.get(etype), vector)
+        if new:
+            out.fetched = True
+            out.latency_ms = latency_ms
+            if self.monitor is not None:
+                self.monitor.record_read(not all(v.failed for v in new))
+                out.recorded = True
+        return out
+
+
+def _group(
+    requests: Sequence[ReadRequest], todos: Sequence[dict[str, list[str]] | None]
+) -> list[_Call]:
+    """One call per (entity type, names) over the unique ids of every admitted request."""
+    ids: dict[tuple[str, tuple[str, ...]], dict[str, None]] = {}
+    for request, todo in zip(requests, todos, strict=True):
+        for etype, names in (todo or {}).items():
+            ids.setdefault((etype, tuple(names)), {})[request.entities[etype]] = None
+    return [_Call(etype, tuple(group), names) for (etype, names), group in ids.items()]
+
+
+def _call(client: FeatureStoreClient, call: _Call) -> _Answer:
+    try:
+        return client.get_batch_features(list(call.ids), call.entity_type, list(call.names))
+    except Exception as exc:
+        return exc
+
+
+async def _acall(client: FeatureStoreClient, call: _Call) -> _Answer:
+    try:
+        return await client.aget_batch_features(list(call.ids), call.entity_type, list(call.names))
+    except Exception as exc:
+        return exc
+
+
+def _run_threads(
+    client: FeatureStoreClient, calls: list[_Call], pool: ThreadPoolExecutor
+) -> list[_Answer]:
+    futures = [pool.submit(_call, client, c) for c in calls[1:]]
+    first = _call(client, calls[0])
+    return [first, *(f.result() for f in futures)]
+
+
+async def _run_tasks(client: FeatureStoreClient, calls: list[_Call]) -> list[_Answer]:
+    if len(calls) == 1:
+        return [await _acall(client, calls[0])]
+    return list(await asyncio.gather(*(_acall(client, c) for c in calls)))
+
+
+def merge_vectors(old: FeatureVector | None, new: FeatureVector) -> FeatureVector:
+    """``new`` plus the features of ``old`` that it lacks (same entity only)."""
+    if old is None or old.entity_id != new.entity_id or old.entity_type != new.entity_type:
+        return new
+    names = [*old.statuses, *(n for n in new.statuses if n not in old.statuses)]
+    return FeatureVector.build(
+        entity_id=new.entity_id,
+        entity_type=new.entity_type,
+        feature_names=names,
+        values={**old.features, **new.features},
+        statuses={**old.statuses, **new.statuses},
+        event_timestamps={**old.event_timestamps, **new.event_timestamps},
+        source=new.source,
+        retrieved_at=min(old.retrieved_at, new.retrieved_at),
+    )
+
+
+def entity_ids(sources: Sequence[Mapping[str, Any]], keys: Mapping[str, str]) -> dict[str, str]:
+    """``{entity_type: id}`` read from the first source holding each key of ``keys``
+    (``{entity_type: key}``); ``None``/``""`` mean "no entity", integers become strings.
+
+    Raises:
+        FeatureConfigError: an id that is neither a string nor an integer.
+    """
+    out: dict[str, str] = {}
+    for etype, key in keys.items():
+        for source in sources:
+            if key in source:
+                value = source[key]
+                break
+        else:
+            continue
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise FeatureConfigError(
+                f"Entity id under '{key}' must be a string or an integer, got "
+                f"{type(value).__name__} {value!r}"
+            )
+        out[etype] = str(value)
+    return out
+
+
+def warn_no_entity(component: str, keys: Mapping[str, str]) -> None:
+    """Log once (per component and keys) that a request named none of the expected ids,
+    so personalisation is off for it: the usual cause is an id under another key."""
+    expected = ", ".join(f"'{key}' (entity type {etype})" for etype, key in keys.items())
+    _log.warn(
+        ("no_entity", component, tuple(keys.items())),
+        f"{component}: the request carries none of the expected entity ids {expected}; "
+        "reading no features for it. Pass the id under that key, or set the key name.",
+    )
