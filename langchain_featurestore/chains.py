@@ -39,13 +39,19 @@ used, their statuses and the latencies; see :mod:`langchain_featurestore._events
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManager
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnableParallel
-from langchain_core.runnables.config import ensure_config, patch_config, set_config_context
+from langchain_core.runnables.config import (
+    ensure_config,
+    get_config_list,
+    patch_config,
+    set_config_context,
+)
 
 from langchain_featurestore.enrichment import FeatureEnricherRunnable
 from langchain_featurestore.lookup import FeatureLookup
@@ -55,8 +61,6 @@ from llm_featurestore.enricher import FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
 
 __all__ = ["format_documents", "lookup_for", "personalized_rag_chain", "personalized_retrieval"]
-
-_DEFAULT_ID_KEYS = {"user": "user_id", "organization": "organization_id"}
 
 
 class _PooledParallel(RunnableParallel[Any]):
@@ -108,6 +112,57 @@ class _PooledParallel(RunnableParallel[Any]):
         run_manager.on_chain_end(output)
         return output
 
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[dict[str, Any]]:
+        """Each branch's own ``batch`` over all inputs (the lookup: one backend call per
+        entity type), branches in parallel; outputs regrouped per input."""
+        if not inputs:
+            return []
+        configs = get_config_list(config, len(inputs))
+        steps = list(self.steps__.items())
+        futures = [
+            shared_executor().submit(
+                step.batch, inputs, configs, return_exceptions=return_exceptions
+            )
+            for _, step in steps[:-1]
+        ]
+        last = steps[-1][1].batch(inputs, configs, return_exceptions=return_exceptions)
+        columns = [*(f.result() for f in futures), last]
+        return _rows([key for key, _ in steps], columns)
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[dict[str, Any]]:
+        """Async twin of :meth:`batch`."""
+        if not inputs:
+            return []
+        configs = get_config_list(config, len(inputs))
+        steps = list(self.steps__.items())
+        columns = await asyncio.gather(
+            *(s.abatch(inputs, configs, return_exceptions=return_exceptions) for _, s in steps)
+        )
+        return _rows([key for key, _ in steps], list(columns))
+
+
+def _rows(keys: list[str], columns: list[list[Any]]) -> list[dict[str, Any]]:
+    """Per-input output dicts from per-branch output lists (an error fails its input)."""
+    rows: list[dict[str, Any]] = []
+    for values in zip(*columns, strict=True):
+        error = next((v for v in values if isinstance(v, Exception)), None)
+        rows.append(error if error is not None else dict(zip(keys, values, strict=True)))  # type: ignore[arg-type]
+    return rows
+
 
 def format_documents(documents: Sequence[Document]) -> str:
     """Documents as text for a prompt: page contents separated by blank lines."""
@@ -129,14 +184,15 @@ def lookup_for(
             ``client`` and ``fallback`` are used.
         enricher: Its ``required_features(task_type)`` are added.
         task_type: The enrichment task.
-        id_keys: ``{entity_type: input key}``; defaults: the retriever's ``id_key`` for
-            the spec's entity type, ``user_id``, ``organization_id``, else
-            ``"<entity_type>_id"``.
+        id_keys: ``{entity_type: input key}``; defaults: the retriever's id key for the
+            spec's entity type, else ``"<entity_type>_id"`` (``user_id``, ``driver_id``).
         client: Read from this client instead of the retriever's.
 
     Returns:
         A multi-entity lookup whose output (``{entity_type: FeatureVector}``, under the
-        retriever's ``features_key``) both the selector and the enricher consume.
+        retriever's ``features_key``) both the selector and the enricher consume. With an
+        enricher, the read is gated by its monitor for ``task_type`` (one gate decision
+        per request; the enrichment reuses it); otherwise by the retriever's monitor.
 
     Raises:
         FeatureConfigError: neither the filter nor the task needs any feature.
@@ -153,13 +209,15 @@ def lookup_for(
             f"Nothing to look up: the filter spec has no rules and task '{task_type}' maps "
             "no features; add rules, or enable the task in the EnricherConfig"
         )
-    keys = {**_DEFAULT_ID_KEYS, spec.entity_type: retriever.id_key, **(id_keys or {})}
+    keys = {spec.entity_type: retriever.key, **(id_keys or {})}
     return FeatureLookup(
         client or retriever.client,
         entities={etype: keys.get(etype, f"{etype}_id") for etype in names},
         feature_names=names,
         output_key=retriever.features_key,
         fallback=retriever.fallback,
+        monitor=enricher.monitor if enricher is not None else retriever.monitor,
+        task_type=task_type if enricher is not None else None,
     )
 
 

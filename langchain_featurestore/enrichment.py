@@ -22,22 +22,20 @@ statuses, tokens added, latency) so tracing tools show it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForChainRun,
-    CallbackManagerForChainRun,
-)
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config
+from langchain_core.runnables.config import ensure_config, get_config_list
 
 from langchain_featurestore._events import ENRICHMENT_EVENT, aemit, emit
-from langchain_featurestore.lookup import entity_id_from
-from llm_featurestore.enricher import EnrichmentResult, FeatureEnricher
+from langchain_featurestore.lookup import ids_from_input
+from llm_featurestore.enricher import EnrichmentResult, FeatureEnricher, LookupPlan
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureVector
+from llm_featurestore.reading import warn_no_entity
 
 __all__ = ["FeatureEnricherRunnable", "enrichment_event"]
 
@@ -63,17 +61,29 @@ def enrichment_event(result: EnrichmentResult) -> dict[str, Any]:
     }
 
 
-def _vectors(features: Any) -> dict[str, FeatureVector]:
+def _vectors(features: Any) -> Mapping[str, FeatureVector]:
+    if features is None:
+        return {}
     if isinstance(features, FeatureVector):
         return {features.entity_type: features}
     if isinstance(features, Mapping) and all(
         isinstance(v, FeatureVector) for v in features.values()
     ):
-        return {etype: v for etype, v in features.items() if v is not None}
+        return features  # a FeatureVectors keeps how its read went (skipped, recorded)
     raise FeatureConfigError(
         "features must be a FeatureVector or a mapping {entity_type: FeatureVector} "
         f"(the output of FeatureLookup), got {type(features).__name__}"
     )
+
+
+@dataclass
+class _Input:
+    """One parsed input: the prompt, the input as a dict, and prefetched vectors or a plan."""
+
+    prompt: str
+    data: dict[str, Any]
+    vectors: Mapping[str, FeatureVector] | None
+    plan: LookupPlan | None
 
 
 class FeatureEnricherRunnable(Runnable[Any, Any]):
@@ -82,9 +92,11 @@ class FeatureEnricherRunnable(Runnable[Any, Any]):
     The input is the prompt string, or a dict with the prompt under ``prompt_key``.
     When a dict carries vectors under ``features_key`` (a :class:`FeatureVector`, or
     ``{entity_type: FeatureVector}`` as ``FeatureLookup`` outputs, or ``None`` for "no
-    entity"), they are used as is (:meth:`FeatureEnricher.enrich_from_vectors`);
-    otherwise the enricher looks the entities up itself, with ids taken from the dict
-    or from ``config["configurable"]`` under the keys of ``id_keys``.
+    entity"), they are used as is (:meth:`FeatureEnricher.enrich_from_vectors`; a read
+    the monitor refused passes through as ``monitor_disabled``); otherwise the enricher
+    reads the entities itself through the core read flow, with ids taken from the dict
+    or from ``config["configurable"]`` under the keys of ``id_keys``. ``batch`` and
+    ``abatch`` read N inputs with one backend call per entity type.
 
     Args:
         enricher: The core enricher (its client, config, catalog and monitor apply).
@@ -92,8 +104,8 @@ class FeatureEnricherRunnable(Runnable[Any, Any]):
         prompt_key: Key of the prompt in a dict input.
         output: ``"prompt"``, ``"variables"`` or ``"result"`` (see the module docstring).
         features_key: Key of prefetched vectors in a dict input.
-        id_keys: ``{entity_type: key}`` for the ids; by default ``user`` from
-            ``"user_id"`` and ``organization`` from ``"organization_id"``.
+        id_keys: ``{entity_type: key}`` for the ids; by default ``"<entity_type>_id"``
+            for each entity type the task reads (``user_id``, ``organization_id``, ...).
 
     Raises:
         FeatureConfigError: an unknown ``output`` (at construction); a missing prompt or
@@ -117,14 +129,10 @@ class FeatureEnricherRunnable(Runnable[Any, Any]):
         self.prompt_key = prompt_key
         self.output: Output = output
         self.features_key = features_key
-        self.id_keys = dict(id_keys or {"user": "user_id", "organization": "organization_id"})
+        required = enricher.required_features(task_type)
+        self.id_keys = dict(id_keys or {etype: f"{etype}_id" for etype in required})
 
-    # -- pure helpers -------------------------------------------------------
-
-    def _parse(
-        self, input_: Any, config: RunnableConfig
-    ) -> tuple[str, dict[str, Any], dict[str, FeatureVector] | None, dict[str, str]]:
-        """(prompt, input as dict, prefetched vectors or None, entity ids)."""
+    def _parse(self, input_: Any, config: RunnableConfig) -> _Input:
         if isinstance(input_, str):
             data: dict[str, Any] = {self.prompt_key: input_}
         elif isinstance(input_, Mapping):
@@ -140,35 +148,32 @@ class FeatureEnricherRunnable(Runnable[Any, Any]):
                 f"No prompt string under '{self.prompt_key}' in the input (keys: "
                 f"{', '.join(map(str, data)) or 'none'}); set prompt_key to the right key"
             )
-        vectors: dict[str, FeatureVector] | None = None
         if self.features_key in data:
-            features = data[self.features_key]
-            vectors = {} if features is None else _vectors(features)
-        configurable = config.get("configurable") or {}
-        ids: dict[str, str] = {}
-        for etype, key in self.id_keys.items():
-            raw = data[key] if key in data else configurable.get(key)
-            entity_id = entity_id_from(raw, key)
-            if entity_id is not None:
-                ids[etype] = entity_id
-        return prompt, data, vectors, ids
+            return _Input(prompt, data, _vectors(data[self.features_key]), None)
+        ids = ids_from_input(data, config, self.id_keys)
+        plan = self.enricher.plan(task_type=self.task_type, context=ids)
+        if plan.skipped_reason == "no_entities":
+            warn_no_entity("FeatureEnricherRunnable", self.id_keys)
+        return _Input(prompt, data, None, plan)
 
-    def _from_vectors(self, prompt: str, vectors: dict[str, FeatureVector]) -> EnrichmentResult:
-        start = time.perf_counter()
-        monitor = self.enricher.monitor
-        if vectors and monitor is not None and not monitor.should_enrich(self.task_type):
-            return EnrichmentResult(
-                original_prompt=prompt,
-                enriched_prompt=prompt,
-                task_type=self.task_type,
-                features_used=[],
-                feature_tokens_added=0,
-                enrichment_latency_ms=(time.perf_counter() - start) * 1000,
-                features_available=False,
-                variables={"feature_context": "", "features": {}, "features_by_name": {}},
-                skipped_reason="monitor_disabled",
+    def _results(
+        self, parsed: Sequence[_Input], fetched: Sequence[EnrichmentResult]
+    ) -> list[EnrichmentResult]:
+        """Merge the results of the inputs that were read with those that brought vectors."""
+        read = iter(fetched)
+        return [
+            next(read)
+            if p.vectors is None
+            else self.enricher.enrich_from_vectors(
+                p.prompt, p.vectors, self.task_type, getattr(p.vectors, "latency_ms", 0.0)
             )
-        return self.enricher.enrich_from_vectors(prompt, vectors, self.task_type)
+            for p in parsed
+        ]
+
+    @staticmethod
+    def _to_read(parsed: Sequence[_Input]) -> tuple[list[str], list[LookupPlan]]:
+        todo = [p for p in parsed if p.plan is not None]
+        return [p.prompt for p in todo], [p.plan for p in todo if p.plan is not None]
 
     def _shape(self, data: dict[str, Any], result: EnrichmentResult) -> Any:
         if self.output == "prompt":
@@ -177,34 +182,74 @@ class FeatureEnricherRunnable(Runnable[Any, Any]):
             return {**data, **result.variables}
         return result
 
-    # -- Runnable interface -------------------------------------------------
+    def _run(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        parsed = [self._parse(i, c) for i, c in zip(inputs, configs, strict=True)]
+        results = self._results(parsed, self.enricher.enrich_many(*self._to_read(parsed)))
+        for result, config in zip(results, configs, strict=True):
+            emit(ENRICHMENT_EVENT, enrichment_event(result), config)
+        return [self._shape(p.data, r) for p, r in zip(parsed, results, strict=True)]
 
-    def _run(
-        self, input_: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
-    ) -> Any:
-        prompt, data, vectors, ids = self._parse(input_, config)
-        if vectors is not None:
-            result = self._from_vectors(prompt, vectors)
-        else:
-            result = self.enricher.enrich(prompt, task_type=self.task_type, context=ids)
-        emit(ENRICHMENT_EVENT, enrichment_event(result), config)
-        return self._shape(data, result)
-
-    async def _arun(
-        self, input_: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
-    ) -> Any:
-        prompt, data, vectors, ids = self._parse(input_, config)
-        if vectors is not None:
-            result = self._from_vectors(prompt, vectors)
-        else:
-            result = await self.enricher.aenrich(prompt, task_type=self.task_type, context=ids)
-        await aemit(ENRICHMENT_EVENT, enrichment_event(result), config)
-        return self._shape(data, result)
+    async def _arun(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        parsed = [self._parse(i, c) for i, c in zip(inputs, configs, strict=True)]
+        fetched = await self.enricher.aenrich_many(*self._to_read(parsed))
+        results = self._results(parsed, fetched)
+        for result, config in zip(results, configs, strict=True):
+            await aemit(ENRICHMENT_EVENT, enrichment_event(result), config)
+        return [self._shape(p.data, r) for p, r in zip(parsed, results, strict=True)]
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Enrich one input; the output depends on ``output``."""
-        return self._call_with_config(self._run, input, ensure_config(config))
+        return self._call_with_config(
+            lambda i, config: self._run([i], [config])[0], input, ensure_config(config)
+        )
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Async twin of :meth:`invoke` (the enricher's native async lookups)."""
-        return await self._acall_with_config(self._arun, input, ensure_config(config))
+
+        async def one(
+            i: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+        ) -> Any:
+            return (await self._arun([i], [config]))[0]
+
+        return await self._acall_with_config(one, input, ensure_config(config))
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[Any]:
+        """Enrich N inputs with one backend call per entity type."""
+        if not inputs:
+            return []
+        return self._batch_with_config(
+            lambda i, config: self._run(i, config),
+            inputs,
+            get_config_list(config, len(inputs)),
+            return_exceptions=return_exceptions,
+        )
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[Any]:
+        """Async twin of :meth:`batch`."""
+        if not inputs:
+            return []
+
+        async def run(
+            i: list[Any],
+            run_manager: list[AsyncCallbackManagerForChainRun],
+            config: list[RunnableConfig],
+        ) -> list[Any]:
+            return await self._arun(i, config)
+
+        return await self._abatch_with_config(
+            run, inputs, get_config_list(config, len(inputs)), return_exceptions=return_exceptions
+        )

@@ -6,8 +6,10 @@
     lookup.invoke({"question": "shoes?", "user_id": "u1"})
     # {"question": "shoes?", "user_id": "u1", "features": FeatureVector(...)}
 
-With several entity types, the output is a dict ``{entity_type: FeatureVector}`` that
-``FeatureEnricher.enrich_from_vectors`` and ``FeatureFilteredRetriever`` consume as is::
+With several entity types, the output is a mapping ``{entity_type: FeatureVector}`` (a
+:class:`~llm_featurestore.reading.FeatureVectors`, which also says whether the monitor
+let the read happen) that ``FeatureEnricher.enrich_from_vectors`` and
+``FeatureFilteredRetriever`` consume as is::
 
     FeatureLookup(
         client,
@@ -15,102 +17,37 @@ With several entity types, the output is a dict ``{entity_type: FeatureVector}``
         feature_names={"user": ["favorite_category"], "organization": ["plan"]},
     )
 
+Reads go through the core read flow (:class:`~llm_featurestore.reading.FeatureReader`):
+the monitor's gate, coalescing, per-entity degradation and the failure table all apply.
 ``batch``/``abatch`` over N inputs make one backend call per entity type, not N.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForChainRun,
-    CallbackManagerForChainRun,
-)
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, get_config_list
 
 from langchain_featurestore._events import LOOKUP_EVENT, aemit, emit, vectors_summary
 from llm_featurestore.clients.base import FeatureStoreClient
-from llm_featurestore.errors import (
-    FeatureConfigError,
-    FeatureStoreUnavailableError,
-    FeatureTimeoutError,
+from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.models import FeatureVector
+from llm_featurestore.reading import (
+    FeatureReader,
+    FeatureVectors,
+    ReadRequest,
+    entity_ids,
+    warn_no_entity,
 )
-from llm_featurestore.models import FeatureStatus, FeatureVector
 
-__all__ = ["FeatureLookup", "aread_vectors", "entity_id_from", "read_vectors", "vector_for"]
+if TYPE_CHECKING:
+    from llm_featurestore.monitor import FeatureMonitor
 
-logger = logging.getLogger(__name__)
-
-
-def _degraded(
-    client: FeatureStoreClient,
-    entity_ids: Sequence[str],
-    entity_type: str,
-    feature_names: Sequence[str],
-    exc: FeatureStoreUnavailableError,
-) -> list[FeatureVector]:
-    status = (
-        FeatureStatus.TIMED_OUT
-        if isinstance(exc, FeatureTimeoutError)
-        else FeatureStatus.UNAVAILABLE
-    )
-    logger.warning(
-        "Feature lookup for %d %s entities failed (%s); continuing without features: %s",
-        len(entity_ids),
-        entity_type,
-        status.value,
-        exc,
-    )
-    source = getattr(client, "source", "custom")
-    return [
-        FeatureVector.unavailable(eid, entity_type, feature_names, status=status, source=source)
-        for eid in entity_ids
-    ]
-
-
-def read_vectors(
-    client: FeatureStoreClient,
-    entity_ids: Sequence[str],
-    entity_type: str,
-    feature_names: Sequence[str],
-    *,
-    fallback: bool,
-) -> list[FeatureVector]:
-    """``client.get_batch_features``; with ``fallback``, a store failure gives vectors
-    marked TIMED_OUT/UNAVAILABLE (and a logged warning) instead of an exception.
-
-    Raises:
-        FeatureConfigError: always, for unknown names or entity types.
-        FeatureStoreUnavailableError: the store failed and ``fallback`` is off.
-    """
-    try:
-        return client.get_batch_features(entity_ids, entity_type, feature_names)
-    except FeatureStoreUnavailableError as exc:
-        if not fallback:
-            raise
-        return _degraded(client, entity_ids, entity_type, feature_names, exc)
-
-
-async def aread_vectors(
-    client: FeatureStoreClient,
-    entity_ids: Sequence[str],
-    entity_type: str,
-    feature_names: Sequence[str],
-    *,
-    fallback: bool,
-) -> list[FeatureVector]:
-    """Async twin of :func:`read_vectors`."""
-    try:
-        return await client.aget_batch_features(entity_ids, entity_type, feature_names)
-    except FeatureStoreUnavailableError as exc:
-        if not fallback:
-            raise
-        return _degraded(client, entity_ids, entity_type, feature_names, exc)
+__all__ = ["FeatureLookup", "entity_id_from", "ids_from_input", "vector_for"]
 
 
 def entity_id_from(value: Any, key: str) -> str | None:
@@ -119,16 +56,16 @@ def entity_id_from(value: Any, key: str) -> str | None:
     Raises:
         FeatureConfigError: the value is neither a string nor an integer.
     """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise FeatureConfigError(
-        f"Entity id under '{key}' must be a string or an integer, got "
-        f"{type(value).__name__} {value!r}"
-    )
+    return entity_ids([{key: value}], {"": key}).get("")
+
+
+def ids_from_input(
+    input_: Mapping[str, Any], config: RunnableConfig | None, keys: Mapping[str, str]
+) -> dict[str, str]:
+    """``{entity_type: id}`` from a dict input, else from ``config["configurable"]``,
+    under the keys ``{entity_type: key}``."""
+    configurable = ensure_config(config).get("configurable") or {}
+    return entity_ids([input_, configurable], keys)
 
 
 def vector_for(features: Any, entity_type: str) -> FeatureVector | None:
@@ -153,30 +90,74 @@ def vector_for(features: Any, entity_type: str) -> FeatureVector | None:
     )
 
 
+def _names(
+    entity_type: str,
+    id_key: str | None,
+    feature_names: Sequence[str] | Mapping[str, Sequence[str]],
+    entities: Mapping[str, str] | None,
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Validate the constructor's arguments: ``({entity_type: id_key}, {entity_type: names})``."""
+    if entities is None:
+        if isinstance(feature_names, Mapping):
+            raise FeatureConfigError(
+                "feature_names is a mapping by entity type; pass entities="
+                "{entity_type: id_key} too, or give a list of names for one entity"
+            )
+        entities = {entity_type: id_key or f"{entity_type}_id"}
+        names: Mapping[str, Sequence[str]] = {entity_type: feature_names}
+    else:
+        if not entities:
+            raise FeatureConfigError("entities is empty: map at least one entity type to an id key")
+        if not isinstance(feature_names, Mapping):
+            raise FeatureConfigError(
+                "With entities=..., feature_names must map each entity type to its "
+                f"names, e.g. {{{next(iter(entities))!r}: ['feature_a']}}"
+            )
+        missing = [etype for etype in entities if etype not in feature_names]
+        extra = [etype for etype in feature_names if etype not in entities]
+        if missing or extra:
+            raise FeatureConfigError(
+                "entities and feature_names must name the same entity types; "
+                f"without feature names: {missing or '-'}, without an id key: {extra or '-'}"
+            )
+        names = feature_names
+    checked: dict[str, list[str]] = {}
+    for etype, etype_names in names.items():
+        if isinstance(etype_names, str) or not etype_names:
+            raise FeatureConfigError(
+                f"feature_names for entity type '{etype}' must be a non-empty list of "
+                f"names, got {etype_names!r}"
+            )
+        checked[etype] = list(dict.fromkeys(etype_names))
+    return dict(entities), checked
+
+
 class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
     """Look up feature vectors for the entity ids in the input and add them to it.
 
     Ids are read from the input dict (``input[id_key]``) or, when absent there, from
-    ``config["configurable"][id_key]``. The output is a new dict: the input plus
+    ``config["configurable"][id_key]``; an input with none of the expected ids logs one
+    warning naming the key expected. The output is a new dict: the input plus
     ``output_key``, which holds a :class:`FeatureVector` (``None`` when the input has
-    no id) in single-entity mode, or ``{entity_type: FeatureVector}`` for the entity
-    types that have an id when ``entities`` is given.
-
-    With ``fallback`` (the default) a store failure never fails the chain: the vectors
-    come back with every feature UNAVAILABLE (or TIMED_OUT) and a warning is logged,
-    as the core's ``ServingClient`` does; wrap the backend in a ``ServingClient`` for
-    timeouts, caching and a circuit breaker too. Unknown feature names always raise.
+    no id, or the monitor refused the read) in single-entity mode, or a
+    :class:`~llm_featurestore.reading.FeatureVectors` ``{entity_type: FeatureVector}``
+    for the entity types that have an id when ``entities`` is given.
 
     Args:
-        client: Any feature store client.
+        client: Any feature store client (a ``ServingClient`` adds timeouts, caching,
+            coalescing and a circuit breaker).
         entity_type: The entity type, in single-entity mode.
         feature_names: Names to read: a list in single-entity mode, or
             ``{entity_type: [names]}`` with ``entities``.
-        id_key: Input (or configurable) key holding the id, in single-entity mode.
+        id_key: Input (or configurable) key holding the id, in single-entity mode;
+            ``"<entity_type>_id"`` by default (``user`` -> ``user_id``).
         output_key: Key under which the vector(s) are added.
         entities: ``{entity_type: id_key}`` for several entity types.
-        fallback: Degrade to UNAVAILABLE vectors instead of raising
-            :class:`FeatureStoreUnavailableError`.
+        fallback: Degrade failed reads (see :mod:`llm_featurestore.serving.degrade`)
+            instead of raising.
+        monitor: Gates the reads (``should_read``) and receives their outcomes.
+        task_type: The enrichment task the read serves (its quality gate and hold-out
+            apply); ``None`` for a plain lookup (the store gate alone).
 
     Raises:
         FeatureConfigError: inconsistent arguments (at construction), or an input that
@@ -189,152 +170,72 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         *,
         entity_type: str = "user",
         feature_names: Sequence[str] | Mapping[str, Sequence[str]],
-        id_key: str = "user_id",
+        id_key: str | None = None,
         output_key: str = "features",
         entities: Mapping[str, str] | None = None,
         fallback: bool = True,
+        monitor: FeatureMonitor | None = None,
+        task_type: str | None = None,
     ) -> None:
         self.client = client
         self.fallback = fallback
         self.output_key = output_key
         self.multi = entities is not None
-        if entities is None:
-            if isinstance(feature_names, Mapping):
-                raise FeatureConfigError(
-                    "feature_names is a mapping by entity type; pass entities="
-                    "{entity_type: id_key} too, or give a list of names for one entity"
-                )
-            entities = {entity_type: id_key}
-            names: Mapping[str, Sequence[str]] = {entity_type: feature_names}
-        else:
-            if not entities:
-                raise FeatureConfigError(
-                    "entities is empty: map at least one entity type to an id key"
-                )
-            if not isinstance(feature_names, Mapping):
-                raise FeatureConfigError(
-                    "With entities=..., feature_names must map each entity type to its "
-                    f"names, e.g. {{{next(iter(entities))!r}: ['feature_a']}}"
-                )
-            missing = [etype for etype in entities if etype not in feature_names]
-            extra = [etype for etype in feature_names if etype not in entities]
-            if missing or extra:
-                raise FeatureConfigError(
-                    "entities and feature_names must name the same entity types; "
-                    f"without feature names: {missing or '-'}, without an id key: {extra or '-'}"
-                )
-            names = feature_names
-        self.entities: dict[str, str] = dict(entities)
-        self.feature_names: dict[str, list[str]] = {}
-        for etype, etype_names in names.items():
-            if isinstance(etype_names, str) or not etype_names:
-                raise FeatureConfigError(
-                    f"feature_names for entity type '{etype}' must be a non-empty list of "
-                    f"names, got {etype_names!r}"
-                )
-            self.feature_names[etype] = list(dict.fromkeys(etype_names))
+        self.task_type = task_type
+        self.entities, self.feature_names = _names(entity_type, id_key, feature_names, entities)
+        self.reader = FeatureReader(client, monitor=monitor, fallback=fallback)
 
-    # -- pure helpers -------------------------------------------------------
-
-    def _ids(self, input_: Any, config: RunnableConfig) -> dict[str, str]:
-        if not isinstance(input_, Mapping):
-            raise FeatureConfigError(
-                f"FeatureLookup expects a dict input carrying ids such as "
-                f"{{'question': ..., {next(iter(self.entities.values()))!r}: ...}}, "
-                f"got {type(input_).__name__}"
-            )
-        configurable = config.get("configurable") or {}
-        ids: dict[str, str] = {}
-        for etype, key in self.entities.items():
-            raw = input_[key] if key in input_ else configurable.get(key)
-            entity_id = entity_id_from(raw, key)
-            if entity_id is not None:
-                ids[etype] = entity_id
-        return ids
-
-    def _output(
-        self, input_: Mapping[str, Any], vectors: dict[str, FeatureVector]
-    ) -> dict[str, Any]:
-        if self.multi:
-            value: Any = vectors
-        else:
-            value = vectors.get(next(iter(self.entities)))
-        return {**input_, self.output_key: value}
-
-    def _plan(
+    def _requests(
         self, inputs: Sequence[Any], configs: Sequence[RunnableConfig]
-    ) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
-        """Ids per input, and the unique ids to read per entity type."""
-        per_input = [self._ids(i, c) for i, c in zip(inputs, configs, strict=True)]
-        unique: dict[str, dict[str, None]] = {}
-        for ids in per_input:
-            for etype, entity_id in ids.items():
-                unique.setdefault(etype, {})[entity_id] = None
-        return per_input, {etype: list(ids) for etype, ids in unique.items()}
-
-    @staticmethod
-    def _assemble(
-        per_input: list[dict[str, str]], read: dict[str, dict[str, FeatureVector]]
-    ) -> list[dict[str, FeatureVector]]:
-        return [
-            {etype: read[etype][entity_id] for etype, entity_id in ids.items()} for ids in per_input
-        ]
-
-    # -- I/O ----------------------------------------------------------------
-
-    def _lookup(
-        self,
-        inputs: list[dict[str, Any]],
-        run_manager: list[CallbackManagerForChainRun],
-        config: list[RunnableConfig],
-    ) -> list[Any]:
-        per_input, unique = self._plan(inputs, config)
-        start = time.perf_counter()
-        read = {
-            etype: dict(
-                zip(
-                    ids,
-                    read_vectors(
-                        self.client, ids, etype, self.feature_names[etype], fallback=self.fallback
-                    ),
-                    strict=True,
+    ) -> list[ReadRequest]:
+        requests = []
+        for input_, config in zip(inputs, configs, strict=True):
+            if not isinstance(input_, Mapping):
+                raise FeatureConfigError(
+                    f"FeatureLookup expects a dict input carrying ids such as "
+                    f"{{'question': ..., {next(iter(self.entities.values()))!r}: ...}}, "
+                    f"got {type(input_).__name__}"
                 )
-            )
-            for etype, ids in unique.items()
-        }
+            ids = ids_from_input(input_, config, self.entities)
+            if not ids:
+                warn_no_entity("FeatureLookup", self.entities)
+            requests.append(ReadRequest(ids, self.feature_names, self.task_type))
+        return requests
+
+    def _outputs(
+        self,
+        inputs: Sequence[dict[str, Any]],
+        configs: Sequence[RunnableConfig],
+        read: Sequence[FeatureVectors],
+        lookup_ms: float,
+    ) -> list[tuple[dict[str, Any], dict[str, Any], RunnableConfig]]:
+        """(output, tracing event, config) per input."""
+        out = []
+        for input_, vectors, config in zip(inputs, read, configs, strict=True):
+            value: Any = vectors if self.multi else vectors.get(next(iter(self.entities)))
+            event = {"lookup_ms": lookup_ms, "entities": vectors_summary(vectors)}
+            out.append(({**input_, self.output_key: value}, event, config))
+        return out
+
+    def _lookup(self, inputs: list[dict[str, Any]], configs: list[RunnableConfig]) -> list[Any]:
+        start = time.perf_counter()
+        read = self.reader.read_many(self._requests(inputs, configs))
         lookup_ms = (time.perf_counter() - start) * 1000.0
-        vectors = self._assemble(per_input, read)
-        for vecs, cfg in zip(vectors, config, strict=True):
-            emit(LOOKUP_EVENT, {"lookup_ms": lookup_ms, "entities": vectors_summary(vecs)}, cfg)
-        return [self._output(i, v) for i, v in zip(inputs, vectors, strict=True)]
+        results = self._outputs(inputs, configs, read, lookup_ms)
+        for _, event, config in results:
+            emit(LOOKUP_EVENT, event, config)
+        return [output for output, _, _ in results]
 
     async def _alookup(
-        self,
-        inputs: list[dict[str, Any]],
-        run_manager: list[AsyncCallbackManagerForChainRun],
-        config: list[RunnableConfig],
+        self, inputs: list[dict[str, Any]], configs: list[RunnableConfig]
     ) -> list[Any]:
-        per_input, unique = self._plan(inputs, config)
         start = time.perf_counter()
-        results = await asyncio.gather(
-            *(
-                aread_vectors(
-                    self.client, ids, etype, self.feature_names[etype], fallback=self.fallback
-                )
-                for etype, ids in unique.items()
-            )
-        )
-        read = {
-            etype: dict(zip(ids, vecs, strict=True))
-            for (etype, ids), vecs in zip(unique.items(), results, strict=True)
-        }
+        read = await self.reader.aread_many(self._requests(inputs, configs))
         lookup_ms = (time.perf_counter() - start) * 1000.0
-        vectors = self._assemble(per_input, read)
-        for vecs, cfg in zip(vectors, config, strict=True):
-            await aemit(
-                LOOKUP_EVENT, {"lookup_ms": lookup_ms, "entities": vectors_summary(vecs)}, cfg
-            )
-        return [self._output(i, v) for i, v in zip(inputs, vectors, strict=True)]
+        results = self._outputs(inputs, configs, read, lookup_ms)
+        for _, event, config in results:
+            await aemit(LOOKUP_EVENT, event, config)
+        return [output for output, _, _ in results]
 
     # -- Runnable interface -------------------------------------------------
 
@@ -342,10 +243,8 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """Add the vector(s) for the ids in ``input`` (see the class docstring)."""
-        return self._call_with_config(
-            lambda i, run_manager, config: self._lookup([i], [run_manager], [config])[0],
-            input,
-            ensure_config(config),
+        return self._call_with_config(  # type: ignore[no-any-return]
+            lambda i, config: self._lookup([i], [config])[0], input, ensure_config(config)
         )
 
     async def ainvoke(
@@ -356,7 +255,7 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         async def one(
             i: dict[str, Any], run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
         ) -> dict[str, Any]:
-            return dict((await self._alookup([i], [run_manager], [config]))[0])
+            return dict((await self._alookup([i], [config]))[0])
 
         return await self._acall_with_config(one, input, ensure_config(config))
 
@@ -372,7 +271,7 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         if not inputs:
             return []
         return self._batch_with_config(
-            self._lookup,
+            lambda i, config: self._lookup(i, config),
             inputs,
             get_config_list(config, len(inputs)),
             return_exceptions=return_exceptions,
@@ -389,9 +288,14 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         """Async twin of :meth:`batch`."""
         if not inputs:
             return []
+
+        async def run(
+            i: list[dict[str, Any]],
+            run_manager: list[AsyncCallbackManagerForChainRun],
+            config: list[RunnableConfig],
+        ) -> list[Any]:
+            return await self._alookup(i, config)
+
         return await self._abatch_with_config(
-            self._alookup,
-            inputs,
-            get_config_list(config, len(inputs)),
-            return_exceptions=return_exceptions,
+            run, inputs, get_config_list(config, len(inputs)), return_exceptions=return_exceptions
         )

@@ -32,11 +32,8 @@ that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -45,128 +42,38 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import ContextThreadPoolExecutor, ensure_config
+from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.vectorstores import VectorStore
 from pydantic import Field
 
 from langchain_featurestore._events import RETRIEVAL_EVENT, aemit, emit
-from langchain_featurestore.lookup import aread_vectors, entity_id_from, read_vectors, vector_for
+from langchain_featurestore._search import (
+    BACKFILL_KEY,
+    SearchCandidates,
+    Selection,
+    both,
+    doc_key,
+    shared_executor,
+)
+from langchain_featurestore.lookup import entity_id_from, vector_for
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition, chroma_where
 from llm_featurestore.models import FeatureVector
+from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest, warn_no_entity
 
-__all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "SearchCandidates"]
-
-BACKFILL_KEY = "llmfs_backfill"
-"""Document metadata key: ``True`` when a document was added to fill up to ``k``."""
-
-
-@functools.cache
-def shared_executor() -> ContextThreadPoolExecutor:
-    """The adapter's long-lived pool for work that overlaps a request (lookups, embeddings).
-
-    Starting threads per request costs about as much as a fast lookup; this pool is
-    created once. Tasks copy the caller's context (callbacks, tracing).
-    """
-    return ContextThreadPoolExecutor(max_workers=32, thread_name_prefix="llmfs")
-
-
-_A = TypeVar("_A")
-_B = TypeVar("_B")
-
-
-async def _both(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
-    """Run two awaitables concurrently; if one fails, cancel the other and re-raise."""
-    task_a = asyncio.ensure_future(first)
-    task_b = asyncio.ensure_future(second)
-    try:
-        return await task_a, await task_b
-    except BaseException:
-        for task in (task_a, task_b):
-            task.cancel()
-        await asyncio.gather(task_a, task_b, return_exceptions=True)
-        raise
-
-
-@dataclass(frozen=True)
-class SearchCandidates:
-    """The part of a search that can run before the features are known.
-
-    Attributes:
-        query: The query text.
-        embedding: The query embedding, or ``None`` when the vector store exposes no
-            embeddings (searches then embed the query themselves).
-        documents: With ``fetch_k > 0``, the best ``fetch_k`` documents, unfiltered,
-            best first; empty otherwise.
-        fetch_k: How many unfiltered documents were asked for (0: none).
-    """
-
-    query: str
-    embedding: list[float] | None
-    documents: list[Document]
-    fetch_k: int
-
-    @property
-    def exhaustive(self) -> bool:
-        """True when every document in the store is among the candidates."""
-        return self.fetch_k > 0 and len(self.documents) < self.fetch_k
-
-
-def _doc_key(doc: Document) -> Any:
-    if doc.id is not None:
-        return doc.id
-    return (doc.page_content, tuple(sorted((k, repr(v)) for k, v in doc.metadata.items())))
-
-
-def _mark(doc: Document, backfill: bool) -> Document:
-    return Document(
-        id=doc.id, page_content=doc.page_content, metadata={**doc.metadata, BACKFILL_KEY: backfill}
-    )
-
-
-@dataclass
-class _Selection:
-    """What one retrieval did; becomes the documents and the tracing event."""
-
-    vector: FeatureVector | None
-    conditions: list[ResolvedCondition]
-    where: Any
-    primary: list[Document]
-    rest: list[Document]
-
-    def documents(self, k: int, backfill: bool) -> list[Document]:
-        docs = [_mark(d, False) for d in self.primary[:k]]
-        if backfill and len(docs) < k:
-            seen = {_doc_key(d) for d in docs}
-            for doc in self.rest:
-                if len(docs) >= k:
-                    break
-                if _doc_key(doc) not in seen:
-                    seen.add(_doc_key(doc))
-                    docs.append(_mark(doc, True))
-        return docs
-
-    def event(self, docs: Sequence[Document], k: int) -> dict[str, Any]:
-        backfilled = sum(1 for d in docs if d.metadata.get(BACKFILL_KEY))
-        return {
-            "entity_id": None if self.vector is None else self.vector.entity_id,
-            "statuses": {}
-            if self.vector is None
-            else {n: s.value for n, s in self.vector.statuses.items()},
-            "where": self.where,
-            "conditions": len(self.conditions),
-            "filtered": len(docs) - backfilled,
-            "backfilled": backfilled,
-            "k": k,
-        }
+__all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "SearchCandidates", "shared_executor"]
 
 
 class FeatureFilteredRetriever(BaseRetriever):
     """Retrieve from ``vectorstore`` with a metadata filter built from a user's features.
 
-    The user id comes, first found first used, from the ``user_id=`` invoke kwarg (named
-    by ``id_key``), a dict input's ``id_key`` entry, or ``config["configurable"][id_key]``.
+    The entity id comes, first found first used, from the invoke kwarg named by
+    ``id_key`` (``"<entity_type>_id"`` of the spec by default: ``user_id``,
+    ``driver_id``, ...), a dict input's ``id_key`` entry, or
+    ``config["configurable"][id_key]``; a request with none logs one warning naming
+    the key. Lookups go through the core read flow (monitor gate, coalescing, per-entity
+    degradation); ``batch``/``abatch`` read N inputs with one backend call.
     Prefetched features (a :class:`FeatureVector` or ``{entity_type: FeatureVector}``,
     as :class:`~langchain_featurestore.lookup.FeatureLookup` outputs) may be passed as
     the ``features=`` kwarg or a dict input's ``features_key`` entry; then no lookup is
@@ -181,7 +88,8 @@ class FeatureFilteredRetriever(BaseRetriever):
         client: Where features are looked up when not prefetched.
         k: Documents to return (also an invoke kwarg).
         backfill: Fill up to ``k`` with unfiltered results (marked ``llmfs_backfill``).
-        id_key: Name of the entity id in kwargs, dict inputs and ``configurable``.
+        id_key: Name of the entity id in kwargs, dict inputs and ``configurable``;
+            ``"<filter_spec.entity_type>_id"`` when ``None``.
         fetch_k: Unfiltered candidates fetched speculatively beside the lookup; 0 (the
             default) only embeds the query beside it (see the module docstring).
         query_key: Key of the query in a dict input (``"query"`` is accepted too).
@@ -189,8 +97,10 @@ class FeatureFilteredRetriever(BaseRetriever):
         filter_translator: Turns resolved conditions into the store's ``filter`` value
             (``None`` for no filter); Chroma's ``where`` by default.
         search_kwargs: Extra keyword arguments for every vector store search.
-        fallback: Search unfiltered (logging a warning) when the store fails, instead of
-            raising :class:`~llm_featurestore.errors.FeatureStoreUnavailableError`.
+        fallback: Search unfiltered (logging a warning once per cause) when the store
+            fails, instead of raising (see :mod:`llm_featurestore.serving.degrade`).
+        monitor: A ``FeatureMonitor`` whose store gate may refuse the lookup (the search
+            is then unfiltered, with no store call).
     """
 
     vectorstore: VectorStore
@@ -198,13 +108,19 @@ class FeatureFilteredRetriever(BaseRetriever):
     client: FeatureStoreClient
     k: int = Field(4, gt=0)
     backfill: bool = False
-    id_key: str = "user_id"
+    id_key: str | None = None
     fetch_k: int = Field(0, ge=0)
     query_key: str = "question"
     features_key: str = "features"
     filter_translator: Callable[[Sequence[ResolvedCondition]], Any] = chroma_where
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
     fallback: bool = True
+    monitor: Any = None
+
+    @property
+    def key(self) -> str:
+        """The id key in use: ``id_key``, or ``"<entity_type>_id"``."""
+        return self.id_key or f"{self.filter_spec.entity_type}_id"
 
     # -- invoke: accept dict inputs and configurable ids --------------------
 
@@ -212,10 +128,11 @@ class FeatureFilteredRetriever(BaseRetriever):
         self, input: str | Mapping[str, Any], config: RunnableConfig | None, kwargs: dict[str, Any]
     ) -> str:
         """Resolve the query and move ids/features from input and config into ``kwargs``."""
+        key = self.key
         if isinstance(input, Mapping):
             query = input.get(self.query_key, input.get("query"))
-            if self.id_key in input:
-                kwargs.setdefault(self.id_key, input[self.id_key])
+            if key in input:
+                kwargs.setdefault(key, input[key])
             if self.features_key in input:
                 kwargs.setdefault("features", input[self.features_key])
         else:
@@ -226,10 +143,10 @@ class FeatureFilteredRetriever(BaseRetriever):
                 f"under '{self.query_key}' or 'query'; got {type(query).__name__}"
             )
         configurable = ensure_config(config).get("configurable") or {}
-        if self.id_key not in kwargs and self.id_key in configurable:
-            kwargs[self.id_key] = configurable[self.id_key]
-        if self.id_key != "user_id" and self.id_key in kwargs:
-            kwargs["user_id"] = kwargs.pop(self.id_key)
+        if key not in kwargs and key in configurable:
+            kwargs[key] = configurable[key]
+        if key != "user_id" and key in kwargs:
+            kwargs["user_id"] = kwargs.pop(key)
         return query
 
     def invoke(
@@ -301,24 +218,24 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     def _plan(
         self, candidates: SearchCandidates, vector: FeatureVector | None, k: int
-    ) -> tuple[_Selection, bool]:
+    ) -> tuple[Selection, bool]:
         """Use the candidates where they suffice; the flag says a search is still needed."""
         conditions = self.filter_spec.resolve(vector)
         where = self.filter_translator(conditions) if conditions else None
         docs = candidates.documents
         if where is None:
             enough = len(docs) >= k or candidates.exhaustive
-            return _Selection(vector, conditions, None, docs[:k], []), not enough
+            return Selection(vector, conditions, None, docs[:k], []), not enough
         matching = [d for d in docs if all(c.matches(d.metadata) for c in conditions)]
         enough = len(matching) >= k or candidates.exhaustive
-        return _Selection(vector, conditions, where, matching[:k], list(docs)), not enough
+        return Selection(vector, conditions, where, matching[:k], list(docs)), not enough
 
-    def _needs_backfill(self, selection: _Selection, candidates: SearchCandidates, k: int) -> bool:
+    def _needs_backfill(self, selection: Selection, candidates: SearchCandidates, k: int) -> bool:
         """True when backfill is on and the unfiltered candidates cannot fill up to ``k``."""
         if not self.backfill or selection.where is None or len(selection.primary) >= k:
             return False
-        keys = {_doc_key(d) for d in selection.primary}
-        spare = sum(1 for d in selection.rest if _doc_key(d) not in keys)
+        keys = {doc_key(d) for d in selection.primary}
+        spare = sum(1 for d in selection.rest if doc_key(d) not in keys)
         return spare < k - len(selection.primary) and not candidates.exhaustive
 
     def select(
@@ -379,18 +296,82 @@ class FeatureFilteredRetriever(BaseRetriever):
         await aemit(RETRIEVAL_EVENT, selection.event(docs, k), config)
         return docs
 
-    def _lookup(self, user_id: str) -> FeatureVector:
-        spec = self.filter_spec
-        return read_vectors(
-            self.client, [user_id], spec.entity_type, spec.feature_names, fallback=self.fallback
-        )[0]
+    def _reader(self) -> FeatureReader:
+        return FeatureReader(self.client, monitor=self.monitor, fallback=self.fallback)
 
-    async def _alookup(self, user_id: str) -> FeatureVector:
+    def _read_request(self, entity_id: str) -> ReadRequest:
         spec = self.filter_spec
-        vectors = await aread_vectors(
-            self.client, [user_id], spec.entity_type, spec.feature_names, fallback=self.fallback
+        return ReadRequest({spec.entity_type: entity_id}, {spec.entity_type: spec.feature_names})
+
+    def _lookup(self, entity_id: str) -> FeatureVectors:
+        return self._reader().read(self._read_request(entity_id))
+
+    async def _alookup(self, entity_id: str) -> FeatureVectors:
+        return await self._reader().aread(self._read_request(entity_id))
+
+    def _entity(self, user_id: Any, features: Any) -> str | None:
+        """The id to look up, or ``None`` (features given, no rules, or no id: warned)."""
+        entity_id = entity_id_from(user_id, self.key)
+        if features is not None or not self.filter_spec.rules:
+            return None
+        if entity_id is None:
+            warn_no_entity("FeatureFilteredRetriever", {self.filter_spec.entity_type: self.key})
+        return entity_id
+
+    def _prefetched(
+        self, inputs: Sequence[Any], configs: Sequence[RunnableConfig]
+    ) -> tuple[list[dict[str, Any]], list[ReadRequest], list[int]]:
+        """Inputs as dicts with their query; the reads still to make and whose they are."""
+        prepared: list[dict[str, Any]] = []
+        requests: list[ReadRequest] = []
+        owners: list[int] = []
+        for n, (input_, config) in enumerate(zip(inputs, configs, strict=True)):
+            kwargs: dict[str, Any] = {}
+            query = self._request(input_, config, kwargs)
+            features = kwargs.get("features")
+            entity_id = self._entity(kwargs.get("user_id"), features)
+            if entity_id is not None:
+                requests.append(self._read_request(entity_id))
+                owners.append(n)
+            prepared.append({self.query_key: query, self.features_key: features})
+        return prepared, requests, owners
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[list[Document]]:
+        """Retrieve for N inputs; their lookups are one backend call per entity type."""
+        configs = get_config_list(config, len(inputs))
+        prepared, requests, owners = self._prefetched(inputs, configs)
+        for n, vectors in zip(owners, self._reader().read_many(requests), strict=True):
+            prepared[n][self.features_key] = vectors
+        # BaseRetriever is typed for str inputs; this class's invoke also takes dicts.
+        return super().batch(prepared, configs, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type]
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[list[Document]]:
+        """Async twin of :meth:`batch`."""
+        configs = get_config_list(config, len(inputs))
+        prepared, requests, owners = self._prefetched(inputs, configs)
+        read = await self._reader().aread_many(requests)
+        for n, vectors in zip(owners, read, strict=True):
+            prepared[n][self.features_key] = vectors
+        return await super().abatch(
+            prepared,  # type: ignore[arg-type]
+            configs,
+            return_exceptions=return_exceptions,
+            **kwargs,
         )
-        return vectors[0]
 
     def as_candidates(self, *, query_key: str | None = None) -> Runnable[Any, SearchCandidates]:
         """A Runnable: a str, or a dict with the query under ``query_key`` (the
@@ -456,8 +437,8 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[Document]:
         k = self._resolve_k(k)
         config: RunnableConfig = {"callbacks": run_manager.get_child()}
-        entity_id = entity_id_from(user_id, self.id_key)
-        if features is None and entity_id is not None and self.filter_spec.rules:
+        entity_id = self._entity(user_id, features)
+        if entity_id is not None:
             pending = shared_executor().submit(self._lookup, entity_id)
             candidates = self.search_candidates(query)
             features = pending.result()
@@ -477,9 +458,9 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[Document]:
         k = self._resolve_k(k)
         config: RunnableConfig = {"callbacks": run_manager.get_child()}
-        entity_id = entity_id_from(user_id, self.id_key)
-        if features is None and entity_id is not None and self.filter_spec.rules:
-            features, candidates = await _both(
+        entity_id = self._entity(user_id, features)
+        if entity_id is not None:
+            features, candidates = await both(
                 self._alookup(entity_id), self.asearch_candidates(query)
             )
         else:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from llm_featurestore.serving.degrade import forget_logged_causes
+
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.local",
@@ -11,3 +15,9 @@ pytest_plugins = [
     "tests.fixtures.tecton",
     "tests.fixtures.chroma",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cause_logs() -> None:
+    """Degraded reads log once per cause; each test starts with nothing logged yet."""
+    forget_logged_causes()

@@ -29,7 +29,6 @@ import argparse
 import os
 import re
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +243,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     from llm_featurestore.enricher import FeatureEnricher
     from llm_featurestore.errors import unknown_name_message
+    from llm_featurestore.reading import FeatureReader
 
     entities: dict[str, str] = {}
     for raw in args.entity:
@@ -277,12 +277,13 @@ def _inspect(args: argparse.Namespace) -> int:
                 f"--entity {next(iter(required))}:ID"
             )
         context = {et: eid for et, eid in entities.items() if et in required}
-        started = time.perf_counter()
         plan = enricher.plan(task_type=task, context=context)
-        vectors, failure = _fetch(client, plan.entities, plan.features)
-        lookup_ms = (time.perf_counter() - started) * 1000.0
+        # The read flow degrades as the configuration says (the serving client's
+        # fallback); an error that still comes through is reported with its cause.
+        reader = FeatureReader(client, fallback=False)
+        vectors = reader.read(enricher.request(plan))
         prompt = args.prompt if args.prompt is not None else ""
-        result = enricher.enrich_from_vectors(prompt, vectors, task, lookup_ms)
+        result = enricher.enrich_from_vectors(prompt, vectors, task, vectors.latency_ms)
     console = _console()
     for entity_type, vector in vectors.items():
         if _unknown(vector):
@@ -306,37 +307,10 @@ def _inspect(args: argparse.Namespace) -> int:
         _print_vector(console, vector, result)
     _print_result(console, result, config.max_feature_tokens, show_prompt=args.prompt is not None)
     if vectors and all(v.failed for v in vectors.values()):
-        cause = failure or "every feature timed out or was unavailable"
+        cause = "every feature timed out or was unavailable"
         print(f"{PROG}: error: the feature store could not be read: {cause}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     return EXIT_OK
-
-
-def _fetch(
-    client: Any, entities: Mapping[str, str], features: Mapping[str, Sequence[str]]
-) -> tuple[dict[str, FeatureVector], str | None]:
-    """One lookup per entity type. A store failure gives an UNAVAILABLE (or TIMED_OUT)
-    vector and the first failure's message, instead of raising."""
-    from llm_featurestore.errors import FeatureStoreUnavailableError, FeatureTimeoutError
-    from llm_featurestore.models import FeatureStatus, FeatureVector
-
-    vectors: dict[str, FeatureVector] = {}
-    failure: str | None = None
-    for entity_type, entity_id in entities.items():
-        names = list(features[entity_type])
-        try:
-            vectors[entity_type] = client.get_batch_features([entity_id], entity_type, names)[0]
-        except FeatureStoreUnavailableError as exc:
-            failure = failure or _one_line(exc)
-            status = (
-                FeatureStatus.TIMED_OUT
-                if isinstance(exc, FeatureTimeoutError)
-                else FeatureStatus.UNAVAILABLE
-            )
-            vectors[entity_type] = FeatureVector.unavailable(
-                entity_id, entity_type, names, status=status, source=client.source
-            )
-    return vectors, failure
 
 
 def _print_vector(console: Console, vector: FeatureVector, result: EnrichmentResult) -> None:

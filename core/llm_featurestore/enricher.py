@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.formatting import FormattedValue, format_value, humanize, is_empty, join_items
 from llm_featurestore.models import USABLE_STATUSES, FeatureStatus, FeatureVector, utcnow
-from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
+from llm_featurestore.reading import MONITOR_DISABLED, FeatureReader, FeatureVectors, ReadRequest
 from llm_featurestore.sanitize import (
     ELLIPSIS,
     Neutralizer,
@@ -667,13 +667,22 @@ class FeatureEnricher:
             lookup_latency_ms: Time the caller spent fetching, added to the latency.
 
         Returns:
-            As :meth:`enrich`. This method does not consult the monitor (the read flow
-            did, when the vectors come from :meth:`fetch`: a read the monitor refused
-            passes through with its ``skipped_reason``); it does record the result with
-            the monitor when enrichment ran.
+            As :meth:`enrich`. Vectors from the read flow (:meth:`fetch`, ``FeatureLookup``)
+            were gated by the monitor when read: a refused read passes through with its
+            ``skipped_reason``. Vectors fetched elsewhere (a plain mapping) are gated here
+            with ``monitor.should_read(task_type)``. The result is recorded with the
+            monitor when enrichment ran.
         """
         start = time.perf_counter()
         skipped = getattr(vectors, "skipped_reason", None)
+        if (
+            skipped is None
+            and vectors
+            and not isinstance(vectors, FeatureVectors)
+            and self.monitor is not None
+            and not self.monitor.should_read(task_type)
+        ):
+            skipped = MONITOR_DISABLED  # vectors read elsewhere: the monitor decides here
         if skipped is not None:
             return self._passthrough(prompt, task_type, skipped, start)
         if task_type not in self._enabled:

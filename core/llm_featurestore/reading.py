@@ -231,7 +231,7 @@ class FeatureReader:
             raise exc
         source = getattr(self.client, "source", "custom")
         _log.warn(
-            (source, status.value, call.entity_type, type(exc).__name__),
+            (id(self.client), status.value, call.entity_type, type(exc).__name__),
             f"Feature lookup for {len(call.ids)} {call.entity_type} entities failed "
             f"({status.value}); continuing without their features: {exc}",
         )

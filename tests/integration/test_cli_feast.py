@@ -84,7 +84,8 @@ def test_unknown_user_and_entity_type_in_feast(
     assert "Unknown entity user:does-not-exist: the feast store has no value" in err
     code, out, _ = run(capsys, *base, "--entity", "user:does-not-exist", "--cold-start")
     assert code == 0
-    assert "- Price sensitivity (0-1): 0.5" in out
+    assert "dropped: defaulted" in out  # defaults serve code, not the prompt
+    assert "- Price sensitivity (0-1)" not in out
     code, _, err = run(capsys, *base, "--entity", "driver:1")
     assert code == 2
     assert (

@@ -295,7 +295,7 @@ async def test_dead_store_searches_unfiltered(
             else retriever.invoke("running", user_id="u1")
         )
     assert distances("running", docs) == oracle("running", 3)
-    assert "continuing without features" in caplog.text
+    assert "continuing without their features" in caplog.text
 
 
 @pytest.mark.parametrize("use_async", [False, True])

@@ -216,7 +216,9 @@ def test_unknown_entity_id_is_an_error_unless_cold_start(
     assert code == 0
     assert "user:nobody is not in the store: cold start" in out
     assert "defaulted" in out
-    assert "- Favorite category: general" in out
+    # A default is never stated as a fact about the user: it stays out of the prompt.
+    assert "dropped: defaulted" in out
+    assert "- Favorite category" not in out
 
 
 def test_unknown_entity_type_is_an_error(

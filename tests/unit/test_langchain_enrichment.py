@@ -35,11 +35,19 @@ class StubMonitor:
         self.enabled = enabled
         self.recorded: list[EnrichmentResult] = []
 
-    def should_enrich(self, task_type: str) -> bool:
+    def should_read(self, task_type: str | None = None) -> bool:
         return self.enabled
 
+    def record_read(self, store_available: bool) -> None:
+        raise AssertionError("prefetched vectors were read elsewhere: nothing to report")
+
     def record_enrichment(
-        self, result: EnrichmentResult, inference_quality: float | None = None
+        self,
+        result: EnrichmentResult,
+        inference_quality: float | None = None,
+        *,
+        vectors: object = None,
+        store_recorded: bool = False,
     ) -> None:
         self.recorded.append(result)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from llm_featurestore.errors import (
 )
 from llm_featurestore.models import FeatureStatus
 
-__all__ = ["CauseLog", "degraded_status"]
+__all__ = ["CauseLog", "degraded_status", "forget_logged_causes"]
 
 
 def degraded_status(exc: BaseException, *, driver_errors: bool = True) -> FeatureStatus | None:
@@ -70,6 +71,15 @@ class _Seen:
     suppressed: int = 0
 
 
+_LOGS: weakref.WeakSet[CauseLog] = weakref.WeakSet()
+
+
+def forget_logged_causes() -> None:
+    """Let every cause be logged again at once (for tests, or after a fix is deployed)."""
+    for log in list(_LOGS):
+        log.forget()
+
+
 class CauseLog:
     """Log a warning once per cause, then at most once per ``interval_s`` for it.
 
@@ -93,6 +103,12 @@ class CauseLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[Hashable, _Seen] = {}
+        _LOGS.add(self)
+
+    def forget(self) -> None:
+        """Forget every cause logged so far."""
+        with self._lock:
+            self._seen.clear()
 
     def warn(self, cause: Hashable, message: str) -> bool:
         """Log ``message`` unless ``cause`` was logged less than ``interval_s`` ago.
