@@ -6,17 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langchain_core.documents import Document
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
-from llm_featurestore.filters import ResolvedCondition
+from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
 from llm_featurestore.models import FeatureVector
 
-__all__ = ["BACKFILL_KEY", "SearchCandidates", "Selection", "both", "doc_key", "shared_executor"]
+__all__ = [
+    "BACKFILL_KEY",
+    "SearchCandidates",
+    "Selection",
+    "both",
+    "candidates_step",
+    "doc_key",
+    "plan_selection",
+    "selector_step",
+    "shared_executor",
+]
 
 BACKFILL_KEY = "llmfs_backfill"
 """Document metadata key: ``True`` when a document was added to fill up to ``k``."""
@@ -120,3 +131,67 @@ class Selection:
             "backfilled": backfilled,
             "k": k,
         }
+
+    def needs_backfill(self, candidates: SearchCandidates, k: int) -> bool:
+        """True when the filter left fewer than ``k`` documents and the unfiltered
+        candidates cannot fill up to ``k``."""
+        if self.where is None or len(self.primary) >= k:
+            return False
+        keys = {doc_key(d) for d in self.primary}
+        spare = sum(1 for d in self.rest if doc_key(d) not in keys)
+        return spare < k - len(self.primary) and not candidates.exhaustive
+
+
+def plan_selection(
+    spec: FeatureFilterSpec,
+    translator: Callable[[Sequence[ResolvedCondition]], Any],
+    candidates: SearchCandidates,
+    vector: FeatureVector | None,
+    k: int,
+) -> tuple[Selection, bool]:
+    """Use the candidates where they suffice; the flag says a search is still needed."""
+    conditions = spec.resolve(vector)
+    where = translator(conditions) if conditions else None
+    docs = candidates.documents
+    if where is None:
+        enough = len(docs) >= k or candidates.exhaustive
+        return Selection(vector, conditions, None, docs[:k], []), not enough
+    matching = [d for d in docs if all(c.matches(d.metadata) for c in conditions)]
+    enough = len(matching) >= k or candidates.exhaustive
+    return Selection(vector, conditions, where, matching[:k], list(docs)), not enough
+
+
+def candidates_step(retriever: Any, key: str) -> Runnable[Any, SearchCandidates]:
+    """``retriever.as_candidates()``: input -> :class:`SearchCandidates`."""
+
+    def query_of(input_: Any) -> str:
+        if isinstance(input_, Mapping) and key in input_:
+            input_ = input_[key]
+        return str(retriever._request(input_, None, {}))
+
+    def run(input_: Any) -> SearchCandidates:
+        return retriever.search_candidates(query_of(input_))  # type: ignore[no-any-return]
+
+    async def arun(input_: Any) -> SearchCandidates:
+        return await retriever.asearch_candidates(query_of(input_))  # type: ignore[no-any-return]
+
+    return RunnableLambda(run, afunc=arun, name="feature_candidate_search")
+
+
+def selector_step(
+    retriever: Any, request_key: str, candidates_key: str, features_key: str
+) -> Runnable[dict[str, Any], dict[str, Any]]:
+    """``retriever.as_selector()``: ``{request, candidates}`` -> request plus documents."""
+
+    def run(input_: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        request = input_[request_key]
+        docs = retriever.select(input_[candidates_key], request.get(features_key), config=config)
+        return {**request, "documents": docs}
+
+    async def arun(input_: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        request = input_[request_key]
+        features = request.get(features_key)
+        docs = await retriever.aselect(input_[candidates_key], features, config=config)
+        return {**request, "documents": docs}
+
+    return RunnableLambda(run, afunc=arun, name="feature_filter_select")

@@ -41,7 +41,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.vectorstores import VectorStore
 from pydantic import Field
@@ -50,16 +50,16 @@ from langchain_featurestore._events import RETRIEVAL_EVENT, aemit, emit
 from langchain_featurestore._search import (
     BACKFILL_KEY,
     SearchCandidates,
-    Selection,
     both,
-    doc_key,
+    candidates_step,
+    plan_selection,
+    selector_step,
     shared_executor,
 )
 from langchain_featurestore.lookup import entity_id_from, vector_for
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition, chroma_where
-from llm_featurestore.models import FeatureVector
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest, warn_no_entity
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "SearchCandidates", "shared_executor"]
@@ -216,28 +216,6 @@ class FeatureFilteredRetriever(BaseRetriever):
             return await self.vectorstore.asimilarity_search_by_vector(embedding, k, **kwargs)
         return await self.vectorstore.asimilarity_search(query, k, **kwargs)
 
-    def _plan(
-        self, candidates: SearchCandidates, vector: FeatureVector | None, k: int
-    ) -> tuple[Selection, bool]:
-        """Use the candidates where they suffice; the flag says a search is still needed."""
-        conditions = self.filter_spec.resolve(vector)
-        where = self.filter_translator(conditions) if conditions else None
-        docs = candidates.documents
-        if where is None:
-            enough = len(docs) >= k or candidates.exhaustive
-            return Selection(vector, conditions, None, docs[:k], []), not enough
-        matching = [d for d in docs if all(c.matches(d.metadata) for c in conditions)]
-        enough = len(matching) >= k or candidates.exhaustive
-        return Selection(vector, conditions, where, matching[:k], list(docs)), not enough
-
-    def _needs_backfill(self, selection: Selection, candidates: SearchCandidates, k: int) -> bool:
-        """True when backfill is on and the unfiltered candidates cannot fill up to ``k``."""
-        if not self.backfill or selection.where is None or len(selection.primary) >= k:
-            return False
-        keys = {doc_key(d) for d in selection.primary}
-        spare = sum(1 for d in selection.rest if doc_key(d) not in keys)
-        return spare < k - len(selection.primary) and not candidates.exhaustive
-
     def select(
         self,
         candidates: SearchCandidates,
@@ -259,12 +237,14 @@ class FeatureFilteredRetriever(BaseRetriever):
         """
         k = self._resolve_k(k)
         vector = vector_for(features, self.filter_spec.entity_type)
-        selection, search = self._plan(candidates, vector, k)
+        selection, search = plan_selection(
+            self.filter_spec, self.filter_translator, candidates, vector, k
+        )
         if search:
             selection.primary = self._search(
                 candidates.query, candidates.embedding, k, selection.where
             )
-        if self._needs_backfill(selection, candidates, k):
+        if self.backfill and selection.needs_backfill(candidates, k):
             selection.rest = self._search(
                 candidates.query, candidates.embedding, k + len(selection.primary), None
             )
@@ -283,12 +263,14 @@ class FeatureFilteredRetriever(BaseRetriever):
         """Async twin of :meth:`select`."""
         k = self._resolve_k(k)
         vector = vector_for(features, self.filter_spec.entity_type)
-        selection, search = self._plan(candidates, vector, k)
+        selection, search = plan_selection(
+            self.filter_spec, self.filter_translator, candidates, vector, k
+        )
         if search:
             selection.primary = await self._asearch(
                 candidates.query, candidates.embedding, k, selection.where
             )
-        if self._needs_backfill(selection, candidates, k):
+        if self.backfill and selection.needs_backfill(candidates, k):
             selection.rest = await self._asearch(
                 candidates.query, candidates.embedding, k + len(selection.primary), None
             )
@@ -381,20 +363,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         embedding (and, with ``fetch_k > 0``, the speculative search) overlaps the
         lookup, then finish with :meth:`as_selector`.
         """
-        key = query_key or self.query_key
-
-        def query_of(input_: Any) -> str:
-            if isinstance(input_, Mapping) and key in input_:
-                input_ = input_[key]
-            return self._request(input_, None, {})
-
-        def run(input_: Any) -> SearchCandidates:
-            return self.search_candidates(query_of(input_))
-
-        async def arun(input_: Any) -> SearchCandidates:
-            return await self.asearch_candidates(query_of(input_))
-
-        return RunnableLambda(run, afunc=arun, name="feature_candidate_search")
+        return candidates_step(self, query_key or self.query_key)
 
     def as_selector(
         self,
@@ -409,20 +378,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         The features are read from the lookup output under ``features_key`` (the
         retriever's ``features_key`` by default).
         """
-        key = features_key or self.features_key
-
-        def features_of(input_: Mapping[str, Any]) -> Any:
-            return input_[request_key].get(key)
-
-        def run(input_: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-            docs = self.select(input_[candidates_key], features_of(input_), config=config)
-            return {**input_[request_key], "documents": docs}
-
-        async def arun(input_: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-            docs = await self.aselect(input_[candidates_key], features_of(input_), config=config)
-            return {**input_[request_key], "documents": docs}
-
-        return RunnableLambda(run, afunc=arun, name="feature_filter_select")
+        return selector_step(self, request_key, candidates_key, features_key or self.features_key)
 
     # -- BaseRetriever ------------------------------------------------------
 
