@@ -387,6 +387,9 @@ class FeatureEnricher:
         record_vectors: Also pass the vectors read to ``monitor.record_enrichment``
             (``vectors=``, which ``FeatureMonitor`` uses for drift). Off by default: turn
             it on instead of calling ``monitor.record_vector`` yourself, not as well.
+        fallback: Degrade failed reads (timeouts, outages, refused credentials, ids the
+            store cannot take) to a pass-through instead of raising; ``False`` raises
+            them (see :mod:`llm_featurestore.serving.degrade`).
 
     Raises:
         FeatureConfigError: the tokenizer encoding cannot be loaded (see
@@ -401,6 +404,7 @@ class FeatureEnricher:
         monitor: FeatureMonitor | None = None,
         *,
         record_vectors: bool = False,
+        fallback: bool = True,
     ) -> None:
         self.client = client
         self.config = config or EnricherConfig()
@@ -418,7 +422,7 @@ class FeatureEnricher:
         )
         self._labels: dict[tuple[str, str], str] = {}
         self.record_vectors = record_vectors
-        self.reader = FeatureReader(client, monitor=monitor)
+        self.reader = FeatureReader(client, monitor=monitor, fallback=fallback)
 
     # --- configuration queries ----------------------------------------------------
 
