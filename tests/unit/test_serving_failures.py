@@ -121,7 +121,8 @@ async def test_a_bad_id_degrades_only_itself_in_a_coalesced_batch(
     assert [v.features["cat"] for v in got] == ["c1", "c2", None, "c3", "c4"]
     assert serving.stats.rejected == 1
     assert serving.stats.failures == 0
-    assert serving.breaker is not None and serving.breaker.state is BreakerState.CLOSED
+    assert serving.breaker is not None
+    assert serving.breaker.state is BreakerState.CLOSED
     # Named: the rest is sent again once; unnamed: one by one.
     assert len(backend.calls) == (2 if names_ids else 1 + len(IDS))
 
@@ -204,10 +205,11 @@ def test_unknown_entity_types_never_trip_the_breaker(store: LocalFeatureStore) -
     for _ in range(3):
         vector = serving.get_features("1001", "driver", ["cat"])
         assert vector.statuses == {"cat": FeatureStatus.UNKNOWN_ENTITY_TYPE}
-    assert serving.breaker is not None and serving.breaker.state is BreakerState.CLOSED
+    assert serving.breaker is not None
+    assert serving.breaker.state is BreakerState.CLOSED
     assert serving.stats.rejected == 3
     with pytest.raises(
-        UnknownEntityTypeError, match="Unknown entity type 'driver'. Available: user"
+        UnknownEntityTypeError, match=r"Unknown entity type 'driver'\. Available: user"
     ):
         ServingClient(store, fallback_on_timeout=False).get_features("1", "driver", ["cat"])
 
@@ -270,7 +272,8 @@ def test_trip_opens_with_a_reason_and_reset_closes() -> None:
         False,
     )
     breaker.reset()
-    assert breaker.closed and breaker.reason is None
+    assert breaker.closed
+    assert breaker.reason is None
 
 
 class Slow(Wrapper):
@@ -309,7 +312,8 @@ async def test_a_cancelled_half_open_probe_does_not_wedge_the_breaker(
     backend.slow = False  # the store has healed
     vector = await serving.aget_features("1001", "user", ["cat"])  # the next call probes
     assert vector.statuses == {"cat": FeatureStatus.PRESENT}
-    assert serving.breaker is not None and serving.breaker.state is BreakerState.CLOSED
+    assert serving.breaker is not None
+    assert serving.breaker.state is BreakerState.CLOSED
 
 
 # ------------------------------------------------------------------ logging
