@@ -336,6 +336,63 @@ def _group(label: str, make_embeddings: Callable[[], Embeddings], n: int) -> lis
     return rows
 
 
+def _concurrent_rows(rounds: int) -> list[dict[str, Any]]:
+    """The whole parallel chain under 50 concurrent requests (async, one loop), reading
+    through a ServingClient with and without coalescing, hashing embedder."""
+    import chromadb
+    from langchain_chroma import Chroma
+
+    from llm_featurestore.serving import CoalesceConfig, ServingClient
+
+    rng = random.Random(42)
+    store = _store(rng)
+    vs = Chroma(
+        collection_name=f"bench-{uuid.uuid4().hex[:8]}",
+        embedding_function=HashingEmbeddings(),
+        client=chromadb.EphemeralClient(),
+    )
+    vs.add_documents(_catalog(rng))
+    reqs = [{**r, "user_id": f"u{i}"} for i, r in enumerate(_requests(50))]
+
+    def chain(client: FeatureStoreClient) -> Runnable[Any, Any]:
+        retriever = FeatureFilteredRetriever(vectorstore=vs, filter_spec=SPEC, client=client, k=4)
+        enricher = FeatureEnricher(client, CONFIG)
+        llm = FakeListChatModel(responses=["ok"])
+        return personalized_rag_chain(retriever, enricher, PROMPT, llm, task_type="shop")
+
+    delayed = DelayedStore(store, STORE_DELAY_S)
+    plain = chain(ServingClient(delayed, timeout_ms=None))
+    coalesced = chain(
+        ServingClient(delayed, timeout_ms=None, coalesce=CoalesceConfig(window_ms=0.0))
+    )
+
+    async def bursts(runnable: Runnable[Any, Any]) -> list[int]:
+        async def burst() -> int:
+            start = time.perf_counter_ns()
+            await asyncio.gather(*(runnable.ainvoke(r) for r in reqs))
+            return time.perf_counter_ns() - start
+
+        for _ in range(2):
+            await burst()
+        return [await burst() for _ in range(rounds)]
+
+    try:
+        plain_ns = asyncio.run(bursts(plain))
+        coalesced_ns = asyncio.run(bursts(coalesced))
+    finally:
+        vs.delete_collection()
+    base, base_p99 = percentiles(plain_ns)
+    return [
+        row("hashing, async: 50 concurrent parallel chains, uncoalesced", base, base_p99),
+        row(
+            "hashing, async: 50 concurrent parallel chains, coalesced (window_ms=0)",
+            percentiles(coalesced_ns)[0],
+            percentiles(coalesced_ns)[1],
+            base,
+        ),
+    ]
+
+
 def run(n: int = 200) -> list[dict[str, Any]]:
     """Time every case per embedder; rows {"case", "p50_us", "p99_us", "ratio_vs_raw"}.
 
@@ -345,6 +402,7 @@ def run(n: int = 200) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for label, make in _embedders():
         rows.extend(_group(label, make, n))
+    rows.extend(_concurrent_rows(max(5, n // 20)))
     return rows
 
 
