@@ -12,7 +12,9 @@ import llm_featurestore
 EXPECTED = [
     "CacheConfig", "CircuitBreakerConfig", "CoalesceConfig", "DriftReport", "DropReason",
     "EncodingUnavailableError", "EnricherConfig", "EnrichmentResult", "FeastClient",
-    "FeastHttpClient", "FeatureCatalog", "FeatureConfigError", "FeatureDefinition",
+    "FeastHttpClient", "FeatureAuthError", "FeatureCatalog", "FeatureConfigError",
+    "FeatureDefinition", "FeatureReader", "FeatureVectors", "InvalidEntityIdError",
+    "ReadRequest", "UnknownEntityTypeError",
     "FeatureEnricher", "FeatureFilterSpec", "FeatureLineage", "FeatureMonitor",
     "FeatureProvenance", "FeatureStatus", "FeatureStoreClient", "FeatureStoreConfig",
     "FeatureStoreError", "FeatureStoreUnavailableError", "FeatureTimeoutError",
