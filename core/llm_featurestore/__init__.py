@@ -165,10 +165,10 @@ __all__ = [
     "TokenCounter",
     "UnknownEntityTypeError",
     "WritableFeatureStore",
+    "__version__",
     "compute_drift",
     "get_token_counter",
     "load_client",
     "load_config",
     "population_stability_index",
-    "__version__",
 ]
