@@ -8,24 +8,19 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from llm_featurestore.clients.base import FeatureStoreClient, WritableFeatureStore, check_request
 from llm_featurestore.errors import (
-    FeatureAuthError,
     FeatureConfigError,
-    FeatureStoreError,
-    FeatureStoreUnavailableError,
-    FeatureTimeoutError,
     InvalidEntityIdError,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
-from llm_featurestore.serving.degrade import CauseLog, degraded_status
+from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
 
 __all__ = ["ServingClient", "ServingStats"]
@@ -40,32 +35,6 @@ def _raise_first(outcomes: list[Outcome]) -> list[FeatureVector]:
         if isinstance(outcome, Exception):
             raise outcome
     return outcomes  # type: ignore[return-value]
-
-
-@dataclass
-class ServingStats:
-    """Counters since the client was created (approximate under heavy threading)."""
-
-    requests: int = 0
-    """Entities asked for (a batch of 10 counts 10)."""
-    cache_hits: int = 0
-    cache_misses: int = 0
-    backend_calls: int = 0
-    """Batch calls that reached the backend."""
-    timeouts: int = 0
-    failures: int = 0
-    """Backend errors other than timeouts."""
-    fallbacks: int = 0
-    """Entities answered with a degraded status (TIMED_OUT, UNAVAILABLE, INVALID_ID,
-    UNKNOWN_ENTITY_TYPE) instead of an error."""
-    rejected: int = 0
-    """Of those, entities the store cannot serve: INVALID_ID or UNKNOWN_ENTITY_TYPE."""
-    auth_failures: int = 0
-    """Backend calls the store refused for their credentials (counted in ``failures``)."""
-    short_circuited: int = 0
-    """Batch calls refused because the circuit was open."""
-    defaulted: int = 0
-    """Entities that received at least one cold-start default."""
 
 
 class ServingClient(FeatureStoreClient):
@@ -115,9 +84,8 @@ class ServingClient(FeatureStoreClient):
         self.may_block = backend.may_block  # type: ignore[misc]
         self.timeout_ms = timeout_ms
         self._timeout_s = None if timeout_ms is None else timeout_ms / 1000.0
-        self.fallback_on_timeout = fallback_on_timeout
         self.cache = VectorCache(cache.ttl_seconds, cache.max_entries) if cache else None
-        self.breaker = (
+        breaker = (
             CircuitBreaker(circuit_breaker.failure_threshold, circuit_breaker.reset_timeout_seconds)
             if circuit_breaker
             else None
@@ -144,9 +112,23 @@ class ServingClient(FeatureStoreClient):
             else None
         )
         self.stats = ServingStats()
-        self._log = CauseLog(logger)
+        self.failures = Failures(self.source, timeout_ms, fallback_on_timeout, breaker, self.stats)
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker (``None`` when disabled); replaceable, e.g. with a test clock."""
+        return self.failures.breaker
+
+    @breaker.setter
+    def breaker(self, breaker: CircuitBreaker | None) -> None:
+        self.failures.breaker = breaker
+
+    @property
+    def fallback_on_timeout(self) -> bool:
+        """Degrade failed reads instead of raising (:mod:`llm_featurestore.serving.degrade`)."""
+        return self.failures.fallback
 
     # ------------------------------------------------------------------ reads
 
@@ -268,7 +250,7 @@ class ServingClient(FeatureStoreClient):
                 except Exception as exc:
                     answer = exc
                 except BaseException:
-                    self._cancelled()
+                    self.failures.cancelled()
                     raise
                 batch = steps.send(answer)
         except StopIteration as done:
@@ -290,7 +272,7 @@ class ServingClient(FeatureStoreClient):
                 except Exception as exc:
                     answer = exc
                 except BaseException:  # cancelled: the outcome is unknown
-                    self._cancelled()
+                    self.failures.cancelled()
                     raise
                 batch = steps.send(answer)
         except StopIteration as done:
@@ -308,10 +290,6 @@ class ServingClient(FeatureStoreClient):
             future.cancel()
             raise TimeoutError from None
 
-    def _cancelled(self) -> None:
-        if self.breaker is not None:
-            self.breaker.record_cancelled()
-
     def _steps(
         self, ids: list[str], entity_type: str, names: tuple[str, ...]
     ) -> Generator[list[str], list[FeatureVector] | Exception, list[Outcome]]:
@@ -327,7 +305,9 @@ class ServingClient(FeatureStoreClient):
         while queue:
             batch = queue.pop(0)
             if self.breaker is not None and not self.breaker.allow():
-                outcomes.update(zip(batch, self._refuse(batch, entity_type, names), strict=True))
+                outcomes.update(
+                    zip(batch, self.failures.refuse(batch, entity_type, names), strict=True)
+                )
                 continue
             self.stats.backend_calls += 1
             answer = yield batch
@@ -335,20 +315,20 @@ class ServingClient(FeatureStoreClient):
                 vectors = self._on_success(answer, entity_type, names)
                 outcomes.update(zip(batch, vectors, strict=True))
             elif isinstance(answer, InvalidEntityIdError):
-                self._record_success()  # the store answered; some ids were wrong
+                self.failures.record_success()  # the store answered; some ids were wrong
                 named = [e for e in batch if answer.entity_ids and e in answer.entity_ids]
                 bad = batch if len(batch) == 1 else named
                 if not bad:
                     queue[:0] = [[eid] for eid in batch]
                     continue
                 outcomes.update(
-                    zip(bad, self._reject(answer, bad, entity_type, names), strict=True)
+                    zip(bad, self.failures.reject(answer, bad, entity_type, names), strict=True)
                 )
                 rest = [eid for eid in batch if eid not in bad]
                 if rest:
                     queue.insert(0, rest)
             else:
-                failed = self._on_failure(answer, batch, entity_type, names)
+                failed = self.failures.on_failure(answer, batch, entity_type, names)
                 outcomes.update(zip(batch, failed, strict=True))
         return [outcomes[eid] for eid in ids]
 
@@ -361,28 +341,10 @@ class ServingClient(FeatureStoreClient):
                     )
         return self._executor
 
-    def _record_success(self) -> None:
-        if self.breaker is not None:
-            self.breaker.record_success()
-
-    def _refuse(
-        self, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> list[FeatureVector]:
-        assert self.breaker is not None
-        self.stats.short_circuited += 1
-        message = (
-            f"Circuit open for the {self.source} feature store after repeated failures; "
-            f"next probe in {self.breaker.retry_after():.1f}s"
-        )
-        if not self.fallback_on_timeout:
-            raise FeatureStoreUnavailableError(message)
-        logger.debug("%s; answering %d entities with UNAVAILABLE", message, len(ids))
-        return self._fallback(ids, entity_type, names, FeatureStatus.UNAVAILABLE)
-
     def _on_success(
         self, vectors: list[FeatureVector], entity_type: str, names: tuple[str, ...]
     ) -> list[FeatureVector]:
-        self._record_success()
+        self.failures.record_success()
         defaults = self.defaults.get(entity_type)
         if defaults:
             vectors = [self._apply_defaults(v, defaults) for v in vectors]
@@ -390,69 +352,6 @@ class ServingClient(FeatureStoreClient):
             for vector in vectors:
                 self.cache.put((entity_type, vector.entity_id, names), vector)
         return vectors
-
-    def _reject(
-        self, exc: InvalidEntityIdError, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> list[Outcome]:
-        """Outcomes for ids the store cannot take: INVALID_ID, or the error itself."""
-        if not self.fallback_on_timeout:
-            return [exc] * len(ids)
-        self.stats.rejected += len(ids)
-        self._log.warn(
-            ("invalid_id", entity_type),
-            f"The {self.source} feature store cannot take {len(ids)} {entity_type} id(s) "
-            f"({exc}); answering them with invalid_id",
-        )
-        return list(self._fallback(ids, entity_type, names, FeatureStatus.INVALID_ID))
-
-    def _on_failure(
-        self, exc: Exception, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> list[FeatureVector]:
-        """Degrade a failed call (see :mod:`~llm_featurestore.serving.degrade`), or raise."""
-        status = degraded_status(exc)
-        if status is None or status is FeatureStatus.UNKNOWN_ENTITY_TYPE:
-            self._record_success()  # the store answered; the request was wrong
-            if status is None or not self.fallback_on_timeout:
-                raise exc
-            self.stats.rejected += len(ids)
-            self._log.warn(
-                ("unknown_entity_type", entity_type), f"{exc}; answering with {status.value}"
-            )
-            return self._fallback(ids, entity_type, names, status)
-        timed_out = status is FeatureStatus.TIMED_OUT
-        if timed_out:
-            self.stats.timeouts += 1
-            message = f"The {self.source} feature store did not answer within {self.timeout_ms} ms"
-        else:
-            self.stats.failures += 1
-            self.stats.auth_failures += isinstance(exc, FeatureAuthError)
-            message = f"The {self.source} feature store failed: {type(exc).__name__}: {exc}"
-        if self.breaker is not None and self.breaker.record_failure():
-            logger.warning(
-                "Circuit opened for the %s feature store after %d consecutive failures",
-                self.source,
-                self.breaker.failure_threshold,
-            )
-        if not self.fallback_on_timeout:
-            if timed_out:
-                raise FeatureTimeoutError(message) from exc
-            if isinstance(exc, FeatureStoreError):
-                raise exc
-            raise FeatureStoreUnavailableError(message) from exc
-        self._log.warn(
-            (status.value, entity_type, type(exc).__name__),
-            f"{message}; answering {len(ids)} entities with {status.value}",
-        )
-        return self._fallback(ids, entity_type, names, status)
-
-    def _fallback(
-        self, ids: list[str], entity_type: str, names: tuple[str, ...], status: FeatureStatus
-    ) -> list[FeatureVector]:
-        self.stats.fallbacks += len(ids)
-        return [
-            FeatureVector.unavailable(eid, entity_type, names, status=status, source=self.source)
-            for eid in ids
-        ]
 
     def _apply_defaults(self, vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector:
         missing = [
