@@ -26,10 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core.callbacks import AsyncCallbackManagerForChainRun
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config, get_config_list
+from langchain_core.runnables import RunnableConfig
 
+from langchain_featurestore._batched import BatchedRunnable
 from langchain_featurestore._events import ENRICHMENT_EVENT, aemit, emit
 from langchain_featurestore.lookup import ids_from_input
 from llm_featurestore.enricher import EnrichmentResult, FeatureEnricher, LookupPlan
@@ -86,7 +85,7 @@ class _Input:
     plan: LookupPlan | None
 
 
-class FeatureEnricherRunnable(Runnable[Any, Any]):
+class FeatureEnricherRunnable(BatchedRunnable[Any, Any]):
     """Enrich a prompt with feature facts, reusing vectors already in the input.
 
     The input is the prompt string, or a dict with the prompt under ``prompt_key``.
@@ -196,60 +195,3 @@ class FeatureEnricherRunnable(Runnable[Any, Any]):
         for result, config in zip(results, configs, strict=True):
             await aemit(ENRICHMENT_EVENT, enrichment_event(result), config)
         return [self._shape(p.data, r) for p, r in zip(parsed, results, strict=True)]
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        """Enrich one input; the output depends on ``output``."""
-        return self._call_with_config(
-            lambda i, config: self._run([i], [config])[0], input, ensure_config(config)
-        )
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        """Async twin of :meth:`invoke` (the enricher's native async lookups)."""
-
-        async def one(
-            i: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
-        ) -> Any:
-            return (await self._arun([i], [config]))[0]
-
-        return await self._acall_with_config(one, input, ensure_config(config))
-
-    def batch(
-        self,
-        inputs: list[Any],
-        config: RunnableConfig | list[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = False,
-        **kwargs: Any | None,
-    ) -> list[Any]:
-        """Enrich N inputs with one backend call per entity type."""
-        if not inputs:
-            return []
-        return self._batch_with_config(
-            lambda i, config: self._run(i, config),
-            inputs,
-            get_config_list(config, len(inputs)),
-            return_exceptions=return_exceptions,
-        )
-
-    async def abatch(
-        self,
-        inputs: list[Any],
-        config: RunnableConfig | list[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = False,
-        **kwargs: Any | None,
-    ) -> list[Any]:
-        """Async twin of :meth:`batch`."""
-        if not inputs:
-            return []
-
-        async def run(
-            i: list[Any],
-            run_manager: list[AsyncCallbackManagerForChainRun],
-            config: list[RunnableConfig],
-        ) -> list[Any]:
-            return await self._arun(i, config)
-
-        return await self._abatch_with_config(
-            run, inputs, get_config_list(config, len(inputs)), return_exceptions=return_exceptions
-        )

@@ -28,10 +28,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForChainRun
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config, get_config_list
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config
 
+from langchain_featurestore._batched import BatchedRunnable
 from langchain_featurestore._events import LOOKUP_EVENT, aemit, emit, vectors_summary
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
@@ -132,7 +132,7 @@ def _names(
     return dict(entities), checked
 
 
-class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
+class FeatureLookup(BatchedRunnable[dict[str, Any], dict[str, Any]]):
     """Look up feature vectors for the entity ids in the input and add them to it.
 
     Ids are read from the input dict (``input[id_key]``) or, when absent there, from
@@ -217,7 +217,9 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
             out.append(({**input_, self.output_key: value}, event, config))
         return out
 
-    def _lookup(self, inputs: list[dict[str, Any]], configs: list[RunnableConfig]) -> list[Any]:
+    def _run(
+        self, inputs: list[dict[str, Any]], configs: list[RunnableConfig]
+    ) -> list[dict[str, Any]]:
         start = time.perf_counter()
         read = self.reader.read_many(self._requests(inputs, configs))
         lookup_ms = (time.perf_counter() - start) * 1000.0
@@ -226,9 +228,9 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
             emit(LOOKUP_EVENT, event, config)
         return [output for output, _, _ in results]
 
-    async def _alookup(
+    async def _arun(
         self, inputs: list[dict[str, Any]], configs: list[RunnableConfig]
-    ) -> list[Any]:
+    ) -> list[dict[str, Any]]:
         start = time.perf_counter()
         read = await self.reader.aread_many(self._requests(inputs, configs))
         lookup_ms = (time.perf_counter() - start) * 1000.0
@@ -236,66 +238,3 @@ class FeatureLookup(Runnable[dict[str, Any], dict[str, Any]]):
         for _, event, config in results:
             await aemit(LOOKUP_EVENT, event, config)
         return [output for output, _, _ in results]
-
-    # -- Runnable interface -------------------------------------------------
-
-    def invoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        """Add the vector(s) for the ids in ``input`` (see the class docstring)."""
-        return self._call_with_config(  # type: ignore[no-any-return]
-            lambda i, config: self._lookup([i], [config])[0], input, ensure_config(config)
-        )
-
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        """Async twin of :meth:`invoke`, on the client's native async path."""
-
-        async def one(
-            i: dict[str, Any], run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
-        ) -> dict[str, Any]:
-            return dict((await self._alookup([i], [config]))[0])
-
-        return await self._acall_with_config(one, input, ensure_config(config))
-
-    def batch(
-        self,
-        inputs: list[dict[str, Any]],
-        config: RunnableConfig | list[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = False,
-        **kwargs: Any | None,
-    ) -> list[dict[str, Any]]:
-        """Look up all inputs with one backend batch call per entity type."""
-        if not inputs:
-            return []
-        return self._batch_with_config(
-            lambda i, config: self._lookup(i, config),
-            inputs,
-            get_config_list(config, len(inputs)),
-            return_exceptions=return_exceptions,
-        )
-
-    async def abatch(
-        self,
-        inputs: list[dict[str, Any]],
-        config: RunnableConfig | list[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = False,
-        **kwargs: Any | None,
-    ) -> list[dict[str, Any]]:
-        """Async twin of :meth:`batch`."""
-        if not inputs:
-            return []
-
-        async def run(
-            i: list[dict[str, Any]],
-            run_manager: list[AsyncCallbackManagerForChainRun],
-            config: list[RunnableConfig],
-        ) -> list[Any]:
-            return await self._alookup(i, config)
-
-        return await self._abatch_with_config(
-            run, inputs, get_config_list(config, len(inputs)), return_exceptions=return_exceptions
-        )

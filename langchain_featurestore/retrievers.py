@@ -32,7 +32,7 @@ that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -216,6 +216,23 @@ class FeatureFilteredRetriever(BaseRetriever):
             return await self.vectorstore.asimilarity_search_by_vector(embedding, k, **kwargs)
         return await self.vectorstore.asimilarity_search(query, k, **kwargs)
 
+    def _select_steps(
+        self, candidates: SearchCandidates, features: Any, k: int | None
+    ) -> Generator[tuple[int, Any], list[Document], tuple[list[Document], dict[str, Any]]]:
+        """The selection's decisions: yields the searches still needed, ``(k, where)``,
+        receives their documents; returns the documents and the tracing event."""
+        k = self._resolve_k(k)
+        vector = vector_for(features, self.filter_spec.entity_type)
+        selection, search = plan_selection(
+            self.filter_spec, self.filter_translator, candidates, vector, k
+        )
+        if search:
+            selection.primary = yield k, selection.where
+        if self.backfill and selection.needs_backfill(candidates, k):
+            selection.rest = yield k + len(selection.primary), None
+        docs = selection.documents(k, self.backfill)
+        return docs, selection.event(docs, k)
+
     def select(
         self,
         candidates: SearchCandidates,
@@ -235,22 +252,17 @@ class FeatureFilteredRetriever(BaseRetriever):
             k: Documents to return; the retriever's ``k`` when omitted.
             config: Run config; the ``llm_featurestore.retrieval`` event is sent on it.
         """
-        k = self._resolve_k(k)
-        vector = vector_for(features, self.filter_spec.entity_type)
-        selection, search = plan_selection(
-            self.filter_spec, self.filter_translator, candidates, vector, k
-        )
-        if search:
-            selection.primary = self._search(
-                candidates.query, candidates.embedding, k, selection.where
-            )
-        if self.backfill and selection.needs_backfill(candidates, k):
-            selection.rest = self._search(
-                candidates.query, candidates.embedding, k + len(selection.primary), None
-            )
-        docs = selection.documents(k, self.backfill)
-        emit(RETRIEVAL_EVENT, selection.event(docs, k), config)
-        return docs
+        steps = self._select_steps(candidates, features, k)
+        try:
+            n, where = next(steps)
+            while True:
+                n, where = steps.send(
+                    self._search(candidates.query, candidates.embedding, n, where)
+                )
+        except StopIteration as done:
+            docs, event = done.value
+        emit(RETRIEVAL_EVENT, event, config)
+        return docs  # type: ignore[no-any-return]
 
     async def aselect(
         self,
@@ -261,22 +273,16 @@ class FeatureFilteredRetriever(BaseRetriever):
         config: RunnableConfig | None = None,
     ) -> list[Document]:
         """Async twin of :meth:`select`."""
-        k = self._resolve_k(k)
-        vector = vector_for(features, self.filter_spec.entity_type)
-        selection, search = plan_selection(
-            self.filter_spec, self.filter_translator, candidates, vector, k
-        )
-        if search:
-            selection.primary = await self._asearch(
-                candidates.query, candidates.embedding, k, selection.where
-            )
-        if self.backfill and selection.needs_backfill(candidates, k):
-            selection.rest = await self._asearch(
-                candidates.query, candidates.embedding, k + len(selection.primary), None
-            )
-        docs = selection.documents(k, self.backfill)
-        await aemit(RETRIEVAL_EVENT, selection.event(docs, k), config)
-        return docs
+        steps = self._select_steps(candidates, features, k)
+        try:
+            n, where = next(steps)
+            while True:
+                found = await self._asearch(candidates.query, candidates.embedding, n, where)
+                n, where = steps.send(found)
+        except StopIteration as done:
+            docs, event = done.value
+        await aemit(RETRIEVAL_EVENT, event, config)
+        return docs  # type: ignore[no-any-return]
 
     def _reader(self) -> FeatureReader:
         return FeatureReader(self.client, monitor=self.monitor, fallback=self.fallback)
