@@ -28,14 +28,7 @@ from llm_featurestore.serving import (
 )
 from llm_featurestore.serving.degrade import CauseLog, degraded_status
 from tests.contract.wrappers import CountingClient, Wrapper
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_monitor_enricher import FakeClock
 
 
 @pytest.fixture
