@@ -193,7 +193,9 @@ def build_lc_retriever(s: Stack, resources: Any) -> tuple[Call, Call]:
     return run, arun
 
 
-PROMPT = ChatPromptTemplate.from_messages([("system", "{feature_context}"), ("human", "{question}")])
+PROMPT = ChatPromptTemplate.from_messages(
+    [("system", "{feature_context}"), ("human", "{question}")]
+)
 _ECHO = RunnableLambda(lambda prompt: prompt.to_string())
 
 
@@ -220,12 +222,16 @@ def _bundle_value(bundle: FeatureQueryBundle) -> str | None:
 
 def _nodes() -> list[NodeWithScore]:
     return [
-        NodeWithScore(node=TextNode(text=p["text"], metadata={"category": p["category"]}), score=0.5)
+        NodeWithScore(
+            node=TextNode(text=p["text"], metadata={"category": p["category"]}), score=0.5
+        )
         for p in PRODUCTS[:10]
     ]
 
 
-def _bundle_entry(sync: Callable[[FeatureQueryBundle], Any], asynchronous: Any) -> tuple[Call, Call]:
+def _bundle_entry(
+    sync: Callable[[FeatureQueryBundle], Any], asynchronous: Any
+) -> tuple[Call, Call]:
     def run(u: str) -> str | None:
         bundle = FeatureQueryBundle(QUESTION, user_id=u)
         sync(bundle)
@@ -363,3 +369,63 @@ def test_one_invalid_id_leaves_the_others_correct(
     assert s.client.stats.rejected == 1  # type: ignore[attr-defined]
     read = s.client.get_features(BAD_ID, "user", ["favorite_category"])
     assert read.statuses == {"favorite_category": FeatureStatus.INVALID_ID}
+
+
+# ------------------------------------------------------------------ batch
+
+
+def _batchers(s: Stack, resources: Resources) -> dict[str, tuple[Any, Callable[[str], Any]]]:
+    """Runnable and input builder for each component with a batch API."""
+    retriever = LCRetriever(vectorstore=resources.lc_store, filter_spec=SPEC, client=s.client)
+    enricher = _enricher(s)
+    return {
+        "FeatureLookup": (
+            FeatureLookup(s.client, feature_names=["favorite_category"]),
+            lambda u: {"user_id": u},
+        ),
+        "FeatureEnricherRunnable": (
+            FeatureEnricherRunnable(enricher, task_type=TASK),
+            lambda u: {"question": QUESTION, "user_id": u},
+        ),
+        "langchain.FeatureFilteredRetriever": (
+            retriever,
+            lambda u: {"question": QUESTION, "user_id": u},
+        ),
+        "personalized_rag_chain": (
+            personalized_rag_chain(retriever, enricher, PROMPT, _ECHO, task_type=TASK),
+            lambda u: {"question": QUESTION, "user_id": u},
+        ),
+    }
+
+
+BATCHERS = [
+    "FeatureLookup",
+    "FeatureEnricherRunnable",
+    "langchain.FeatureFilteredRetriever",
+    "personalized_rag_chain",
+]
+
+
+@pytest.mark.parametrize("name", BATCHERS)
+def test_batch_of_five_inputs_is_one_backend_call(
+    name: str, resources: Resources, use_async: bool
+) -> None:
+    s = stack()
+    runnable, make_input = _batchers(s, resources)[name]
+    users = list(USERS)[:5]
+    inputs = [make_input(u) for u in users]
+    outputs = asyncio.run(runnable.abatch(inputs)) if use_async else runnable.batch(inputs)
+    assert len(outputs) == 5
+    assert s.backend.batches == [users]
+    singles = [runnable.invoke(i) for i in inputs]  # the same answers one at a time
+    assert [_essence(o) for o in outputs] == [_essence(o) for o in singles]
+    assert len(s.backend.calls) == 1 + len(users)
+
+
+def _essence(output: Any) -> Any:
+    """What an output says about the user, without the read's timestamps."""
+    if isinstance(output, list):
+        return [(d.page_content, d.metadata["category"]) for d in output]
+    if isinstance(output, dict):
+        return output["features"].usable
+    return output
