@@ -12,16 +12,14 @@ components' ``user_id``; one lookup per query serves every component.
 
 from llamaindex_featurestore.context import (
     FeatureQueryBundle,
-    Lookup,
-    afetch_vectors,
     current_entities,
-    fetch_vectors,
     query_vectors,
     resolve_entities,
     user_context,
 )
 from llamaindex_featurestore.engine import personalized_query_engine
 from llamaindex_featurestore.postprocessor import FEATURES_KEY, FeatureContextPostprocessor
+from llamaindex_featurestore.reads import Lookup, afetch_vectors, fetch_vectors
 from llamaindex_featurestore.rerank import (
     CONTEXT_KEY,
     RERANK_KEY,

@@ -1,48 +1,34 @@
-"""Whose features a query uses, and one feature lookup per query shared by every component.
+"""Whose features a query uses, and one read per query shared by every component.
 
-A query names its entities in one of three ways; for each entity type the first that
-names it wins:
+A query names its entities in one of three ways; for each entity type the first wins:
+the query bundle (``FeatureQueryBundle("shoes", user_id="u1")``), the context variable
+set around the call (``with user_context("u1"): engine.query(q)``, which follows asyncio
+tasks and ``asyncio.to_thread``), then the component's ``user_id=``/``entities=``.
 
-1. the query bundle: ``FeatureQueryBundle("running shoes", user_id="u1")``;
-2. the context variable, set around the call: ``with user_context("u1"): engine.query(q)``
-   (it follows ``asyncio`` tasks and ``asyncio.to_thread``, so concurrent requests stay
-   apart);
-3. the component's constructor (``user_id=`` / ``entities=``), a per-instance default.
-
-``user_id`` is shorthand for the entity type ``"user"``; other entity types (for example
-``"organization"``) go in ``entities``.
-
-Vectors fetched while answering a query are kept on its query bundle (a
-:class:`FeatureQueryBundle`'s ``vectors``, or a private attribute of a plain
-``QueryBundle``). A query engine hands the same bundle to its retriever and to its node
-postprocessors, so the retriever's lookup also serves the postprocessors: one store
-round trip per query when the retriever is told to prefetch what they need.
+The vectors read for a query (see :mod:`llamaindex_featurestore.reads`) are kept on its
+bundle: a :class:`FeatureQueryBundle`'s ``vectors``, or a private attribute of a plain
+``QueryBundle``. A query engine hands one bundle to its retriever and postprocessors, so
+they share what was read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from llama_index.core.schema import QueryBundle
 
-from llm_featurestore.clients.base import FeatureStoreClient
-from llm_featurestore.errors import FeatureStoreUnavailableError, FeatureTimeoutError
-from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.models import FeatureVector
+from llm_featurestore.reading import warn_no_entity
 
 __all__ = [
     "USER_ENTITY",
     "FeatureQueryBundle",
     "FeatureRequest",
-    "Lookup",
-    "afetch_vectors",
     "current_entities",
-    "fetch_vectors",
+    "entities_for",
     "merge_needs",
     "query_vectors",
     "resolve_entities",
@@ -51,8 +37,6 @@ __all__ = [
 
 USER_ENTITY = "user"
 """The entity type that ``user_id`` arguments refer to."""
-
-logger = logging.getLogger(__name__)
 
 _ENTITIES: ContextVar[Mapping[str, str] | None] = ContextVar("llmfs_entities", default=None)
 _CACHE_ATTR = "_llmfs_vectors"
@@ -63,16 +47,14 @@ FeatureRequest = Mapping[str, Sequence[str]]
 
 @dataclass
 class FeatureQueryBundle(QueryBundle):
-    """A ``QueryBundle`` that carries whose features to use, and the vectors fetched for it.
+    """A ``QueryBundle`` that carries whose features to use, and the vectors read for it.
 
     Args:
         user_id: The user's id (entity type ``"user"``); ``None`` leaves it to the
             context variable or the component's default.
-        entities: Ids of other entity types, ``{entity_type: entity_id}``; an explicit
-            ``"user"`` key here wins over ``user_id``.
-        vectors: Vectors already fetched for this query, by entity type. Components
-            read from and add to it; pass vectors fetched elsewhere (for example by a
-            concurrent Workflow step) to avoid a second lookup.
+        entities: Ids of other entity types; an explicit ``"user"`` key wins over ``user_id``.
+        vectors: Vectors this query already holds, by entity type; components read from
+            and add to it (pass vectors read elsewhere, e.g. by a Workflow step).
     """
 
     user_id: str | None = None
@@ -114,16 +96,9 @@ def resolve_entities(
     user_id: str | None = None,
     entities: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Entity ids for one query: the bundle's, then the context variable's, then defaults.
-
-    Args:
-        query_bundle: The query; a :class:`FeatureQueryBundle` contributes its ids.
-        user_id: The component's default user id.
-        entities: The component's default ids of other entity types.
-
-    Returns:
-        ``{entity_type: entity_id}``; empty when nobody named an entity (no personalisation).
-    """
+    """``{entity_type: entity_id}`` for one query: the bundle's ids, then the context
+    variable's, then the component's defaults ``user_id`` and ``entities``; empty when
+    nobody named an entity (no personalisation)."""
     ids: dict[str, str] = dict(entities or {})
     if user_id:
         ids[USER_ENTITY] = user_id
@@ -131,6 +106,26 @@ def resolve_entities(
     if isinstance(query_bundle, FeatureQueryBundle):
         ids.update(query_bundle.entity_ids())
     return {etype: eid for etype, eid in ids.items() if eid}
+
+
+def entities_for(
+    component: str,
+    query_bundle: QueryBundle | None,
+    needs: FeatureRequest,
+    user_id: str | None = None,
+    entities: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """:func:`resolve_entities`, warning once (per component) when ``needs`` wants entity
+    types the query names no id for: that query is not personalised."""
+    ids = resolve_entities(query_bundle, user_id, entities)
+    wanted = [etype for etype, names in needs.items() if names]
+    if wanted and not any(etype in ids for etype in wanted):
+        warn_no_entity(component, {etype: _how_to_name(etype) for etype in wanted})
+    return ids
+
+
+def _how_to_name(etype: str) -> str:
+    return "user_id" if etype == USER_ENTITY else f"FeatureQueryBundle(entities={{'{etype}': ...}})"
 
 
 def query_vectors(query_bundle: QueryBundle | None) -> dict[str, FeatureVector]:
@@ -154,151 +149,3 @@ def merge_needs(*requests: FeatureRequest | None) -> dict[str, list[str]]:
             bucket = out.setdefault(etype, [])
             bucket.extend(n for n in names if n not in bucket)
     return out
-
-
-def _plan(
-    cache: Mapping[str, FeatureVector], needs: FeatureRequest, ids: Mapping[str, str]
-) -> list[tuple[str, str, list[str]]]:
-    """(entity_type, entity_id, names) still to fetch; a cached vector covers its names."""
-    todo: list[tuple[str, str, list[str]]] = []
-    for etype, names in needs.items():
-        eid = ids.get(etype)
-        if eid is None or not names:
-            continue
-        have = cache.get(etype)
-        known = have.statuses if have is not None and have.entity_id == eid else {}
-        missing = [n for n in dict.fromkeys(names) if n not in known]
-        if missing:
-            todo.append((etype, eid, missing))
-    return todo
-
-
-def _merge(old: FeatureVector | None, new: FeatureVector) -> FeatureVector:
-    """``new`` plus the features of ``old`` it lacks (same entity only)."""
-    if old is None or old.entity_id != new.entity_id or old.entity_type != new.entity_type:
-        return new
-    names = [*old.statuses, *(n for n in new.statuses if n not in old.statuses)]
-    return FeatureVector.build(
-        entity_id=new.entity_id,
-        entity_type=new.entity_type,
-        feature_names=names,
-        values={**old.features, **new.features},
-        statuses={**old.statuses, **new.statuses},
-        event_timestamps={**old.event_timestamps, **new.event_timestamps},
-        source=new.source,
-        retrieved_at=min(old.retrieved_at, new.retrieved_at),
-    )
-
-
-def _select(
-    cache: Mapping[str, FeatureVector], needs: FeatureRequest, ids: Mapping[str, str]
-) -> dict[str, FeatureVector]:
-    return {
-        etype: cache[etype]
-        for etype in needs
-        if etype in cache and cache[etype].entity_id == ids.get(etype)
-    }
-
-
-@dataclass
-class Lookup:
-    """What :func:`fetch_vectors` returns: the vectors and the time spent fetching."""
-
-    vectors: dict[str, FeatureVector]
-    """One vector per requested entity type that has an id, by entity type."""
-    latency_ms: float = 0.0
-    """Wall time of the store calls made for this request; 0.0 when all were cached."""
-    fetched: bool = False
-    """True when at least one store call was made (False: served from the query's cache)."""
-
-
-def _failed(
-    client: FeatureStoreClient,
-    etype: str,
-    eid: str,
-    names: Sequence[str],
-    exc: FeatureStoreUnavailableError,
-) -> FeatureVector:
-    timed_out = isinstance(exc, FeatureTimeoutError)
-    status = FeatureStatus.TIMED_OUT if timed_out else FeatureStatus.UNAVAILABLE
-    logger.warning(
-        "Feature lookup for %s '%s' failed (%s); continuing without it: %s",
-        etype,
-        eid,
-        status.value,
-        exc,
-    )
-    return FeatureVector.unavailable(eid, etype, names, status=status, source=client.source)
-
-
-def _read(
-    client: FeatureStoreClient, etype: str, eid: str, names: list[str], fallback: bool
-) -> FeatureVector:
-    try:
-        return client.get_features(eid, etype, names)
-    except FeatureStoreUnavailableError as exc:
-        if not fallback:
-            raise
-        return _failed(client, etype, eid, names, exc)
-
-
-async def _aread(
-    client: FeatureStoreClient, etype: str, eid: str, names: list[str], fallback: bool
-) -> FeatureVector:
-    try:
-        return await client.aget_features(eid, etype, names)
-    except FeatureStoreUnavailableError as exc:
-        if not fallback:
-            raise
-        return _failed(client, etype, eid, names, exc)
-
-
-def fetch_vectors(
-    client: FeatureStoreClient,
-    needs: FeatureRequest,
-    ids: Mapping[str, str],
-    cache: dict[str, FeatureVector],
-    *,
-    fallback: bool = False,
-) -> Lookup:
-    """Read ``needs`` for the entities in ``ids``, reusing and filling ``cache``.
-
-    Entity types without an id are skipped. Names already in the cached vector of the
-    same entity are not fetched again; that includes a failed read, so one query never
-    waits twice on a dead store.
-
-    Args:
-        client: The store.
-        needs: Features per entity type.
-        ids: Entity id per entity type.
-        cache: The query's vectors (see :func:`query_vectors`); updated in place.
-        fallback: On :class:`FeatureStoreUnavailableError` (timeouts included) use a vector
-            marked TIMED_OUT/UNAVAILABLE and log a warning, as the enricher does. When
-            False the error propagates (wrap the client in ``ServingClient`` to choose).
-    """
-    todo = _plan(cache, needs, ids)
-    start = time.perf_counter()
-    for etype, eid, names in todo:
-        cache[etype] = _merge(cache.get(etype), _read(client, etype, eid, names, fallback))
-    latency = (time.perf_counter() - start) * 1000 if todo else 0.0
-    return Lookup(_select(cache, needs, ids), latency, bool(todo))
-
-
-async def afetch_vectors(
-    client: FeatureStoreClient,
-    needs: FeatureRequest,
-    ids: Mapping[str, str],
-    cache: dict[str, FeatureVector],
-    *,
-    fallback: bool = False,
-) -> Lookup:
-    """Async :func:`fetch_vectors`: the entity types are read concurrently."""
-    todo = _plan(cache, needs, ids)
-    start = time.perf_counter()
-    got = await asyncio.gather(
-        *(_aread(client, etype, eid, names, fallback) for etype, eid, names in todo)
-    )
-    for (etype, _, _), vector in zip(todo, got, strict=True):
-        cache[etype] = _merge(cache.get(etype), vector)
-    latency = (time.perf_counter() - start) * 1000 if todo else 0.0
-    return Lookup(_select(cache, needs, ids), latency, bool(todo))

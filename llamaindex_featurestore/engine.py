@@ -1,4 +1,4 @@
-"""``personalized_query_engine``: feature components wired for one lookup per query."""
+"""``personalized_query_engine``: feature components wired for one read per query."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from llamaindex_featurestore.rerank import FeatureRerankPostprocessor
 from llamaindex_featurestore.retriever import FeatureFilteredRetriever
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.filters import FeatureFilterSpec
+from llm_featurestore.monitor import FeatureMonitor
 
 __all__ = ["personalized_query_engine"]
 
@@ -32,50 +33,51 @@ def personalized_query_engine(
     similarity_top_k: int = 4,
     backfill: bool = False,
     fallback: bool = True,
+    monitor: FeatureMonitor | None = None,
     **engine_kwargs: Any,
 ) -> RetrieverQueryEngine:
-    """A ``RetrieverQueryEngine`` whose feature components share one lookup per query.
+    """A ``RetrieverQueryEngine`` whose feature components share one read per query.
 
-    The :class:`FeatureFilteredRetriever` prefetches what ``rerank`` and ``context``
-    read, so they find the user's vectors on the query bundle instead of asking the
-    store again. Postprocessors run in the order ``rerank``, ``postprocessors``,
-    ``context`` (the context node goes last so nothing drops it).
+    The :class:`FeatureFilteredRetriever` reads what ``rerank`` and ``context`` need too,
+    for ``context``'s task and through its enricher's monitor, so a query makes one gate
+    decision and at most one store read: the postprocessors find the vectors (or the
+    monitor's refusal) on the query bundle. Postprocessors run in the order ``rerank``,
+    ``postprocessors``, ``context`` (the context node goes last so nothing drops it).
+    Users are named per query as usual (``FeatureQueryBundle``, ``user_context``).
 
     Args:
         index: The index to search (e.g. a ``VectorStoreIndex`` over Chroma).
         client: The feature store (e.g. a ``ServingClient``).
         llm: Writes the answer; LlamaIndex's ``Settings.llm`` when omitted.
         filter_spec: Hard filters; ``None`` searches unfiltered (features are still
-            fetched once, for the postprocessors).
+            read once, for the postprocessors).
         rerank: Soft preferences, optional.
         context: The user's profile as a context node and/or metadata, optional.
         postprocessors: Other node postprocessors, run between the two.
         similarity_top_k: Nodes to retrieve.
         backfill: See :class:`FeatureFilteredRetriever`.
         fallback: See :class:`FeatureFilteredRetriever`.
+        monitor: Gates the query's read; defaults to ``context.enricher.monitor``.
         **engine_kwargs: Passed to ``RetrieverQueryEngine.from_args`` (``response_mode``,
             ``streaming``, templates, ...).
-
-    Users are named per query as usual (``FeatureQueryBundle``, ``user_context``).
     """
-    spec = filter_spec or FeatureFilterSpec(rules=[])
+    if monitor is None and context is not None:
+        monitor = context.enricher.monitor
     retriever = FeatureFilteredRetriever(
         index,
         client,
-        spec,
+        filter_spec or FeatureFilterSpec(rules=[]),
         similarity_top_k=similarity_top_k,
         backfill=backfill,
         fallback=fallback,
+        monitor=monitor,
+        task_type=context.task_type if context is not None else None,
         prefetch=merge_needs(
             rerank.required_features() if rerank is not None else None,
             context.required_features() if context is not None else None,
         ),
     )
-    chain: list[BaseNodePostprocessor] = [
-        *([rerank] if rerank is not None else []),
-        *postprocessors,
-        *([context] if context is not None else []),
-    ]
+    chain = [*([rerank] if rerank else []), *postprocessors, *([context] if context else [])]
     return RetrieverQueryEngine.from_args(
         retriever, llm=llm, node_postprocessors=chain, **engine_kwargs
     )

@@ -2,65 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from llamaindex_featurestore.context import (
-    Lookup,
-    afetch_vectors,
-    fetch_vectors,
-    query_vectors,
-    resolve_entities,
-)
-from llamaindex_featurestore.rerank import CONTEXT_KEY
+from llamaindex_featurestore.context import entities_for, query_vectors
+from llamaindex_featurestore.reads import aread_query, read_query
+from llamaindex_featurestore.rerank import CONTEXT_KEY, tag_node
 from llm_featurestore.clients.base import FeatureStoreClient
-from llm_featurestore.enricher import EnricherConfig, EnrichmentResult, FeatureEnricher, LookupPlan
+from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
 
 __all__ = ["FEATURES_KEY", "FeatureContextPostprocessor"]
 
 FEATURES_KEY = "llmfs_features"
 """Node metadata key holding ``{"entity_type.feature": rendered value}`` (metadata mode)."""
-_CONTEXT_META_KEYS = [CONTEXT_KEY, "llmfs_features_used", "llmfs_task_type"]
 
 
 class FeatureContextPostprocessor(BaseNodePostprocessor):
     """Add the user's features to the retrieved nodes, for the response synthesizer.
 
-    Per query: resolve the entity ids (see :mod:`llamaindex_featurestore.context`), let
-    the enricher plan the lookup for ``task_type`` (which features, and whether its
-    monitor allows enrichment), read the vectors (reusing any the retriever already
-    fetched for the same query), and render them with
-    ``FeatureEnricher.enrich_from_vectors`` (token budget, staleness, sensitivity and
-    injection safety all live there). Then, by ``mode``:
-
-    * ``"node"``: put a ``TextNode`` holding the enricher's context block first, with
-      metadata ``{"llmfs_context": True, ...}`` (hidden from the LLM) and a score no
-      lower than any other node's, so score cut-offs keep it.
-    * ``"metadata"``: copy every node with ``metadata["llmfs_features"] =
-      {"entity_type.feature": rendered value}`` (hidden from the LLM and the embedding
-      unless ``show_metadata_to_llm``).
-    * ``"both"``: both.
-
-    Nodes pass through unchanged when enrichment does not run (task disabled, no
-    entity, monitor off) or no feature is usable (cold start, stale values, store
-    down). Put this postprocessor last: later rerankers could drop the context node.
+    Per query: read the features the enricher maps to ``task_type`` (one read of the
+    core flow, gated by the enricher's monitor for that task; vectors the query already
+    holds are reused) and render them with ``FeatureEnricher.enrich_from_vectors``
+    (budget, staleness, sensitivity and injection safety live there). Then, by ``mode``:
+    ``"node"`` puts a ``TextNode`` holding the context block first (metadata
+    ``{"llmfs_context": True, ...}`` hidden from the LLM, a score no lower than any other
+    node's); ``"metadata"`` copies every node with ``metadata["llmfs_features"] =
+    {"entity_type.feature": rendered value}`` (hidden from the embedding, and from the
+    LLM unless ``show_metadata_to_llm``); ``"both"`` does both. Nodes pass through
+    unchanged when enrichment does not run (task disabled, no entity, monitor refused)
+    or no feature is usable. Put this postprocessor last, so nothing drops its node.
 
     Args:
-        enricher: Selects, renders and budgets the features; built from ``client`` (and
-            ``config``) when omitted.
-        client: Store for the lookups; defaults to ``enricher.client``.
+        enricher: Selects, renders and budgets the features; its monitor gates the read.
+            Built from ``client`` (and ``config``) when omitted.
+        client: Store for the reads; defaults to ``enricher.client``.
         config: Enricher settings when ``enricher`` is omitted.
         task_type: The enricher task whose features to use.
         mode: ``"node"``, ``"metadata"`` or ``"both"``.
         user_id: Default user id, used when the query names none.
         entities: Default ids of other entity types.
-        fallback: When the store fails, log a warning and continue without features;
-            ``False`` raises ``FeatureStoreUnavailableError``.
+        fallback: Degrade store failures (logged once per cause); ``False`` raises.
         show_metadata_to_llm: In metadata mode, let the LLM see ``llmfs_features``.
 
     Raises:
@@ -75,7 +63,7 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
     fallback: bool = True
     show_metadata_to_llm: bool = False
     _enricher: FeatureEnricher = PrivateAttr()
-    _client: FeatureStoreClient = PrivateAttr()
+    _reader: FeatureReader = PrivateAttr()
 
     def __init__(
         self,
@@ -112,7 +100,9 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
             assert client is not None
             enricher = FeatureEnricher(client, config)
         self._enricher = enricher
-        self._client = client if client is not None else enricher.client
+        self._reader = FeatureReader(
+            client or enricher.client, monitor=enricher.monitor, fallback=fallback
+        )
 
     @classmethod
     def class_name(cls) -> str:
@@ -120,7 +110,7 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
 
     @property
     def enricher(self) -> FeatureEnricher:
-        """The enricher that renders the features."""
+        """The enricher that renders the features (its monitor gates the reads)."""
         return self._enricher
 
     def required_features(self) -> dict[str, list[str]]:
@@ -128,86 +118,47 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
         ``prefetch`` so one lookup per query serves both."""
         return self._enricher.required_features(self.task_type)
 
-    def _plan(self, query_bundle: QueryBundle | None) -> LookupPlan:
-        ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        return self._enricher.plan(task_type=self.task_type, context=ids)
+    def _request(self, query_bundle: QueryBundle | None) -> ReadRequest:
+        needs = self.required_features()
+        ids = entities_for(self.class_name(), query_bundle, needs, self.user_id, self.entities)
+        plan = self._enricher.plan(task_type=self.task_type, context=ids)
+        return replace(self._enricher.request(plan), known=query_vectors(query_bundle))
 
     def _apply(
-        self,
-        nodes: list[NodeWithScore],
-        query_bundle: QueryBundle | None,
-        lookup: Lookup,
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None, vectors: FeatureVectors
     ) -> list[NodeWithScore]:
         prompt = query_bundle.query_str if query_bundle is not None else ""
         result = self._enricher.enrich_from_vectors(
-            prompt, lookup.vectors, self.task_type, lookup.latency_ms
+            prompt, vectors, self.task_type, vectors.latency_ms
         )
         if not result.features_available:
             return nodes
         out = list(nodes)
         if self.mode in ("metadata", "both"):
-            out = [self._with_features(n, result) for n in out]
+            features = dict(result.variables.get("features_by_name", {}))
+            show = self.show_metadata_to_llm
+            out = [tag_node(n, FEATURES_KEY, features, show=show) for n in out]
         if self.mode in ("node", "both"):
-            out.insert(0, self._context_node(out, result))
+            used, task = list(result.features_used), result.task_type
+            meta = {CONTEXT_KEY: True, "llmfs_features_used": used, "llmfs_task_type": task}
+            node = TextNode(
+                text=result.context_block,
+                metadata=meta,
+                excluded_llm_metadata_keys=list(meta),
+                excluded_embed_metadata_keys=list(meta),
+            )
+            score = max([1.0, *(n.score for n in out if n.score is not None)])
+            out.insert(0, NodeWithScore(node=node, score=score))
         return out
-
-    def _context_node(
-        self, nodes: Sequence[NodeWithScore], result: EnrichmentResult
-    ) -> NodeWithScore:
-        node = TextNode(
-            text=result.context_block,
-            metadata={
-                CONTEXT_KEY: True,
-                "llmfs_features_used": list(result.features_used),
-                "llmfs_task_type": result.task_type,
-            },
-            excluded_llm_metadata_keys=list(_CONTEXT_META_KEYS),
-            excluded_embed_metadata_keys=list(_CONTEXT_META_KEYS),
-        )
-        score = max([1.0, *(n.score for n in nodes if n.score is not None)])
-        return NodeWithScore(node=node, score=score)
-
-    def _with_features(self, item: NodeWithScore, result: EnrichmentResult) -> NodeWithScore:
-        features = dict(result.variables.get("features_by_name", {}))
-        hidden_llm = [] if self.show_metadata_to_llm else [FEATURES_KEY]
-        node = item.node.model_copy(
-            update={
-                "metadata": {**item.node.metadata, FEATURES_KEY: features},
-                "excluded_llm_metadata_keys": [*item.node.excluded_llm_metadata_keys, *hidden_llm],
-                "excluded_embed_metadata_keys": [
-                    *item.node.excluded_embed_metadata_keys,
-                    FEATURES_KEY,
-                ],
-            }
-        )
-        return NodeWithScore(node=node, score=item.score)
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        plan = self._plan(query_bundle)
-        if plan.skipped_reason is not None:
-            return nodes
-        lookup = fetch_vectors(
-            self._client,
-            plan.features,
-            plan.entities,
-            query_vectors(query_bundle),
-            fallback=self.fallback,
-        )
-        return self._apply(nodes, query_bundle, lookup)
+        vectors = read_query(self._reader, query_bundle, self._request(query_bundle))
+        return self._apply(nodes, query_bundle, vectors)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        plan = self._plan(query_bundle)
-        if plan.skipped_reason is not None:
-            return nodes
-        lookup = await afetch_vectors(
-            self._client,
-            plan.features,
-            plan.entities,
-            query_vectors(query_bundle),
-            fallback=self.fallback,
-        )
-        return self._apply(nodes, query_bundle, lookup)
+        vectors = await aread_query(self._reader, query_bundle, self._request(query_bundle))
+        return self._apply(nodes, query_bundle, vectors)

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from llamaindex_featurestore.context import (
-    afetch_vectors,
-    fetch_vectors,
-    query_vectors,
-    resolve_entities,
-)
+from llamaindex_featurestore.context import entities_for, query_vectors
+from llamaindex_featurestore.reads import aread_query, covering, read_query
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.monitor import FeatureMonitor
+from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
 
-__all__ = ["CONTEXT_KEY", "RERANK_KEY", "FeatureRerankPostprocessor", "rerank_nodes"]
+__all__ = ["CONTEXT_KEY", "RERANK_KEY", "FeatureRerankPostprocessor", "rerank_nodes", "tag_node"]
 
 RERANK_KEY = "llmfs_rerank_boost"
 """Node metadata key holding the sum of rule weights added to a node's score."""
 CONTEXT_KEY = "llmfs_context"
 """Node metadata key marking a feature-context node (never re-scored or dropped here)."""
+
+
+def tag_node(
+    item: NodeWithScore, key: str, value: Any, *, score: float | None = None, show: bool = False
+) -> NodeWithScore:
+    """A copy of ``item`` with ``metadata[key] = value``, hidden from the embedding and,
+    unless ``show``, from the LLM; ``score`` replaces its score when given."""
+    node = item.node
+    copy = node.model_copy(
+        update={
+            "metadata": {**node.metadata, key: value},
+            "excluded_llm_metadata_keys": [
+                *node.excluded_llm_metadata_keys,
+                *([] if show else [key]),
+            ],
+            "excluded_embed_metadata_keys": [*node.excluded_embed_metadata_keys, key],
+        }
+    )
+    return NodeWithScore(node=copy, score=item.score if score is None else score)
 
 
 def rerank_nodes(
@@ -35,52 +52,34 @@ def rerank_nodes(
     """Re-score ``nodes`` by weighted conditions; pure, no I/O.
 
     ``new score = (score or 0.0) + sum(weight of every condition the node's metadata
-    satisfies)``. With no conditions the nodes pass through unchanged, in input
-    order. Otherwise nodes are sorted by new score, highest first; ties keep their input
-    order. Context nodes (``metadata["llmfs_context"]``) stay first, untouched, and do
-    not count towards ``top_n``. Input nodes are not modified: re-scored nodes are
-    copies whose metadata records the boost under ``"llmfs_rerank_boost"``.
+    satisfies)``; nodes are sorted by new score, highest first, ties in input order. With
+    no conditions they pass through in input order. Context nodes
+    (``metadata["llmfs_context"]``) stay first, untouched, and do not count towards
+    ``top_n``. Inputs are not modified: re-scored nodes are copies recording the boost
+    under ``"llmfs_rerank_boost"``.
     """
     context = [n for n in nodes if n.node.metadata.get(CONTEXT_KEY)]
     others = [n for n in nodes if not n.node.metadata.get(CONTEXT_KEY)]
-    if not weighted:  # nothing to prefer: pass through in input order
-        return [*context, *(others if top_n is None else others[:top_n])]
-    scored: list[tuple[float, NodeWithScore]] = []
-    for item in others:
-        boost = sum(w for cond, w in weighted if cond.matches(item.node.metadata))
-        node = item.node.model_copy(
-            update={
-                "metadata": {**item.node.metadata, RERANK_KEY: boost},
-                "excluded_llm_metadata_keys": [*item.node.excluded_llm_metadata_keys, RERANK_KEY],
-                "excluded_embed_metadata_keys": [
-                    *item.node.excluded_embed_metadata_keys,
-                    RERANK_KEY,
-                ],
-            }
-        )
-        new = item.get_score() + boost
-        scored.append((new, NodeWithScore(node=node, score=new)))
-    scored.sort(key=lambda pair: pair[0], reverse=True)  # stable: ties keep input order
-    ranked = [item for _, item in scored]
-    if top_n is not None:
-        ranked = ranked[:top_n]
-    return [*context, *ranked]
+    if weighted:
+        scored = []
+        for item in others:
+            boost = sum(w for cond, w in weighted if cond.matches(item.node.metadata))
+            scored.append(tag_node(item, RERANK_KEY, boost, score=item.get_score() + boost))
+        others = sorted(scored, key=NodeWithScore.get_score, reverse=True)  # stable
+    return [*context, *(others if top_n is None else others[:top_n])]
 
 
 class FeatureRerankPostprocessor(BaseNodePostprocessor):
     """Boost or demote nodes by rules on the user's features, instead of filtering them.
 
-    The same :class:`~llm_featurestore.filters.FeatureFilterSpec` that hard-filters in
+    The :class:`~llm_featurestore.filters.FeatureFilterSpec` that hard-filters in
     :class:`~llamaindex_featurestore.retriever.FeatureFilteredRetriever` works here as a
-    soft preference: each rule has a weight, added to the score of every node whose
-    metadata satisfies it (see :func:`rerank_nodes`). Use a positive weight to boost
-    (``category eq favorite_category``: +0.5) and a negative one to demote
-    (``price gt avg_order_value`` with ``factor=1.5``: -0.5 pushes items over budget
-    down). Rules whose feature has no usable value are skipped; with no user or a
-    failed lookup the nodes keep their scores and order (``top_n`` still applies).
-
-    Vectors already fetched for the same query (by a retriever with ``prefetch``, or
-    passed in a ``FeatureQueryBundle``) are reused, so no second lookup is made.
+    soft preference: each rule's weight is added to the score of every node whose
+    metadata satisfies it (:func:`rerank_nodes`). A positive weight boosts (``category eq
+    favorite_category``: +0.5), a negative one demotes (``price gt avg_order_value`` with
+    ``factor=1.5``: -0.5). Rules whose feature has no usable value are skipped; with no
+    user, a degraded read or a read the monitor refused, the nodes keep their scores and
+    order (``top_n`` still applies). Vectors the query already holds are reused.
 
     Args:
         client: Where features come from.
@@ -89,8 +88,8 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         top_n: Keep at most this many nodes (context nodes excepted); ``None`` keeps all.
         user_id: Default user id, used when the query names none.
         entities: Default ids of other entity types.
-        fallback: When the store fails, log a warning and pass the nodes through;
-            ``False`` raises ``FeatureStoreUnavailableError`` instead.
+        fallback: Degrade store failures (logged once per cause); ``False`` raises.
+        monitor: Gates the read (its store gate) and receives its outcome.
 
     Raises:
         FeatureConfigError: ``weights`` does not have one number per rule, or ``top_n``
@@ -103,7 +102,7 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     user_id: str | None = None
     entities: dict[str, str] = Field(default_factory=dict)
     fallback: bool = True
-    _client: FeatureStoreClient = PrivateAttr()
+    _reader: FeatureReader = PrivateAttr()
 
     def __init__(
         self,
@@ -115,6 +114,7 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         user_id: str | None = None,
         entities: Mapping[str, str] | None = None,
         fallback: bool = True,
+        monitor: FeatureMonitor | None = None,
     ) -> None:
         weights = [1.0] * len(spec.rules) if weights is None else [float(w) for w in weights]
         if len(weights) != len(spec.rules):
@@ -132,48 +132,40 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
             entities=dict(entities or {}),
             fallback=fallback,
         )
-        self._client = client
+        self._reader = FeatureReader(client, monitor=monitor, fallback=fallback)
 
     @classmethod
     def class_name(cls) -> str:
         return "FeatureRerankPostprocessor"
 
-    def _weighted(
-        self, vectors: Mapping[str, FeatureVector]
-    ) -> list[tuple[ResolvedCondition, float]]:
-        vector = vectors.get(self.spec.entity_type)
-        out: list[tuple[ResolvedCondition, float]] = []
-        for rule, weight in zip(self.spec.rules, self.weights, strict=True):
-            single = FeatureFilterSpec(rules=[rule], entity_type=self.spec.entity_type)
-            out.extend((cond, weight) for cond in single.resolve(vector))
-        return out
-
     def required_features(self) -> dict[str, list[str]]:
         """Features this postprocessor reads, per entity type (for a retriever's ``prefetch``)."""
         return {self.spec.entity_type: self.spec.feature_names}
 
+    def _request(self, query_bundle: QueryBundle | None) -> ReadRequest:
+        needs = self.required_features()
+        ids = entities_for(self.class_name(), query_bundle, needs, self.user_id, self.entities)
+        return ReadRequest(ids, needs, known=query_vectors(query_bundle))
+
+    def _rerank(self, nodes: list[NodeWithScore], vectors: FeatureVectors) -> list[NodeWithScore]:
+        etype = self.spec.entity_type
+        vector = covering(vectors, etype, self.spec.feature_names)
+        weighted = [
+            (cond, weight)
+            for rule, weight in zip(self.spec.rules, self.weights, strict=True)
+            for cond in FeatureFilterSpec(rules=[rule], entity_type=etype).resolve(vector)
+        ]
+        return rerank_nodes(nodes, weighted, self.top_n)
+
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = fetch_vectors(
-            self._client,
-            self.required_features(),
-            ids,
-            query_vectors(query_bundle),
-            fallback=self.fallback,
+        return self._rerank(
+            nodes, read_query(self._reader, query_bundle, self._request(query_bundle))
         )
-        return rerank_nodes(nodes, self._weighted(lookup.vectors), self.top_n)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = await afetch_vectors(
-            self._client,
-            self.required_features(),
-            ids,
-            query_vectors(query_bundle),
-            fallback=self.fallback,
-        )
-        return rerank_nodes(nodes, self._weighted(lookup.vectors), self.top_n)
+        vectors = await aread_query(self._reader, query_bundle, self._request(query_bundle))
+        return self._rerank(nodes, vectors)

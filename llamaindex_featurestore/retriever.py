@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -18,34 +19,19 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from llamaindex_featurestore.context import (
-    FeatureRequest,
-    afetch_vectors,
-    fetch_vectors,
-    merge_needs,
-    query_vectors,
-    resolve_entities,
-)
+from llamaindex_featurestore.context import FeatureRequest, entities_for, merge_needs, query_vectors
+from llamaindex_featurestore.reads import aread_query, covering, read_query
+from llamaindex_featurestore.rerank import tag_node
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.monitor import FeatureMonitor
+from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "to_metadata_filters"]
 
 BACKFILL_KEY = "llmfs_backfill"
 """Node metadata key set to ``True`` on nodes added by backfill (unfiltered results)."""
-
-_OPERATORS: dict[str, FilterOperator] = {
-    "eq": FilterOperator.EQ,
-    "ne": FilterOperator.NE,
-    "in": FilterOperator.IN,
-    "nin": FilterOperator.NIN,
-    "lt": FilterOperator.LT,
-    "lte": FilterOperator.LTE,
-    "gt": FilterOperator.GT,
-    "gte": FilterOperator.GTE,
-}
 
 
 def to_metadata_filters(
@@ -59,7 +45,9 @@ def to_metadata_filters(
     # model_construct: the core already checked each value's shape for its operator,
     # and MetadataFilter's strict types would reject boolean values Chroma accepts.
     filters: list[MetadataFilter | MetadataFilters] = [
-        MetadataFilter.model_construct(key=c.field, value=c.value, operator=_OPERATORS[c.op])
+        MetadataFilter.model_construct(
+            key=c.field, value=c.value, operator=FilterOperator[c.op.upper()]
+        )
         for c in conditions
     ]
     if base is not None and base.filters:
@@ -71,19 +59,22 @@ def to_metadata_filters(
     return MetadataFilters(filters=filters, condition=FilterCondition.AND)
 
 
+def _plain(query_bundle: QueryBundle) -> QueryBundle:
+    """The query without this adapter's state, for the index's own retriever."""
+    return QueryBundle(**{f.name: getattr(query_bundle, f.name) for f in fields(QueryBundle)})
+
+
 class FeatureFilteredRetriever(BaseRetriever):
     """Retrieve from a vector index, keeping only nodes that fit the user's features.
 
     Per query: resolve the entity ids (see :mod:`llamaindex_featurestore.context`), read
-    ``filter_spec.feature_names`` (plus ``prefetch``) in one lookup, turn the usable
-    features into ``MetadataFilters`` with ``filter_spec.resolve`` and search
+    ``filter_spec.feature_names`` (plus ``prefetch``) in one read of the core flow, turn
+    the usable features into ``MetadataFilters`` (``filter_spec.resolve``) and search
     ``index.as_retriever(similarity_top_k=..., filters=...)``. A feature with no usable
-    value drops its rule; with no user, or when the store fails (with ``fallback``, or
-    a ``ServingClient`` that falls back), the search is unfiltered.
-
-    ``aretrieve`` is natively async: the lookup uses the client's async API, and the
-    search awaits the vector store's ``aquery`` when it has one of its own; stores with
-    only a sync query (Chroma) are searched in a worker thread, never on the event loop.
+    value drops its rule; with no user, a degraded read or a read the monitor refused,
+    the search is unfiltered. ``aretrieve`` reads with the client's async API and awaits
+    the vector store's own ``aquery``; sync-only stores (Chroma) are searched in a worker
+    thread, never on the event loop.
 
     Args:
         index: The index to search, e.g. a ``VectorStoreIndex`` over Chroma.
@@ -96,8 +87,11 @@ class FeatureFilteredRetriever(BaseRetriever):
         backfill: When fewer than ``similarity_top_k`` nodes match the feature filters,
             fill up with the best unfiltered nodes (static ``filters`` still apply),
             marked ``metadata["llmfs_backfill"] = True`` and placed after the matches.
-        fallback: When the store fails (``FeatureStoreUnavailableError``, timeouts
-            included), log a warning and search unfiltered; ``False`` raises instead.
+        fallback: Degrade store failures (logged once per cause); ``False`` raises.
+        monitor: Gates the read (``should_read(task_type)``) and receives its outcome;
+            when it refuses, the query reads nothing, here or in its postprocessors.
+        task_type: The enrichment task this read serves (its quality gate and hold-out
+            apply); ``None``: the monitor's store gate only.
         prefetch: More features to read in the same lookup, ``{entity_type: [names]}``,
             for postprocessors of the same query (e.g. ``enricher.required_features``).
         retriever_kwargs: Extra arguments for ``index.as_retriever`` (e.g. an embed model).
@@ -105,10 +99,9 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     Raises:
         FeatureConfigError: ``similarity_top_k`` is below 1, or ``retriever_kwargs``
-            sets an argument this class controls. At query time: a feature name or entity
-            type the store does not know.
-        FeatureStoreUnavailableError: at query time, the store failed and ``fallback``
-            is off.
+            sets an argument this class controls. At query time: a feature name the
+            store does not know.
+        FeatureStoreError: at query time, the store failed and ``fallback`` is off.
     """
 
     def __init__(
@@ -123,6 +116,8 @@ class FeatureFilteredRetriever(BaseRetriever):
         filters: MetadataFilters | None = None,
         backfill: bool = False,
         fallback: bool = True,
+        monitor: FeatureMonitor | None = None,
+        task_type: str | None = None,
         prefetch: FeatureRequest | None = None,
         retriever_kwargs: Mapping[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
@@ -144,72 +139,52 @@ class FeatureFilteredRetriever(BaseRetriever):
         self.entities = dict(entities or {})
         self.filters = filters
         self.backfill = backfill
-        self.fallback = fallback
+        self.task_type = task_type
+        self.reader = FeatureReader(client, monitor=monitor, fallback=fallback)
         self.needs = merge_needs({filter_spec.entity_type: filter_spec.feature_names}, prefetch)
         self.retriever_kwargs = dict(retriever_kwargs or {})
         store = getattr(index, "vector_store", None)
-        # Chroma and other sync-only stores inherit the base aquery, which blocks; search
-        # those in a worker thread so the event loop never waits on them.
+        # Sync-only stores (Chroma) inherit the base aquery, which blocks: use a thread.
         self._native_async = not (
             isinstance(store, BasePydanticVectorStore)
             and type(store).aquery is BasePydanticVectorStore.aquery
         )
 
-    def _conditions(self, vectors: Mapping[str, FeatureVector]) -> MetadataFilters | None:
-        vector = vectors.get(self.filter_spec.entity_type)
-        return to_metadata_filters(self.filter_spec.resolve(vector), self.filters)
+    @property
+    def fallback(self) -> bool:
+        """True when store failures degrade (see ``fallback`` above) instead of raising."""
+        return self.reader.fallback
+
+    def _request(self, query_bundle: QueryBundle) -> ReadRequest:
+        name, needs = "FeatureFilteredRetriever", self.needs
+        ids = entities_for(name, query_bundle, needs, self.user_id, self.entities)
+        return ReadRequest(ids, needs, self.task_type, known=query_vectors(query_bundle))
+
+    def _filters(self, vectors: FeatureVectors) -> MetadataFilters | None:
+        spec = self.filter_spec
+        vector = covering(vectors, spec.entity_type, spec.feature_names)
+        return to_metadata_filters(spec.resolve(vector), self.filters)
 
     def _searcher(self, filters: MetadataFilters | None) -> BaseRetriever:
         return self.index.as_retriever(
             similarity_top_k=self.similarity_top_k, filters=filters, **self.retriever_kwargs
         )
 
-    def _inner_bundle(self, query_bundle: QueryBundle) -> QueryBundle:
-        return QueryBundle(
-            query_str=query_bundle.query_str,
-            image_path=query_bundle.image_path,
-            custom_embedding_strs=query_bundle.custom_embedding_strs,
-            embedding=query_bundle.embedding,
-        )
+    def _backfill(self, filters: MetadataFilters | None, nodes: list[NodeWithScore]) -> bool:
+        return self.backfill and filters is not self.filters and len(nodes) < self.similarity_top_k
 
     def _combine(
         self, matched: list[NodeWithScore], extra: list[NodeWithScore]
     ) -> list[NodeWithScore]:
         seen = {n.node.node_id for n in matched}
-        out = list(matched)
-        for item in extra:
-            if len(out) >= self.similarity_top_k:
-                break
-            if item.node.node_id in seen:
-                continue
-            node = item.node.model_copy(
-                update={
-                    "metadata": {**item.node.metadata, BACKFILL_KEY: True},
-                    "excluded_llm_metadata_keys": [
-                        *item.node.excluded_llm_metadata_keys,
-                        BACKFILL_KEY,
-                    ],
-                    "excluded_embed_metadata_keys": [
-                        *item.node.excluded_embed_metadata_keys,
-                        BACKFILL_KEY,
-                    ],
-                }
-            )
-            out.append(NodeWithScore(node=node, score=item.score))
-        return out
-
-    def _wants_backfill(self, filters: MetadataFilters | None, found: int) -> bool:
-        return self.backfill and filters is not self.filters and found < self.similarity_top_k
+        fill = [tag_node(n, BACKFILL_KEY, True) for n in extra if n.node.node_id not in seen]
+        return [*matched, *fill][: self.similarity_top_k]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = fetch_vectors(
-            self.client, self.needs, ids, query_vectors(query_bundle), fallback=self.fallback
-        )
-        filters = self._conditions(lookup.vectors)
-        inner = self._inner_bundle(query_bundle)
+        filters = self._filters(read_query(self.reader, query_bundle, self._request(query_bundle)))
+        inner = _plain(query_bundle)
         nodes = self._searcher(filters).retrieve(inner)
-        if self._wants_backfill(filters, len(nodes)):
+        if self._backfill(filters, nodes):
             nodes = self._combine(nodes, self._searcher(self.filters).retrieve(inner))
         return nodes
 
@@ -222,13 +197,10 @@ class FeatureFilteredRetriever(BaseRetriever):
         return await asyncio.to_thread(searcher.retrieve, inner)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        ids = resolve_entities(query_bundle, self.user_id, self.entities)
-        lookup = await afetch_vectors(
-            self.client, self.needs, ids, query_vectors(query_bundle), fallback=self.fallback
-        )
-        filters = self._conditions(lookup.vectors)
-        inner = self._inner_bundle(query_bundle)
+        vectors = await aread_query(self.reader, query_bundle, self._request(query_bundle))
+        filters = self._filters(vectors)
+        inner = _plain(query_bundle)
         nodes = await self._search(filters, inner)
-        if self._wants_backfill(filters, len(nodes)):
+        if self._backfill(filters, nodes):
             nodes = self._combine(nodes, await self._search(self.filters, inner))
         return nodes

@@ -4,6 +4,7 @@ answered by a MockLLM that records its prompts."""
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ from llamaindex_featurestore.context import merge_needs
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
-from llm_featurestore.serving.client import ServingClient
+from llm_featurestore.monitor import FeatureMonitor
+from llm_featurestore.serving import CoalesceConfig, ServingClient
 from tests.contract.wrappers import CountingClient
 from tests.fixtures.redis import dead_redis_client
 from tests.integration.test_llamaindex_support import (
@@ -37,6 +39,7 @@ from tests.integration.test_llamaindex_support import (
     many_users,
     store,
 )
+from tests.unit.test_llamaindex_context import gated_monitor
 
 pytestmark = pytest.mark.integration
 __all__ = ["chroma_index", "store"]  # fixtures re-exported for pytest
@@ -234,3 +237,87 @@ def test_personalized_query_engine_without_spec_searches_unfiltered(
     assert {n.node.metadata["category"] for n in products} == set(CATEGORIES)
     assert "- Favorite category: running" in llm.prompts[-1]
     assert client.calls == [(["u-run"], "user", list(CONFIG.task_features[TASK]["user"]))]
+
+
+def monitored_engine(
+    index: VectorStoreIndex, client: FeatureStoreClient, llm: RecordingLLM, monitor: FeatureMonitor
+) -> RetrieverQueryEngine:
+    enricher = FeatureEnricher(client, CONFIG, monitor=monitor)
+    return personalized_query_engine(
+        index,
+        client,
+        llm=llm,
+        filter_spec=SPEC,
+        rerank=FeatureRerankPostprocessor(client, SPEC, weights=[0.0, 0.3, -0.3]),
+        context=FeatureContextPostprocessor(enricher, task_type=TASK),
+        similarity_top_k=10,
+    )
+
+
+@pytest.mark.parametrize(
+    "monitor",
+    [gated_monitor, lambda: FeatureMonitor(holdout_fraction=1.0, seed=3)],
+    ids=["store-gate-open", "task-held-out"],
+)
+def test_a_query_the_monitor_refuses_makes_no_store_call(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool, monitor: Any
+) -> None:
+    llm = RecordingLLM()
+    client = CountingClient(store)
+    engine = monitored_engine(chroma_index, client, llm, monitor())
+    response = ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+    assert client.calls == []
+    assert "[Context from user profile]" not in llm.prompts[-1]
+    assert len(response.source_nodes) == 10
+    assert len({n.node.metadata["category"] for n in response.source_nodes}) > 1  # unfiltered
+
+
+def test_a_monitored_query_reads_once_and_reports_once(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool
+) -> None:
+    llm = RecordingLLM()
+    client = CountingClient(store)
+    monitor = FeatureMonitor()
+    engine = monitored_engine(chroma_index, client, llm, monitor)
+    ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+    assert len(client.calls) == 1
+    assert "- Favorite category: running" in llm.prompts[-1]
+    stats = monitor.get_stats()
+    assert stats.total_enrichments == 1
+    assert stats.successful_enrichments == 1
+
+
+def test_a_failed_read_counts_once_at_the_store_gate(
+    chroma_index: VectorStoreIndex, use_async: bool
+) -> None:
+    monitor = FeatureMonitor(disable_after_failures=2)
+    engine = monitored_engine(chroma_index, dead_redis_client(), RecordingLLM(), monitor)
+    ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+    # The retriever's read reported the failure; the enrichment did not report it again.
+    assert monitor.get_stats().consecutive_store_failures == 1
+    assert monitor.get_stats().store_enabled
+    ask(engine, FeatureQueryBundle(QUESTION, user_id="u-run"), use_async)
+    assert not monitor.get_stats().store_enabled  # two queries, two failures: gate open
+
+
+async def test_50_concurrent_queries_coalesce_into_few_backend_calls(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore
+) -> None:
+    users = many_users(50)
+    backend = CountingClient(store)
+    coalesce = CoalesceConfig(window_ms=5)
+    client = ServingClient(backend, coalesce=coalesce)
+    engine = monitored_engine(chroma_index, client, RecordingLLM(), FeatureMonitor())
+
+    async def one(uid: str) -> Response:
+        result = await engine.aquery(FeatureQueryBundle(QUESTION, user_id=uid))
+        assert isinstance(result, Response)
+        return result
+
+    responses = await asyncio.gather(*(one(uid) for uid in users))
+    for uid, response in zip(users, responses, strict=True):
+        assert f"- Favorite category: {users[uid]}" in str(response), uid
+        products = [n for n in response.source_nodes if CONTEXT_KEY not in n.node.metadata]
+        assert {n.node.metadata["category"] for n in products} == {users[uid]}, uid
+    assert len(backend.calls) <= math.ceil(len(users) / coalesce.max_batch) + 1
+    assert sorted(uid for ids, _, _ in backend.calls for uid in ids) == sorted(users)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 import pytest
@@ -15,9 +16,14 @@ from llamaindex_featurestore.context import FeatureQueryBundle, user_context
 from llamaindex_featurestore.retriever import BACKFILL_KEY, FeatureFilteredRetriever
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    InvalidEntityIdError,
+)
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule
-from llm_featurestore.serving.client import ServingClient
+from llm_featurestore.models import FeatureStatus
+from llm_featurestore.serving import CoalesceConfig, ServingClient
 from tests.contract.wrappers import CountingClient
 from tests.fixtures.redis import dead_redis_client
 from tests.integration.test_llamaindex_support import (
@@ -27,9 +33,11 @@ from tests.integration.test_llamaindex_support import (
     many_users,
     store,
 )
+from tests.unit.test_llamaindex_context import fresh_log, gated_monitor
+from tests.unit.test_llamaindex_postprocessors import RejectsId
 
 pytestmark = pytest.mark.integration
-__all__ = ["chroma_index", "store"]  # fixtures re-exported for pytest
+__all__ = ["chroma_index", "fresh_log", "store"]  # fixtures re-exported for pytest
 
 QUERY = "gear item for training"
 
@@ -184,15 +192,17 @@ def test_dead_store_with_serving_fallback_searches_unfiltered(
     assert client.stats.fallbacks >= 1
 
 
+@pytest.mark.usefixtures("fresh_log")
 def test_dead_store_without_serving_client_falls_back_and_warns(
     chroma_index: VectorStoreIndex, use_async: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     r = FeatureFilteredRetriever(chroma_index, dead_redis_client(), SPEC, similarity_top_k=30)
-    with caplog.at_level(logging.WARNING, logger="llamaindex_featurestore.context"):
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.reading"):
         nodes = retrieve(r, FeatureQueryBundle(QUERY, user_id="u-run"), use_async)
     assert {m["category"] for m in metas(nodes)} == set(CATEGORIES)
-    assert "Feature lookup for user 'u-run' failed (unavailable); continuing without it" in (
-        caplog.text
+    assert (
+        "Feature lookup for 1 user entities failed (unavailable); continuing without their "
+        "features: Cannot reach Redis" in caplog.text
     )
 
 
@@ -241,3 +251,101 @@ def test_unknown_feature_in_spec_is_a_config_error(
     r = FeatureFilteredRetriever(chroma_index, store, spec)
     with pytest.raises(FeatureConfigError, match="Unknown feature 'no_such_feature'"):
         r.retrieve(FeatureQueryBundle(QUERY, user_id="u-run"))
+
+
+def test_store_gate_open_means_no_store_call_and_an_unfiltered_search(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, use_async: bool
+) -> None:
+    client = CountingClient(store)
+    r = FeatureFilteredRetriever(
+        chroma_index, client, SPEC, similarity_top_k=30, monitor=gated_monitor()
+    )
+    bundle = FeatureQueryBundle(QUERY, user_id="u-run")
+    nodes = retrieve(r, bundle, use_async)
+    assert client.calls == []
+    assert {m["category"] for m in metas(nodes)} == set(CATEGORIES)
+    assert bundle.vectors == {}
+    # The refusal holds for the whole query, even for a retriever without a monitor ...
+    healthy = FeatureFilteredRetriever(chroma_index, client, SPEC, similarity_top_k=30)
+    assert {m["category"] for m in metas(retrieve(healthy, bundle, use_async))} == set(CATEGORIES)
+    assert client.calls == []
+    # ... while a new query is filtered.
+    fresh = FeatureQueryBundle(QUERY, user_id="u-run")
+    assert {m["category"] for m in metas(retrieve(healthy, fresh, use_async))} == {"running"}
+    assert len(client.calls) == 1
+
+
+def test_refused_read_with_partial_vectors_on_the_bundle_searches_unfiltered(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore
+) -> None:
+    # The query holds only part of what the spec needs, and the monitor refuses the rest.
+    partial = store.get_features("u-run", "user", ["favorite_category"])
+    bundle = FeatureQueryBundle(QUERY, user_id="u-run", vectors={"user": partial})
+    r = FeatureFilteredRetriever(
+        chroma_index, store, SPEC, similarity_top_k=30, monitor=gated_monitor()
+    )
+    assert {m["category"] for m in metas(r.retrieve(bundle))} == set(CATEGORIES)
+
+
+async def test_50_concurrent_users_coalesce_into_few_backend_calls(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore
+) -> None:
+    users = dict(list(many_users(50).items()))
+    backend = CountingClient(store)
+    coalesce = CoalesceConfig(window_ms=5)
+    client = ServingClient(backend, coalesce=coalesce)
+    r = FeatureFilteredRetriever(chroma_index, client, SPEC, similarity_top_k=3)
+    results = await asyncio.gather(
+        *(r.aretrieve(FeatureQueryBundle(QUERY, user_id=uid)) for uid in users)
+    )
+    for uid, nodes in zip(users, results, strict=True):
+        assert {m["category"] for m in metas(nodes)} == {users[uid]}, uid
+    assert len(backend.calls) <= math.ceil(len(users) / coalesce.max_batch) + 1
+    assert sorted(uid for ids, _, _ in backend.calls for uid in ids) == sorted(users)
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+async def test_an_id_the_store_cannot_take_degrades_only_its_own_query(
+    chroma_index: VectorStoreIndex, store: LocalFeatureStore, fallback: bool
+) -> None:
+    backend = RejectsId(store, "guest-7f3a")
+    # The serving layer reports the bad id (no fallback of its own): the retriever decides.
+    client = ServingClient(backend, coalesce=CoalesceConfig(window_ms=5), fallback_on_timeout=False)
+    r = FeatureFilteredRetriever(chroma_index, client, SPEC, similarity_top_k=30, fallback=fallback)
+    uids = ["u-run", "guest-7f3a", "u-hike"]
+    bundles = [FeatureQueryBundle(QUERY, user_id=uid) for uid in uids]
+    run, guest, hike = await asyncio.gather(
+        *(r.aretrieve(b) for b in bundles), return_exceptions=True
+    )
+    assert {m["category"] for m in metas(run)} == {"running"}  # type: ignore[arg-type]
+    assert {m["category"] for m in metas(hike)} == {"hiking"}  # type: ignore[arg-type]
+    if fallback:
+        assert {m["category"] for m in metas(guest)} == set(CATEGORIES)  # type: ignore[arg-type]
+        statuses = set(bundles[1].vectors["user"].statuses.values())
+        assert statuses == {FeatureStatus.INVALID_ID}
+    else:
+        assert isinstance(guest, InvalidEntityIdError)
+        assert "'guest-7f3a' is not a valid Int64" in str(guest)
+
+
+@pytest.mark.usefixtures("fresh_log")
+def test_a_user_id_for_a_driver_spec_warns_once_and_searches_unfiltered(
+    chroma_index: VectorStoreIndex, use_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    local = LocalFeatureStore()
+    local.write_features("d1", "driver", {"zone": "running"})
+    client = CountingClient(local)
+    spec = FeatureFilterSpec(
+        rules=[FilterRule(field="category", op="eq", feature="zone")], entity_type="driver"
+    )
+    r = FeatureFilteredRetriever(chroma_index, client, spec, similarity_top_k=30)
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.reading"):
+        for _ in range(2):
+            nodes = retrieve(r, FeatureQueryBundle(QUERY, user_id="d1"), use_async)
+            assert {m["category"] for m in metas(nodes)} == set(CATEGORIES)
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("FeatureFilteredRetriever: the request carries none of the")
+    assert "'FeatureQueryBundle(entities={'driver': ...})' (entity type driver)" in warning
+    assert client.calls == []
+    named = FeatureQueryBundle(QUERY, entities={"driver": "d1"})
+    assert {m["category"] for m in metas(retrieve(r, named, use_async))} == {"running"}

@@ -17,22 +17,29 @@ from llama_index.core.vector_stores.types import (
 from llama_index.vector_stores.chroma.base import _to_chroma_filter
 
 import llamaindex_featurestore
+from llamaindex_featurestore import afetch_vectors, fetch_vectors
 from llamaindex_featurestore.context import (
     FeatureQueryBundle,
-    afetch_vectors,
     current_entities,
-    fetch_vectors,
     merge_needs,
     query_vectors,
     resolve_entities,
     user_context,
 )
 from llamaindex_featurestore.retriever import to_metadata_filters
+from llm_featurestore import reading
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.errors import FeatureStoreUnavailableError, FeatureTimeoutError
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    FeatureTimeoutError,
+    InvalidEntityIdError,
+)
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule, ResolvedCondition
 from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.monitor import FeatureMonitor
+from llm_featurestore.serving.degrade import CauseLog
 
 
 def test_public_api_is_pinned() -> None:
@@ -221,16 +228,30 @@ class Failing(FeatureStoreClient):
         return False
 
 
+@pytest.fixture
+def fresh_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget which failure causes the read flow already logged (it logs each once)."""
+    monkeypatch.setattr(reading, "_log", CauseLog(reading.logger))
+
+
 @pytest.mark.parametrize(
     ("exc", "status"),
     [
         (FeatureStoreUnavailableError("down"), FeatureStatus.UNAVAILABLE),
         (FeatureTimeoutError("slow"), FeatureStatus.TIMED_OUT),
+        (
+            InvalidEntityIdError("'u1' is not an Int64", entity_type="user", entity_ids=["u1"]),
+            FeatureStatus.INVALID_ID,
+        ),
     ],
 )
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 def test_fallback_turns_store_errors_into_failed_vectors(
-    exc: Exception, status: FeatureStatus, use_async: bool, caplog: pytest.LogCaptureFixture
+    exc: Exception,
+    status: FeatureStatus,
+    use_async: bool,
+    caplog: pytest.LogCaptureFixture,
+    fresh_log: None,
 ) -> None:
     client = Failing(exc)
     cache: dict[str, FeatureVector] = {}
@@ -242,22 +263,51 @@ def test_fallback_turns_store_errors_into_failed_vectors(
         else:
             got = fetch_vectors(client, {"user": ["a"]}, {"user": "u1"}, cache, fallback=True)
     vector = got.vectors["user"]
-    assert vector.failed
+    assert vector.failed is (status is not FeatureStatus.INVALID_ID)  # the store did answer
     assert vector.statuses == {"a": status}
+    assert vector.features == {"a": None}
     assert vector.source == "failing"
+    assert cache["user"] is vector  # a failed read is cached too: the query never retries it
     assert (
-        f"Feature lookup for user 'u1' failed ({status.value}); continuing without it"
-        in caplog.text
+        f"Feature lookup for 1 user entities failed ({status.value}); "
+        "continuing without their features" in caplog.text
     )
     with pytest.raises(type(exc)):
         fetch_vectors(client, {"user": ["a"]}, {"user": "u1"}, {}, fallback=False)
 
 
 def test_config_errors_propagate_even_with_fallback(recorder: Recorder) -> None:
-    from llm_featurestore.errors import FeatureConfigError
-
     with pytest.raises(FeatureConfigError, match="Unknown feature 'nope'"):
         fetch_vectors(recorder, {"user": ["nope"]}, {"user": "u1"}, {}, fallback=True)
+
+
+def gated_monitor() -> FeatureMonitor:
+    """A real monitor whose store gate is open (too many failed reads in a row)."""
+    monitor = FeatureMonitor(disable_after_failures=3)
+    for _ in range(monitor.disable_after_failures):
+        monitor.record_read(False)
+    assert not monitor.should_read(None)
+    return monitor
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_fetch_vectors_with_the_store_gate_open_reads_nothing(
+    recorder: Recorder, use_async: bool
+) -> None:
+    monitor = gated_monitor()
+    needs, ids = {"user": ["a"]}, {"user": "u1"}
+    if use_async:
+        got = asyncio.run(afetch_vectors(recorder, needs, ids, {}, monitor=monitor))
+    else:
+        got = fetch_vectors(recorder, needs, ids, {}, monitor=monitor)
+    assert got.skipped_reason == "monitor_disabled"
+    assert got.vectors == {}
+    assert not got.fetched
+    assert recorder.calls == []
+    open_monitor = FeatureMonitor()
+    healthy = fetch_vectors(recorder, needs, ids, {}, monitor=open_monitor)
+    assert healthy.vectors["user"].features == {"a": 1}
+    assert open_monitor.get_stats().consecutive_store_failures == 0
 
 
 # ------------------------------------------------------------------ filter translation

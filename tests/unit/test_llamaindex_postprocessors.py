@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -21,9 +22,18 @@ from llamaindex_featurestore.rerank import (
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
-from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    InvalidEntityIdError,
+)
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule
-from llm_featurestore.models import FeatureVector, utcnow
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
+from llm_featurestore.monitor import FeatureMonitor
+from tests.contract.wrappers import CountingClient
+from tests.unit.test_llamaindex_context import fresh_log, gated_monitor
+
+__all__ = ["fresh_log"]  # fixture re-exported for pytest
 
 SPEC = FeatureFilterSpec(
     rules=[
@@ -343,20 +353,164 @@ def test_context_enricher_and_client_wiring(store: LocalFeatureStore) -> None:
         FeatureContextPostprocessor(enricher, mode="everywhere")  # type: ignore[arg-type]
 
 
-def test_context_monitor_can_switch_enrichment_off(store: LocalFeatureStore) -> None:
-    class Off:
-        recorded = 0
+def held_out_monitor() -> FeatureMonitor:
+    """A real monitor that keeps every task read as its control group (store gate closed)."""
+    return FeatureMonitor(holdout_fraction=1.0, seed=7)
 
-        def should_enrich(self, task_type: str) -> bool:
-            return False
 
-        def record_enrichment(self, result: Any, inference_quality: float | None = None) -> None:
-            self.recorded += 1
-
+@pytest.mark.parametrize("make_monitor", [gated_monitor, held_out_monitor])
+def test_context_monitor_can_switch_enrichment_off(
+    make_monitor: Any, use_async: bool, store: LocalFeatureStore
+) -> None:
     down = Down()
+    monitor = make_monitor()
     pp = FeatureContextPostprocessor(
-        FeatureEnricher(down, CONFIG, monitor=Off()), task_type="shopping"
+        FeatureEnricher(down, CONFIG, monitor=monitor), task_type="shopping"
     )
     nodes = catalogue()
-    assert pp.postprocess_nodes(nodes, FeatureQueryBundle("q", user_id="u1")) == nodes
+    assert run(pp, nodes, FeatureQueryBundle("q", user_id="u1"), use_async) == nodes
     assert down.calls == 0  # skipped before any lookup
+    # With features available (same monitor state), the context node would be there.
+    healthy = FeatureContextPostprocessor(FeatureEnricher(store, CONFIG), task_type="shopping")
+    assert run(healthy, nodes, FeatureQueryBundle("q", user_id="u1"), use_async) != nodes
+
+
+def test_store_gate_open_means_no_store_call_from_either_postprocessor(
+    store: LocalFeatureStore, use_async: bool
+) -> None:
+    client = CountingClient(store)
+    monitor = gated_monitor()
+    rerank = FeatureRerankPostprocessor(client, SPEC, weights=WEIGHTS, monitor=monitor)
+    context = FeatureContextPostprocessor(
+        FeatureEnricher(client, CONFIG, monitor=monitor), task_type="shopping"
+    )
+    nodes = catalogue()
+    for pp in (rerank, context):
+        out = run(pp, nodes, FeatureQueryBundle("q", user_id="u1"), use_async)
+        assert ids(out) == ids(nodes)
+        assert [n.score for n in out] == [n.score for n in nodes]
+    assert client.calls == []
+    # The same components read as soon as the monitor lets them.
+    open_rerank = FeatureRerankPostprocessor(client, SPEC, weights=WEIGHTS)
+    assert ids(run(open_rerank, nodes, FeatureQueryBundle("q", user_id="u1"), use_async))[0] == (
+        "run-cheap"
+    )
+    assert len(client.calls) == 1
+
+
+def test_a_refused_read_is_not_asked_again_in_the_same_query(
+    store: LocalFeatureStore, use_async: bool
+) -> None:
+    client = CountingClient(store)
+    monitor = held_out_monitor()
+    context = FeatureContextPostprocessor(
+        FeatureEnricher(client, CONFIG, monitor=monitor), task_type="shopping"
+    )
+    rerank = FeatureRerankPostprocessor(client, SPEC, weights=WEIGHTS)  # no monitor of its own
+    bundle = FeatureQueryBundle("q", user_id="u1")
+    nodes = catalogue()
+    assert run(context, nodes, bundle, use_async) == nodes
+    assert monitor.get_stats().holdouts == 1
+    assert ids(run(rerank, nodes, bundle, use_async)) == ids(nodes)  # the query reads nothing
+    assert run(context, nodes, bundle, use_async) == nodes
+    assert monitor.get_stats().holdouts == 1  # one gate decision for the query
+    assert client.calls == []
+    # A new query is a new decision; the rerank's own reads are not held out (no task).
+    assert ids(run(rerank, nodes, FeatureQueryBundle("q", user_id="u1"), use_async))[0] == (
+        "run-cheap"
+    )
+    assert len(client.calls) == 1
+
+
+class RejectsId(CountingClient):
+    """A real store whose join key cannot take ``bad`` (as Feast with an Int64 key)."""
+
+    def __init__(self, inner: FeatureStoreClient, bad: str) -> None:
+        super().__init__(inner)
+        self.bad = bad
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        self.record(entity_ids, entity_type, feature_names)
+        if self.bad in entity_ids:
+            raise InvalidEntityIdError(
+                f"Entity id '{self.bad}' is not a valid Int64",
+                entity_type=entity_type,
+                entity_ids=[self.bad],
+            )
+        return self.inner.get_batch_features(entity_ids, entity_type, feature_names)
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        return self.get_batch_features(entity_ids, entity_type, feature_names)
+
+
+@pytest.mark.parametrize("which", ["rerank", "context"])
+def test_an_id_the_store_cannot_take_degrades_only_its_query(
+    store: LocalFeatureStore, use_async: bool, which: str
+) -> None:
+    def make(fallback: bool) -> Any:
+        client = RejectsId(store, "guest-7f3a")
+        if which == "rerank":
+            return FeatureRerankPostprocessor(client, SPEC, weights=WEIGHTS, fallback=fallback)
+        enricher = FeatureEnricher(client, CONFIG)
+        return FeatureContextPostprocessor(enricher, task_type="shopping", fallback=fallback)
+
+    pp = make(fallback=True)
+    nodes = catalogue()
+    guest = FeatureQueryBundle("q", user_id="guest-7f3a")
+    assert run(pp, nodes, guest, use_async) == nodes
+    assert set(guest.vectors["user"].statuses.values()) == {FeatureStatus.INVALID_ID}
+    known = FeatureQueryBundle("q", user_id="u1")
+    assert run(pp, nodes, known, use_async) != nodes  # other users are unaffected
+    assert known.vectors["user"].features["favorite_category"] == "running"
+    with pytest.raises(InvalidEntityIdError, match="'guest-7f3a' is not a valid Int64"):
+        run(make(fallback=False), nodes, FeatureQueryBundle("q", user_id="guest-7f3a"), use_async)
+
+
+@pytest.mark.usefixtures("fresh_log")
+def test_missing_entity_id_warns_once_naming_what_was_expected(
+    use_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    local = LocalFeatureStore()
+    local.write_features("d1", "driver", {"rating": 4.9, "zone": "north"})
+    client = CountingClient(local)
+    spec = FeatureFilterSpec(
+        rules=[FilterRule(field="zone", op="eq", feature="zone")], entity_type="driver"
+    )
+    config = EnricherConfig(task_features={"dispatch": {"driver": ["rating"]}})
+    rerank = FeatureRerankPostprocessor(client, spec)
+    context = FeatureContextPostprocessor(FeatureEnricher(client, config), task_type="dispatch")
+    nodes = catalogue()
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.reading"):
+        for _ in range(3):  # the user id names no driver: not personalised, said once
+            for pp in (rerank, context):
+                assert run(pp, nodes, FeatureQueryBundle("q", user_id="d1"), use_async) == nodes
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2, warnings
+    for name, warning in zip(
+        ["FeatureRerankPostprocessor", "FeatureContextPostprocessor"], warnings, strict=True
+    ):
+        assert warning.startswith(f"{name}: the request carries none of the expected entity ids")
+        assert "'FeatureQueryBundle(entities={'driver': ...})' (entity type driver)" in warning
+    assert client.calls == []
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.reading"):
+        named = FeatureQueryBundle("q", entities={"driver": "d1"})
+        assert run(context, nodes, named, use_async)[0].node.metadata[CONTEXT_KEY] is True
+    assert caplog.records == []
+    assert client.calls == [(["d1"], "driver", ["rating"])]
+
+
+def test_refused_read_with_partial_vectors_on_the_bundle_reranks_nothing(
+    store: LocalFeatureStore, use_async: bool
+) -> None:
+    # The query holds only part of what the spec needs, and the monitor refuses the rest.
+    partial = store.get_features("u1", "user", ["favorite_category"])
+    bundle = FeatureQueryBundle("q", user_id="u1", vectors={"user": partial})
+    pp = FeatureRerankPostprocessor(store, SPEC, weights=WEIGHTS, monitor=gated_monitor())
+    out = run(pp, catalogue(), bundle, use_async)
+    assert ids(out) == ids(catalogue())
+    assert [n.score for n in out] == [n.score for n in catalogue()]

@@ -1,0 +1,147 @@
+"""Reading features for a query, through the core read flow.
+
+Every component reads with :func:`read_query`/:func:`aread_query`: one
+:class:`~llm_featurestore.reading.FeatureReader` read (the monitor's gates, one backend
+call per entity type, coalesced with concurrent queries by a ``ServingClient``, per-entity
+degradation and the failure table all live there) whose ``known`` vectors are the query's
+(:func:`~llamaindex_featurestore.context.query_vectors`). The result goes back into the
+query's cache with the outcome of the read, so once the monitor refused a query's read,
+later components of that query neither read nor ask the monitor again.
+:func:`fetch_vectors` is the same read for code outside a query engine (a Workflow step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llama_index.core.schema import QueryBundle
+
+from llamaindex_featurestore.context import FeatureRequest, query_vectors
+from llm_featurestore.models import FeatureVector
+from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
+
+if TYPE_CHECKING:
+    from llm_featurestore.clients.base import FeatureStoreClient
+    from llm_featurestore.monitor import FeatureMonitor
+
+__all__ = ["Lookup", "afetch_vectors", "aread_query", "covering", "fetch_vectors", "read_query"]
+
+_READ_ATTR = "_llmfs_read"
+
+
+def read_query(
+    reader: FeatureReader, query_bundle: QueryBundle | None, request: ReadRequest
+) -> FeatureVectors:
+    """``reader.read(request)`` for the query (``request.known`` is its cache), kept in
+    its cache. Once the monitor refused a read of the query, the known vectors come back
+    with that ``skipped_reason`` and neither the store nor the monitor is asked; once a
+    read of the query was reported to the monitor, ``recorded`` stays True."""
+    settled = _settled(query_bundle, request)
+    return _keep(query_bundle, reader.read(request) if settled is None else settled)
+
+
+async def aread_query(
+    reader: FeatureReader, query_bundle: QueryBundle | None, request: ReadRequest
+) -> FeatureVectors:
+    """Async twin of :func:`read_query`."""
+    settled = _settled(query_bundle, request)
+    return _keep(query_bundle, await reader.aread(request) if settled is None else settled)
+
+
+def _settled(query_bundle: QueryBundle | None, request: ReadRequest) -> FeatureVectors | None:
+    prior: FeatureVectors | None = getattr(query_bundle, _READ_ATTR, None)
+    if prior is None or prior.skipped_reason is None:
+        return None
+    out = FeatureVectors(
+        (etype, vector)
+        for etype, vector in request.known.items()
+        if etype in request.features and vector.entity_id == request.entities.get(etype)
+    )
+    out.skipped_reason = prior.skipped_reason
+    return out
+
+
+def _keep(query_bundle: QueryBundle | None, got: FeatureVectors) -> FeatureVectors:
+    if query_bundle is not None:
+        query_vectors(query_bundle).update(got)
+        prior: FeatureVectors | None = getattr(query_bundle, _READ_ATTR, None)
+        got.recorded = got.recorded or (prior is not None and prior.recorded)
+        setattr(query_bundle, _READ_ATTR, got)
+    return got
+
+
+@dataclass
+class Lookup:
+    """What :func:`fetch_vectors` returns.
+
+    Attributes:
+        vectors: One vector per requested entity type that has an id.
+        latency_ms: Wall time of the store calls made (0.0: all served from the cache).
+        fetched: True when the store was called.
+        skipped_reason: ``"monitor_disabled"`` when the monitor refused the read.
+    """
+
+    vectors: dict[str, FeatureVector]
+    latency_ms: float = 0.0
+    fetched: bool = False
+    skipped_reason: str | None = None
+
+
+def fetch_vectors(
+    client: FeatureStoreClient,
+    needs: FeatureRequest,
+    ids: Mapping[str, str],
+    cache: dict[str, FeatureVector],
+    *,
+    fallback: bool = False,
+    monitor: FeatureMonitor | None = None,
+    task_type: str | None = None,
+) -> Lookup:
+    """One read of the core flow for ``needs`` of the entities in ``ids``, reusing and
+    filling ``cache`` (see :func:`query_vectors`; names it holds are not read again).
+
+    Args:
+        fallback: Degrade store failures to failed vectors (logged once per cause).
+        monitor: Gates the read (``should_read(task_type)``) and receives its outcome.
+        task_type: The task the read serves; ``None``: the store gate only.
+
+    Raises:
+        FeatureConfigError: a feature name the store does not know.
+        FeatureStoreError: the store failed and ``fallback`` is off.
+    """
+    reader = FeatureReader(client, monitor=monitor, fallback=fallback)
+    return _lookup(cache, reader.read(ReadRequest(ids, needs, task_type, known=cache)))
+
+
+async def afetch_vectors(
+    client: FeatureStoreClient,
+    needs: FeatureRequest,
+    ids: Mapping[str, str],
+    cache: dict[str, FeatureVector],
+    *,
+    fallback: bool = False,
+    monitor: FeatureMonitor | None = None,
+    task_type: str | None = None,
+) -> Lookup:
+    """Async twin of :func:`fetch_vectors`."""
+    reader = FeatureReader(client, monitor=monitor, fallback=fallback)
+    return _lookup(cache, await reader.aread(ReadRequest(ids, needs, task_type, known=cache)))
+
+
+def _lookup(cache: dict[str, FeatureVector], got: FeatureVectors) -> Lookup:
+    cache.update(got)
+    return Lookup(dict(got), got.latency_ms, got.fetched, got.skipped_reason)
+
+
+def covering(
+    vectors: Mapping[str, FeatureVector], entity_type: str, names: Sequence[str]
+) -> FeatureVector | None:
+    """``vectors[entity_type]`` when it holds every name in ``names``, else ``None``.
+
+    A read the monitor refused leaves the query only the vectors it already had, which
+    may lack some of the names a filter spec needs.
+    """
+    vector = vectors.get(entity_type)
+    return vector if vector is not None and all(n in vector.statuses for n in names) else None
