@@ -13,7 +13,7 @@ later components of that query neither read nor ask the monitor again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from llama_index.core.schema import QueryBundle
@@ -34,40 +34,29 @@ _READ_ATTR = "_llmfs_read"
 def read_query(
     reader: FeatureReader, query_bundle: QueryBundle | None, request: ReadRequest
 ) -> FeatureVectors:
-    """``reader.read(request)`` for the query (``request.known`` is its cache), kept in
-    its cache. Once the monitor refused a read of the query, the known vectors come back
-    with that ``skipped_reason`` and neither the store nor the monitor is asked; once a
-    read of the query was reported to the monitor, ``recorded`` stays True."""
-    settled = _settled(query_bundle, request)
-    return _keep(query_bundle, reader.read(request) if settled is None else settled)
+    """``reader.read(request)`` with the query's vectors and last read outcome as
+    ``known`` (so a refusal or a report to the monitor carries over), kept on the query."""
+    return _keep(query_bundle, reader.read(_with_known(query_bundle, request)))
 
 
 async def aread_query(
     reader: FeatureReader, query_bundle: QueryBundle | None, request: ReadRequest
 ) -> FeatureVectors:
     """Async twin of :func:`read_query`."""
-    settled = _settled(query_bundle, request)
-    return _keep(query_bundle, await reader.aread(request) if settled is None else settled)
+    return _keep(query_bundle, await reader.aread(_with_known(query_bundle, request)))
 
 
-def _settled(query_bundle: QueryBundle | None, request: ReadRequest) -> FeatureVectors | None:
+def _with_known(query_bundle: QueryBundle | None, request: ReadRequest) -> ReadRequest:
+    known = FeatureVectors(query_vectors(query_bundle))
     prior: FeatureVectors | None = getattr(query_bundle, _READ_ATTR, None)
-    if prior is None or prior.skipped_reason is None:
-        return None
-    out = FeatureVectors(
-        (etype, vector)
-        for etype, vector in request.known.items()
-        if etype in request.features and vector.entity_id == request.entities.get(etype)
-    )
-    out.skipped_reason = prior.skipped_reason
-    return out
+    if prior is not None:
+        known.skipped_reason, known.recorded = prior.skipped_reason, prior.recorded
+    return replace(request, known=known)
 
 
 def _keep(query_bundle: QueryBundle | None, got: FeatureVectors) -> FeatureVectors:
     if query_bundle is not None:
         query_vectors(query_bundle).update(got)
-        prior: FeatureVectors | None = getattr(query_bundle, _READ_ATTR, None)
-        got.recorded = got.recorded or (prior is not None and prior.recorded)
         setattr(query_bundle, _READ_ATTR, got)
     return got
 

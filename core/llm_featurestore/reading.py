@@ -87,7 +87,11 @@ class ReadRequest:
         task_type: The enrichment task this read serves, or ``None`` for a read that
             serves no task (a lookup, a filter): it selects the monitor's gates.
         known: Vectors this request already holds (a LlamaIndex query's); their names
-            are not fetched again for the same entity.
+            are not fetched again for the same entity. When ``known`` is the
+            :class:`FeatureVectors` of an earlier read of the same request (a query read
+            by several components), its outcome carries over: a read the monitor refused
+            stays refused (no store call, no second question to the monitor), and a read
+            already reported to the monitor is not reported again.
         fix: How to fix a feature name the store rejects, appended to that error.
     """
 
@@ -213,7 +217,10 @@ class FeatureReader:
         ]
 
     def _admit(self, request: ReadRequest) -> dict[str, list[str]] | None:
-        """What the request still needs, or ``None`` when the monitor refuses the read."""
+        """What the request still needs, or ``None`` when the monitor refuses the read
+        (now, or in an earlier read of the same request)."""
+        if getattr(request.known, "skipped_reason", None) is not None:
+            return None
         todo = request.todo()
         if todo and self.monitor is not None and not self.monitor.should_read(request.task_type):
             return None
@@ -254,8 +261,9 @@ class FeatureReader:
             for etype, vector in request.known.items()
             if etype in request.features and vector.entity_id == request.entities.get(etype)
         )
+        out.recorded = getattr(request.known, "recorded", False)
         if todo is None:
-            out.skipped_reason = MONITOR_DISABLED
+            out.skipped_reason = getattr(request.known, "skipped_reason", None) or MONITOR_DISABLED
             return out
         new: list[FeatureVector] = []
         for etype, names in todo.items():
@@ -265,7 +273,7 @@ class FeatureReader:
         if new:
             out.fetched = True
             out.latency_ms = latency_ms
-            if self.monitor is not None:
+            if self.monitor is not None and not out.recorded:  # once per request
                 self.monitor.record_read(not all(v.failed for v in new))
                 out.recorded = True
         return out
