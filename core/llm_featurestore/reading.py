@@ -28,9 +28,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
 from llm_featurestore.models import FeatureVector
@@ -116,8 +115,7 @@ class ReadRequest:
         return out
 
 
-@dataclass(frozen=True)
-class _Call:
+class _Call(NamedTuple):
     """One backend call: ``get_batch_features(ids, entity_type, names)``."""
 
     entity_type: str
@@ -167,7 +165,7 @@ class FeatureReader:
         try:
             calls = next(flow)
             while True:
-                calls = flow.send(_run_threads(self.client, calls, shared_pool()))
+                calls = flow.send(_run_threads(self.client, calls))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -304,9 +302,10 @@ async def _acall(client: FeatureStoreClient, call: _Call) -> _Answer:
         return exc
 
 
-def _run_threads(
-    client: FeatureStoreClient, calls: list[_Call], pool: ThreadPoolExecutor
-) -> list[_Answer]:
+def _run_threads(client: FeatureStoreClient, calls: list[_Call]) -> list[_Answer]:
+    if len(calls) == 1:
+        return [_call(client, calls[0])]
+    pool = shared_pool()
     futures = [pool.submit(_call, client, c) for c in calls[1:]]
     first = _call(client, calls[0])
     return [first, *(f.result() for f in futures)]

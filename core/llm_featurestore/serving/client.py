@@ -313,6 +313,8 @@ class ServingClient(FeatureStoreClient):
             answer = yield batch
             if not isinstance(answer, Exception):
                 vectors = self._on_success(answer, entity_type, names)
+                if batch is ids:
+                    return list(vectors)  # the common case: one call answered every id
                 outcomes.update(zip(batch, vectors, strict=True))
             elif isinstance(answer, InvalidEntityIdError):
                 self.failures.record_success()  # the store answered; some ids were wrong
