@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -446,25 +447,39 @@ def _catalog_command(args: argparse.Namespace) -> int:
 # -- demo --------------------------------------------------------------------------------
 
 
+DEMO_MODULE = "examples.shopping_assistant.demo"
+_DEMO_FILE = Path("examples", "shopping_assistant", "demo.py")
+
+
+def find_demo_root(start: Path) -> Path | None:
+    """The nearest of ``start`` and its parents that holds the repository's demo."""
+    for directory in (start, *start.parents):
+        if (directory / _DEMO_FILE).is_file():
+            return directory
+    return None
+
+
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        from examples.shopping_assistant.demo import main as demo_main
-    except ImportError as exc:
-        if Path("examples/shopping_assistant/demo.py").exists() and "" not in sys.path:
-            sys.path.insert(0, os.getcwd())
-            from examples.shopping_assistant.demo import main as demo_main
-        else:
-            raise CliError(
-                "The demo ships with the source repository: run it from a clone "
-                f"(`make demo`, or `{PROG} demo` in the clone's root) ({exc})"
-            ) from exc
+    """Run the demo of the repository this command is started in, in its own process.
+
+    The core never imports the repository's examples: the demo runs as
+    ``python -m examples.shopping_assistant.demo`` with that repository first on the
+    path, so a copy of the repository runs (and writes into) itself.
+    """
+    root = find_demo_root(Path.cwd())
+    if root is None:
+        raise CliError(
+            f"No demo here: {_DEMO_FILE} is not in {Path.cwd()} or any folder above it. "
+            "The demo ships with the source repository: clone it and run `make demo` "
+            f"(or `{PROG} demo`) inside the clone"
+        )
     demo_args = list(args.demo_args)
     if demo_args[:1] == ["--"]:
         demo_args = demo_args[1:]
-    try:
-        return int(demo_main(demo_args))
-    except SystemExit as exc:  # the demo's own argparse: --help or a usage error
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    paths = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    command = [sys.executable, "-m", DEMO_MODULE, *demo_args]
+    return subprocess.call(command, cwd=root, env=env)
 
 
 # -- entry point -------------------------------------------------------------------------

@@ -459,13 +459,57 @@ def test_help_exits_0_and_a_missing_command_exits_2(capsys: pytest.CaptureFixtur
     assert "--entity" in err
 
 
-def test_demo_passes_its_options_through(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo", "--help")
+def test_demo_passes_its_options_through(capfd: pytest.CaptureFixture[str]) -> None:
+    # The demo runs in its own process (output on the file descriptors, hence capfd).
+    code, out, _ = run(capfd, "demo", "--help")
     assert code == 0
     assert "--framework" in out
-    code, _, err = run(capsys, "demo", "--framework", "haystack")
+    code, _, err = run(capfd, "demo", "--framework", "haystack")
     assert code == 2
     assert "invalid choice: 'haystack'" in err
+
+
+def test_demo_runs_the_repository_it_is_started_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    package = tmp_path / "copy" / "examples" / "shopping_assistant"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "demo.py").write_text(
+        "import os, sys\nprint('demo of', os.path.abspath(__file__), sys.argv[1:])\n"
+        "(open('ran.txt', 'w')).write('here')\n"
+    )
+    nested = tmp_path / "copy" / "somewhere" / "deep"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+    code, out, _ = run(capfd, "demo", "--users", "3")
+    assert code == 0
+    assert f"demo of {package / 'demo.py'} ['--users', '3']" in out
+    assert (tmp_path / "copy" / "ran.txt").read_text() == "here"  # it writes into the copy
+
+
+def test_demo_outside_a_repository_says_where_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capfd, "demo")
+    assert code == 2
+    assert out == ""
+    assert f"No demo here: examples/shopping_assistant/demo.py is not in {tmp_path}" in err
+    assert "clone it and run `make demo`" in err
+
+
+def test_the_core_never_imports_the_repositorys_examples() -> None:
+    import llm_featurestore
+
+    root = Path(llm_featurestore.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if "import examples" in path.read_text() or "from examples" in path.read_text()
+    ]
+    assert offenders == []
 
 
 def test_importing_the_cli_stays_light() -> None:
