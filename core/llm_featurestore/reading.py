@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
 from llm_featurestore.models import FeatureVector
-from llm_featurestore.serving.degrade import CauseLog, degraded_status
+from llm_featurestore.serving.degrade import CauseLog, degraded_status, split_invalid
 from llm_featurestore.workers import shared_pool
 
 if TYPE_CHECKING:
@@ -192,19 +192,23 @@ class FeatureReader:
             answers = yield calls
             retry: list[_Call] = []
             for call, answer in zip(calls, answers, strict=True):
-                if isinstance(answer, InvalidEntityIdError) and len(call.ids) > 1:
-                    # Which id is bad is the store's to say: ask for each one alone.
-                    retry.extend(_Call(call.entity_type, (i,), call.names) for i in call.ids)
-                    continue
+                failed = call
+                if isinstance(answer, InvalidEntityIdError):
+                    # Serve the others: send the ids the store took again.
+                    bad, resend = split_invalid(call.ids, answer)
+                    retry.extend(_Call(call.entity_type, tuple(r), call.names) for r in resend)
+                    failed = _Call(call.entity_type, tuple(bad), call.names)
                 if isinstance(answer, list):
                     vectors = answer
+                elif not failed.ids:
+                    continue
                 else:
                     needing = [
                         r
                         for r, t in zip(requests, todos, strict=True)
                         if t and call.entity_type in t
                     ]
-                    vectors = self._degrade(call, answer, needing[0])
+                    vectors = self._degrade(failed, answer, needing[0])
                 for vector in vectors:
                     fetched[(call.entity_type, vector.entity_id, call.names)] = vector
             calls = retry

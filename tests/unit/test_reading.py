@@ -25,6 +25,7 @@ from llm_featurestore.reading import (
     entity_ids,
     warn_no_entity,
 )
+from llm_featurestore.serving.degrade import split_invalid
 from tests.contract.wrappers import CountingClient, Wrapper
 
 
@@ -148,6 +149,33 @@ def test_an_unnamed_invalid_id_is_isolated_by_reading_ids_one_by_one(
     assert sorted(backend.calls[1:]) == [["bad"], ["u1"], ["u2"]]  # concurrently, one each
     with pytest.raises(InvalidEntityIdError):
         FeatureReader(backend, fallback=False).read_many(requests)
+
+
+def test_a_named_invalid_id_is_answered_and_the_rest_sent_again_once(
+    store: LocalFeatureStore,
+) -> None:
+    error = InvalidEntityIdError("'bad' is bad", entity_type="user", entity_ids=["bad"])
+    backend = Failing(store, error)
+    requests = [ReadRequest({"user": u}, {"user": ["tier"]}) for u in ("u1", "bad", "u2")]
+    read = FeatureReader(backend).read_many(requests)
+    assert [r["user"].statuses["tier"].value for r in read] == [
+        "present",
+        "invalid_id",
+        "present",
+    ]
+    assert backend.calls == [["u1", "bad", "u2"], ["u1", "u2"]]
+
+
+def test_split_invalid_says_what_is_rejected_and_what_goes_again() -> None:
+    named = InvalidEntityIdError("x", entity_type="user", entity_ids=["b", "elsewhere"])
+    unnamed = InvalidEntityIdError("x", entity_type="user", entity_ids=None)
+    assert split_invalid(["a", "b", "c"], named) == (["b"], [["a", "c"]])
+    assert split_invalid(["b"], named) == (["b"], [])
+    assert split_invalid(["a"], unnamed) == (["a"], [])
+    assert split_invalid(["a", "c"], unnamed) == ([], [["a"], ["c"]])
+    assert split_invalid(["a", "c"], named) == ([], [["a"], ["c"]])  # names none of these
+    everyone = InvalidEntityIdError("x", entity_type="user", entity_ids=["a", "c"])
+    assert split_invalid(["a", "c"], everyone) == (["a", "c"], [])
 
 
 def test_store_errors_degrade_and_bugs_raise(

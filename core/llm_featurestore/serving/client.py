@@ -20,6 +20,7 @@ from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
+from llm_featurestore.serving.degrade import split_invalid
 from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
 
@@ -318,17 +319,11 @@ class ServingClient(FeatureStoreClient):
                 outcomes.update(zip(batch, vectors, strict=True))
             elif isinstance(answer, InvalidEntityIdError):
                 self.failures.record_success()  # the store answered; some ids were wrong
-                named = [e for e in batch if answer.entity_ids and e in answer.entity_ids]
-                bad = batch if len(batch) == 1 else named
-                if not bad:
-                    queue[:0] = [[eid] for eid in batch]
-                    continue
-                outcomes.update(
-                    zip(bad, self.failures.reject(answer, bad, entity_type, names), strict=True)
-                )
-                rest = [eid for eid in batch if eid not in bad]
-                if rest:
-                    queue.insert(0, rest)
+                bad, resend = split_invalid(batch, answer)
+                if bad:
+                    rejected = self.failures.reject(answer, bad, entity_type, names)
+                    outcomes.update(zip(bad, rejected, strict=True))
+                queue[:0] = resend
             else:
                 failed = self.failures.on_failure(answer, batch, entity_type, names)
                 outcomes.update(zip(batch, failed, strict=True))

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from llm_featurestore.errors import (
@@ -37,7 +37,7 @@ from llm_featurestore.errors import (
 )
 from llm_featurestore.models import FeatureStatus
 
-__all__ = ["CauseLog", "degraded_status", "forget_logged_causes"]
+__all__ = ["CauseLog", "degraded_status", "forget_logged_causes", "split_invalid"]
 
 
 def degraded_status(exc: BaseException, *, driver_errors: bool = True) -> FeatureStatus | None:
@@ -63,6 +63,21 @@ def degraded_status(exc: BaseException, *, driver_errors: bool = True) -> Featur
     if isinstance(exc, FeatureStoreError) or (driver_errors and isinstance(exc, Exception)):
         return FeatureStatus.UNAVAILABLE
     return None
+
+
+def split_invalid(
+    ids: Sequence[str], exc: InvalidEntityIdError
+) -> tuple[list[str], list[list[str]]]:
+    """For a batch the store refused with ``exc``: the ids it rejects, and the batches
+    to send again. When the store named the bad ids, the rest go again in one batch;
+    when it did not, every id goes alone (and none is rejected yet)."""
+    if len(ids) == 1:
+        return list(ids), []
+    named = [eid for eid in ids if exc.entity_ids and eid in exc.entity_ids]
+    if not named:
+        return [], [[eid] for eid in ids]
+    rest = [eid for eid in ids if eid not in named]
+    return named, [rest] if rest else []
 
 
 @dataclass
