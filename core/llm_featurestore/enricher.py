@@ -409,7 +409,6 @@ class FeatureEnricher:
         self.client = client
         self.config = config or EnricherConfig()
         self.catalog = catalog
-        self.monitor = monitor
         cfg = self.config
         self._counter: TokenCounter = get_token_counter(cfg.encoding)
         self._clean = Neutralizer([cfg.header, cfg.footer], max_chars=cfg.max_value_chars)
@@ -423,6 +422,15 @@ class FeatureEnricher:
         self._labels: dict[tuple[str, str], str] = {}
         self.record_vectors = record_vectors
         self.reader = FeatureReader(client, monitor=monitor, fallback=fallback)
+
+    @property
+    def monitor(self) -> FeatureMonitor | None:
+        """The monitor that gates the reads and receives the results (the reader's)."""
+        return self.reader.monitor
+
+    @monitor.setter
+    def monitor(self, monitor: FeatureMonitor | None) -> None:
+        self.reader.monitor = monitor
 
     # --- configuration queries ----------------------------------------------------
 
