@@ -340,3 +340,32 @@ def test_a_dead_store_is_logged_once_not_once_per_request(
     assert len(caplog.records) == 1
     assert "ConnectionError: refused" in caplog.text
     assert serving.stats.fallbacks == 50
+
+
+def test_rejected_ids_and_entity_types_are_logged_once_naming_the_cause(
+    store: LocalFeatureStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    serving = ServingClient(DigitIds(store))
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.serving"):
+        for _ in range(3):
+            serving.get_features("abc", "user", ["cat"])
+            serving.get_features("1001", "driver", ["cat"])
+    assert caplog.messages == [
+        "The local feature store cannot take 1 user id(s) (['abc'] are not Int64); "
+        "answering them with invalid_id",
+        "Unknown entity type 'driver'. Available: user; answering with unknown_entity_type",
+    ]
+
+
+def test_the_worker_pool_size_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llm_featurestore import workers
+
+    monkeypatch.setattr(workers, "_pool", None)
+    monkeypatch.setenv(workers.WORKERS_ENV, "3")
+    assert workers.shared_pool()._max_workers == 3
+    monkeypatch.setattr(workers, "_pool", None)
+    monkeypatch.setenv(workers.WORKERS_ENV, "many")
+    with pytest.raises(FeatureConfigError, match="LLM_FEATURESTORE_WORKERS must be a positive"):
+        workers.shared_pool()
