@@ -12,16 +12,17 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any, ClassVar
 
+from llm_featurestore.clients.cells import max_age_for, status_for
 from llm_featurestore.errors import (
     FeatureConfigError,
     FeatureValidationError,
     unknown_name_message,
 )
-from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.models import FeatureVector
 
 __all__ = [
     "MAX_STRING_LENGTH",
@@ -302,26 +303,3 @@ def validate_feature_values(features: Mapping[str, Any]) -> dict[str, Any]:
         else:
             clean[name] = _validate_scalar(name, value, "")
     return clean
-
-
-def max_age_for(
-    max_age_seconds: float | Mapping[str, float] | None, entity_type: str
-) -> timedelta | None:
-    """Resolve a ``max_age_seconds`` setting (one number, or per entity type) to a timedelta."""
-    if max_age_seconds is None:
-        return None
-    if isinstance(max_age_seconds, Mapping):
-        seconds = max_age_seconds.get(entity_type)
-        return None if seconds is None else timedelta(seconds=seconds)
-    return timedelta(seconds=max_age_seconds)
-
-
-def status_for(
-    value: Any, event_timestamp: datetime | None, max_age: timedelta | None, now: datetime
-) -> FeatureStatus:
-    """PRESENT, NULL_VALUE or STALE for a value the store does hold."""
-    if value is None:
-        return FeatureStatus.NULL_VALUE
-    if max_age is not None and event_timestamp is not None and now - event_timestamp > max_age:
-        return FeatureStatus.STALE
-    return FeatureStatus.PRESENT

@@ -16,12 +16,11 @@ from llm_featurestore.clients.base import (
     check_feature_names,
     check_request,
     ensure_aware,
-    max_age_for,
-    status_for,
     validate_feature_values,
 )
+from llm_featurestore.clients.cells import Cell, assemble, max_age_for
 from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
-from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
+from llm_featurestore.models import FeatureVector, utcnow
 
 __all__ = ["LocalFeatureStore"]
 
@@ -164,27 +163,19 @@ class LocalFeatureStore(WritableFeatureStore):
         out: list[FeatureVector] = []
         for eid in entity_ids:
             row = rows.get(eid)
-            statuses: dict[str, FeatureStatus] = {}
-            values: dict[str, Any] = {}
-            stamps: dict[str, datetime | None] = {}
+            cells: dict[str, Cell] = {}
             if row is not None:
                 feats, ts_map = row["features"], row["event_timestamps"]
-                for name in feature_names:
-                    if name in feats:
-                        ts = ts_map.get(name)
-                        values[name] = feats[name]
-                        stamps[name] = ts
-                        statuses[name] = status_for(feats[name], ts, max_age, now)
+                cells = {n: Cell(feats[n], ts_map.get(n)) for n in feature_names if n in feats}
             out.append(
-                FeatureVector.build(
-                    entity_id=eid,
-                    entity_type=entity_type,
-                    feature_names=feature_names,
-                    values=values,
-                    statuses=statuses,
-                    event_timestamps=stamps,
+                assemble(
+                    eid,
+                    entity_type,
+                    feature_names,
+                    cells,
                     source=self.source,
-                    retrieved_at=now,
+                    now=now,
+                    max_age=max_age,
                 )
             )
         return out
