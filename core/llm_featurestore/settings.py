@@ -1,0 +1,134 @@
+"""The base of every configuration model, and the one way its errors are worded.
+
+Every configuration class of the library (serving, enricher, monitor, catalog,
+backends) derives from :class:`ConfigModel`: unknown keys are refused, instances are
+frozen, and a bad value raises :class:`~llm_featurestore.errors.FeatureConfigError`
+(never pydantic's ``ValidationError``) whose message names each bad key with its
+dotted location, the value given, and for an unknown key the valid ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, ClassVar, TypeVar, get_args
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from llm_featurestore.errors import FeatureConfigError
+
+__all__ = ["ConfigModel", "config_error", "validate_config"]
+
+_M = TypeVar("_M", bound=BaseModel)
+_MAX_INPUT_CHARS = 80
+_constructing: ContextVar[bool] = ContextVar("llm_featurestore_config_init", default=False)
+
+
+class ConfigModel(BaseModel):
+    """A frozen configuration model that refuses unknown keys.
+
+    Constructing one with bad values raises :class:`FeatureConfigError`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config_name: ClassVar[str] = ""
+    """How messages name this model (its YAML section); the class name by default."""
+
+    def __init__(self, /, **data: Any) -> None:
+        # pydantic calls this for nested models too: only the outermost one words the
+        # error, so that the locations of nested fields stay in the message.
+        outermost = not _constructing.get()
+        token = _constructing.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            if not outermost:
+                raise
+            raise config_error(exc, type(self)) from None
+        finally:
+            _constructing.reset(token)
+
+
+def validate_config(
+    model: type[_M],
+    data: Any,
+    *,
+    origin: str | os.PathLike[str] | None = None,
+    prefix: Sequence[str] = (),
+) -> _M:
+    """``model.model_validate(data)``, raising :class:`FeatureConfigError` on bad input.
+
+    Args:
+        model: The configuration class.
+        data: A mapping of its fields.
+        origin: Where ``data`` came from (a file path), for the message.
+        prefix: The location of ``data`` in its document, e.g. ``("feature_store",)``.
+    """
+    token = _constructing.set(True)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, model, origin=origin, prefix=prefix) from None
+    finally:
+        _constructing.reset(token)
+
+
+def config_error(
+    exc: ValidationError,
+    model: type[BaseModel],
+    *,
+    origin: str | os.PathLike[str] | None = None,
+    prefix: Sequence[str] = (),
+) -> FeatureConfigError:
+    """One :class:`FeatureConfigError` listing every problem of ``exc``, one per line."""
+    name = getattr(model, "config_name", "") or model.__name__
+    where = f" ({os.fspath(origin)})" if origin is not None else ""
+    lines = [f"Invalid {name}{where}:"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        dotted = ".".join([*prefix, *loc]) or name
+        lines.append(f"  {dotted}: {_describe(err, model, loc)}")
+    return FeatureConfigError("\n".join(lines))
+
+
+def _describe(err: Mapping[str, Any], model: type[BaseModel], loc: list[str]) -> str:
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(model, loc[:-1])
+        listing = f"; valid keys: {', '.join(sorted(valid))}" if valid else ""
+        return f"unknown key{listing}"
+    msg = str(err["msg"])
+    if err["type"] != "missing" and "input" in err and not isinstance(err["input"], Mapping):
+        shown = repr(err["input"])
+        if len(shown) > _MAX_INPUT_CHARS:
+            shown = shown[: _MAX_INPUT_CHARS - 3] + "..."
+        msg = f"{msg} (got {shown})"
+    return msg
+
+
+def _fields_at(model: type[BaseModel], loc: Sequence[str]) -> list[str]:
+    """The field names of the model found at ``loc`` inside ``model`` (best effort)."""
+    current: Any = model
+    for part in loc:
+        field = current.model_fields.get(part) if _is_model(current) else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+        if current is None:
+            return []
+    return list(current.model_fields) if _is_model(current) else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if _is_model(annotation):
+        return annotation  # type: ignore[no-any-return]
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
