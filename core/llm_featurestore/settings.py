@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from llm_featurestore.errors import FeatureConfigError
 
-__all__ = ["ConfigModel", "config_error", "validate_config"]
+__all__ = ["BackendConfig", "ConfigModel", "config_error", "settings_from", "validate_config"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_INPUT_CHARS = 80
@@ -49,6 +49,41 @@ class ConfigModel(BaseModel):
             raise config_error(exc, type(self)) from None
         finally:
             _constructing.reset(token)
+
+
+class BackendConfig(ConfigModel):
+    """The settings of one backend (Feast's ``<Class>Config`` convention).
+
+    Subclasses narrow ``type`` to their provider name, the ``provider:`` of a YAML
+    configuration (``type: Literal["redis"] = "redis"``), and hold every other
+    setting with its default and bounds, written only there.
+    """
+
+    type: str
+
+
+_C = TypeVar("_C", bound=ConfigModel)
+
+
+def settings_from(model: type[_C], config: _C | None, fields: Mapping[str, Any]) -> _C:
+    """A constructor's settings: ``config`` as given, or ``model`` built from ``fields``.
+
+    Raises:
+        FeatureConfigError: both were given, ``config`` is not a ``model``, or a field
+            is unknown or out of bounds (the message names it and the valid keys).
+    """
+    if config is None:
+        return model(**fields)
+    if not isinstance(config, model):
+        raise FeatureConfigError(
+            f"Expected a {model.__name__}, got {type(config).__name__}: pass the settings "
+            f"model or its fields ({', '.join(model.model_fields)})"
+        )
+    if fields:
+        raise FeatureConfigError(
+            f"Pass a {model.__name__} or its fields, not both (got {', '.join(sorted(fields))})"
+        )
+    return config
 
 
 def validate_config(

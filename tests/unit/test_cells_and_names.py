@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from llm_featurestore.clients.base import check_write
 from llm_featurestore.clients.cells import Cell, assemble, classify, max_age_for
 from llm_featurestore.clients.names import NameIndex, service_keys
-from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus as S
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -92,3 +93,16 @@ def test_name_index_messages_name_the_choices() -> None:
 
 def test_service_keys_qualify_only_shared_names() -> None:
     assert service_keys([("a", "x"), ("a", "y"), ("b", "y")]) == ["x", "a:y", "b:y"]
+
+
+def test_check_write_validates_before_io() -> None:
+    when = datetime(2026, 1, 1, 12)  # naive: read as UTC
+    values, ts = check_write("7", "user", {"tier": "gold"}, when)
+    assert values == {"tier": "gold"}
+    assert ts == when.replace(tzinfo=timezone.utc)
+    with pytest.raises(FeatureConfigError, match="entity ids must be non-empty strings, got ''"):
+        check_write("", "user", {"tier": "gold"})
+    with pytest.raises(FeatureConfigError, match="entity_type must be a non-empty string"):
+        check_write("7", "", {"tier": "gold"})
+    with pytest.raises(FeatureValidationError, match="tier"):
+        check_write("7", "user", {"tier": float("nan")})

@@ -6,7 +6,7 @@ import pytest
 from pydantic import Field
 
 from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.settings import ConfigModel, validate_config
+from llm_featurestore.settings import ConfigModel, settings_from, validate_config
 
 
 class _Inner(ConfigModel):
@@ -53,3 +53,17 @@ def test_long_values_are_cut_and_valid_input_builds_frozen_models() -> None:
     assert built.inner == _Inner(limit=3)
     with pytest.raises(Exception, match="frozen"):
         built.name = "z"  # type: ignore[misc]
+
+
+def test_settings_from_takes_the_model_or_its_fields_not_both() -> None:
+    assert settings_from(_Inner, None, {"limit": 2}) == _Inner(limit=2)
+    given = _Inner(limit=4)
+    assert settings_from(_Inner, given, {}) is given
+    with pytest.raises(
+        FeatureConfigError, match=r"Pass a _Inner or its fields, not both \(got limit\)"
+    ):
+        settings_from(_Inner, given, {"limit": 5})
+    with pytest.raises(FeatureConfigError, match=r"Expected a _Inner, got _Outer: .*\(limit\)"):
+        settings_from(_Inner, _Outer(), {})  # type: ignore[arg-type]
+    with pytest.raises(FeatureConfigError, match="lmit: unknown key; valid keys: limit"):
+        settings_from(_Inner, None, {"lmit": 1})

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from llm_featurestore.clients.cells import max_age_for, status_for
 from llm_featurestore.errors import (
@@ -22,14 +22,17 @@ from llm_featurestore.errors import (
     FeatureValidationError,
     unknown_name_message,
 )
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.models import FeatureVector, utcnow
+from llm_featurestore.settings import BackendConfig
 
 __all__ = [
     "MAX_STRING_LENGTH",
     "FeatureStoreClient",
     "WritableFeatureStore",
+    "WriteRequest",
     "check_feature_names",
     "check_request",
+    "check_write",
     "ensure_aware",
     "max_age_for",
     "status_for",
@@ -53,6 +56,10 @@ class FeatureStoreClient(ABC):
 
     source: ClassVar[str] = "custom"
     """The ``FeatureVector.source`` this client reports."""
+
+    config_class: ClassVar[type[BackendConfig] | None] = None
+    """The backend's settings model; its ``type`` is the provider name of a YAML
+    configuration. ``None`` for a client configured by plain keyword arguments."""
 
     may_block: ClassVar[bool] = True
     """Whether a sync read can wait on I/O (network, disk locks). The serving layer
@@ -183,22 +190,54 @@ def check_request(
         FeatureConfigError: ``entity_ids`` is a bare string, an id is empty or not a
             string, ``entity_type`` is empty, or ``feature_names`` is empty or a bare string.
     """
+    if isinstance(feature_names, str):
+        raise FeatureConfigError(
+            f"feature_names must be a list of names, not the string {feature_names!r}"
+        )
+    if not feature_names:
+        raise FeatureConfigError("feature_names is empty: ask for at least one feature")
+    _check_ids(entity_ids, entity_type)
+
+
+def _check_ids(entity_ids: Sequence[str], entity_type: str) -> None:
     if isinstance(entity_ids, str):
         raise FeatureConfigError(
             f"entity_ids must be a list of ids, not the string {entity_ids!r}; "
             "use get_features() for one entity"
         )
-    if isinstance(feature_names, str):
-        raise FeatureConfigError(
-            f"feature_names must be a list of names, not the string {feature_names!r}"
-        )
     if not entity_type or not isinstance(entity_type, str):
         raise FeatureConfigError(f"entity_type must be a non-empty string, got {entity_type!r}")
-    if not feature_names:
-        raise FeatureConfigError("feature_names is empty: ask for at least one feature")
     for eid in entity_ids:
         if not isinstance(eid, str) or not eid:
             raise FeatureConfigError(f"entity ids must be non-empty strings, got {eid!r}")
+
+
+class WriteRequest(NamedTuple):
+    """A write that passed :func:`check_write`: the values to store and their time."""
+
+    values: dict[str, Any]
+    event_timestamp: datetime
+
+
+def check_write(
+    entity_id: str,
+    entity_type: str,
+    features: Mapping[str, Any],
+    event_timestamp: datetime | None = None,
+) -> WriteRequest:
+    """Validate a write before any I/O: the id and entity type, every value, the time.
+
+    Returns:
+        The validated values and the event time (UTC; now when omitted).
+
+    Raises:
+        FeatureConfigError: a malformed id or entity type (see :func:`check_request`).
+        FeatureValidationError: a name or value may not be stored.
+    """
+    _check_ids([entity_id], entity_type)
+    values = validate_feature_values(features)
+    when = ensure_aware(event_timestamp) if event_timestamp is not None else utcnow()
+    return WriteRequest(values, when)
 
 
 def check_feature_names(

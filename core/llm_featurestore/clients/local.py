@@ -15,6 +15,7 @@ from llm_featurestore.clients.base import (
     WritableFeatureStore,
     check_feature_names,
     check_request,
+    check_write,
     ensure_aware,
     validate_feature_values,
 )
@@ -131,9 +132,7 @@ class LocalFeatureStore(WritableFeatureStore):
         features: Mapping[str, Any],
         event_timestamp: datetime | None = None,
     ) -> None:
-        check_request([entity_id], entity_type, ["_"])
-        clean = validate_feature_values(features)
-        ts = ensure_aware(event_timestamp) if event_timestamp is not None else utcnow()
+        clean, ts = check_write(entity_id, entity_type, features, event_timestamp)
         with self._lock:
             previous = self._entities.get(entity_type, {}).get(entity_id)
             snapshot = None if previous is None else {k: dict(v) for k, v in previous.items()}
