@@ -5,13 +5,16 @@ a batch) and differ only in how they wait."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, get_config_list
 
-__all__ = ["BatchedRunnable"]
+from llm_featurestore.reading import FeatureVectors, ReadRequest
+
+__all__ = ["BatchedRunnable", "Prefetch"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -85,3 +88,28 @@ class BatchedRunnable(Runnable[In, Out], Generic[In, Out]):
             get_config_list(config, len(inputs)),
             return_exceptions=return_exceptions,
         )
+
+
+class Prefetch:
+    """A batch's inputs, with the reads they still need made in one go.
+
+    Each input is added with its read (or ``None`` when its features are known);
+    :meth:`filled` puts every read's vectors under ``features_key`` of its input.
+    """
+
+    def __init__(self, features_key: str) -> None:
+        self.features_key = features_key
+        self.inputs: list[dict[str, Any]] = []
+        self.requests: list[ReadRequest] = []
+        self._owners: list[int] = []
+
+    def add(self, prepared: dict[str, Any], request: ReadRequest | None) -> None:
+        if request is not None:
+            self.requests.append(request)
+            self._owners.append(len(self.inputs))
+        self.inputs.append(prepared)
+
+    def filled(self, read: Sequence[FeatureVectors]) -> list[dict[str, Any]]:
+        for n, vectors in zip(self._owners, read, strict=True):
+            self.inputs[n][self.features_key] = vectors
+        return self.inputs

@@ -46,6 +46,7 @@ from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.vectorstores import VectorStore
 from pydantic import Field
 
+from langchain_featurestore._batched import Prefetch
 from langchain_featurestore._events import RETRIEVAL_EVENT, aemit, emit
 from langchain_featurestore._search import (
     BACKFILL_KEY,
@@ -306,23 +307,17 @@ class FeatureFilteredRetriever(BaseRetriever):
             warn_no_entity("FeatureFilteredRetriever", {self.filter_spec.entity_type: self.key})
         return entity_id
 
-    def _prefetched(
-        self, inputs: Sequence[Any], configs: Sequence[RunnableConfig]
-    ) -> tuple[list[dict[str, Any]], list[ReadRequest], list[int]]:
+    def _prefetched(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig]) -> Prefetch:
         """Inputs as dicts with their query; the reads still to make and whose they are."""
-        prepared: list[dict[str, Any]] = []
-        requests: list[ReadRequest] = []
-        owners: list[int] = []
-        for n, (input_, config) in enumerate(zip(inputs, configs, strict=True)):
+        batch = Prefetch(self.features_key)
+        for input_, config in zip(inputs, configs, strict=True):
             kwargs: dict[str, Any] = {}
             query = self._request(input_, config, kwargs)
             features = kwargs.get("features")
             entity_id = self._entity(kwargs.get("user_id"), features)
-            if entity_id is not None:
-                requests.append(self._read_request(entity_id))
-                owners.append(n)
-            prepared.append({self.query_key: query, self.features_key: features})
-        return prepared, requests, owners
+            request = None if entity_id is None else self._read_request(entity_id)
+            batch.add({self.query_key: query, self.features_key: features}, request)
+        return batch
 
     def batch(
         self,
@@ -334,11 +329,10 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[list[Document]]:
         """Retrieve for N inputs; their lookups are one backend call per entity type."""
         configs = get_config_list(config, len(inputs))
-        prepared, requests, owners = self._prefetched(inputs, configs)
-        for n, vectors in zip(owners, self._reader().read_many(requests), strict=True):
-            prepared[n][self.features_key] = vectors
+        batch = self._prefetched(inputs, configs)
         # BaseRetriever is typed for str inputs; this class's invoke also takes dicts.
-        return super().batch(prepared, configs, return_exceptions=return_exceptions, **kwargs)  # type: ignore[arg-type]
+        prepared: list[Any] = batch.filled(self._reader().read_many(batch.requests))
+        return super().batch(prepared, configs, return_exceptions=return_exceptions, **kwargs)
 
     async def abatch(
         self,
@@ -350,15 +344,10 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[list[Document]]:
         """Async twin of :meth:`batch`."""
         configs = get_config_list(config, len(inputs))
-        prepared, requests, owners = self._prefetched(inputs, configs)
-        read = await self._reader().aread_many(requests)
-        for n, vectors in zip(owners, read, strict=True):
-            prepared[n][self.features_key] = vectors
+        batch = self._prefetched(inputs, configs)
+        prepared: list[Any] = batch.filled(await self._reader().aread_many(batch.requests))
         return await super().abatch(
-            prepared,  # type: ignore[arg-type]
-            configs,
-            return_exceptions=return_exceptions,
-            **kwargs,
+            prepared, configs, return_exceptions=return_exceptions, **kwargs
         )
 
     def as_candidates(self, *, query_key: str | None = None) -> Runnable[Any, SearchCandidates]:
