@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -22,7 +21,6 @@ __all__ = ["BackendConfig", "ConfigModel", "config_error", "settings_from", "val
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_INPUT_CHARS = 80
-_constructing: ContextVar[bool] = ContextVar("llm_featurestore_config_init", default=False)
 
 
 class ConfigModel(BaseModel):
@@ -37,18 +35,19 @@ class ConfigModel(BaseModel):
     """How messages name this model (its YAML section); the class name by default."""
 
     def __init__(self, /, **data: Any) -> None:
-        # pydantic calls this for nested models too: only the outermost one words the
-        # error, so that the locations of nested fields stay in the message.
-        outermost = not _constructing.get()
-        token = _constructing.set(True)
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            if not outermost:
-                raise
             raise config_error(exc, type(self)) from None
-        finally:
-            _constructing.reset(token)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        # Nested in another model (or through model_validate), a ConfigModel validates
+        # without this __init__, so the enclosing model reports errors with their full
+        # location; only a direct call words its own FeatureConfigError.
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.__pydantic_custom_init__ = False
+        cls.model_rebuild(force=True, raise_errors=False)
 
 
 class BackendConfig(ConfigModel):
@@ -101,13 +100,10 @@ def validate_config(
         origin: Where ``data`` came from (a file path), for the message.
         prefix: The location of ``data`` in its document, e.g. ``("feature_store",)``.
     """
-    token = _constructing.set(True)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc, model, origin=origin, prefix=prefix) from None
-    finally:
-        _constructing.reset(token)
 
 
 def config_error(

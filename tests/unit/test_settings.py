@@ -67,3 +67,15 @@ def test_settings_from_takes_the_model_or_its_fields_not_both() -> None:
         settings_from(_Inner, _Outer(), {})  # type: ignore[arg-type]
     with pytest.raises(FeatureConfigError, match="lmit: unknown key; valid keys: limit"):
         settings_from(_Inner, None, {"lmit": 1})
+
+
+def test_a_config_model_inside_a_plain_model_keeps_its_location() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    class Plain(BaseModel):
+        inner: _Inner
+
+    with pytest.raises(ValidationError) as info:
+        Plain(inner={"limit": 0})  # type: ignore[arg-type]
+    assert info.value.errors()[0]["loc"] == ("inner", "limit")
+    assert Plain.model_validate({"inner": {"limit": 2}}).inner == _Inner(limit=2)
