@@ -19,7 +19,9 @@ pools *below* it:
    makes a single backend call runs it in the caller's thread: no hand-off at all);
    ``workers`` threads.
 3. a :class:`Lane` per :class:`~llm_featurestore.serving.ServingClient`: its
-   timeout-bounded calls to a backend that may block.
+   timeout-bounded calls to a backend that may block; and ``pool("blocking")``
+   (:func:`to_thread`): a blocking call awaited from async code, in place of
+   ``asyncio.to_thread`` and the event loop's default executor.
 4. ``pool("backend")``: a backend's own concurrent sub-requests (micro-batches);
    ``workers`` threads.
 
@@ -39,6 +41,7 @@ that the next use creates them at the new size.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextvars
 import functools
@@ -63,11 +66,12 @@ __all__ = [
     "pool",
     "shared_pool",
     "shutdown",
+    "to_thread",
     "worker_settings",
 ]
 
 WORKERS_ENV = "LLM_FEATURESTORE_WORKERS"
-Purpose = Literal["tasks", "reads", "backend"]
+Purpose = Literal["tasks", "reads", "blocking", "backend"]
 _T = TypeVar("_T")
 
 
@@ -79,8 +83,8 @@ class WorkerConfig(ConfigModel):
     workers: int = Field(
         16,
         ge=1,
-        description="Threads of the 'reads' and 'backend' pools (the 'tasks' pool has twice "
-        f"as many). Also the environment variable {WORKERS_ENV}.",
+        description="Threads of the 'reads', 'blocking' and 'backend' pools (the 'tasks' "
+        f"pool has twice as many). Also the environment variable {WORKERS_ENV}.",
     )
     serving_lane_workers: int = Field(
         8, ge=1, description="Threads of each serving client's lane for timeout-bounded calls."
@@ -143,7 +147,7 @@ _lock = threading.Lock()
 _config: WorkerConfig | None = None
 _pools: dict[str, ThreadPoolExecutor] = {}
 _lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
-_SIZE_FACTOR: dict[str, int] = {"tasks": 2, "reads": 1, "backend": 1}
+_SIZE_FACTOR: dict[str, int] = {"tasks": 2, "reads": 1, "blocking": 1, "backend": 1}
 
 
 def worker_settings() -> WorkerConfig:
@@ -204,6 +208,13 @@ def pool(purpose: Purpose = "reads") -> ThreadPoolExecutor:
 def shared_pool() -> ThreadPoolExecutor:
     """The read flow's pool, ``pool("reads")``."""
     return pool("reads")
+
+
+async def to_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """``await`` a blocking call run on ``pool("blocking")`` (``asyncio.to_thread`` on the
+    library's own, bounded pool; the context is copied the same way)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool("blocking"), functools.partial(fn, *args, **kwargs))
 
 
 def shutdown(*, wait: bool = False) -> None:

@@ -30,6 +30,7 @@ def fresh_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_default_sizes() -> None:
     assert workers.shared_pool()._max_workers == 16
     assert workers.pool("backend")._max_workers == 16
+    assert workers.pool("blocking")._max_workers == 16
     assert workers.pool("tasks")._max_workers == 32
 
 
@@ -93,7 +94,7 @@ def test_unknown_purpose_is_named() -> None:
 
 
 def test_shutdown_then_reuse() -> None:
-    pools = [workers.pool(p) for p in ("tasks", "reads", "backend")]
+    pools = [workers.pool(p) for p in ("tasks", "reads", "blocking", "backend")]
     lane = workers.Lane("test", max_workers=1)
     assert lane.submit(lambda: 41 + 1).result() == 42
     workers.shutdown()
@@ -106,6 +107,18 @@ def test_shutdown_then_reuse() -> None:
     assert workers.shared_pool().submit(lambda: 7).result() == 7
     assert lane.submit(lambda: 8).result() == 8  # a lane starts again too
     assert lane.running
+
+
+async def test_to_thread_runs_on_the_blocking_pool_with_the_callers_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("task")
+
+    def where(suffix: str, *, sep: str) -> str:
+        return f"{threading.current_thread().name}{sep}{var.get()}{sep}{suffix}"
+
+    name, value, suffix = (await workers.to_thread(where, "x", sep="|")).split("|")
+    assert name.startswith("llmfs-blocking")
+    assert (value, suffix) == ("task", "x")
 
 
 def test_tasks_run_in_a_copy_of_the_callers_context() -> None:

@@ -224,21 +224,32 @@ def build_profile(
                 f"numeric drift baseline holds a non-numeric value {bad!r}; "
                 "pass kind='categorical' or clean the values"
             )
-        if bins < 2:
-            raise FeatureConfigError(f"bins must be at least 2, got {bins}")
-        numbers = [float(v) for v in present]
-        edges = quantile_edges(numbers, bins) if numbers else []
-        counts = [0] * (len(edges) + 2)
-        for x in numbers:
-            counts[bisect_right(edges, x)] += 1
-        return DistributionProfile(
-            kind="numeric",
-            edges=edges,
-            buckets=_numeric_bucket_names(edges),
-            fractions=[c / len(numbers) for c in counts] if numbers else [],
-            null_rate=null_rate,
-            count=len(items),
-        )
+        return _numeric_profile([float(v) for v in present], bins, null_rate, len(items))
+    return _categorical_profile(present, max_categories, null_rate, len(items))
+
+
+def _numeric_profile(
+    numbers: list[float], bins: int, null_rate: float, count: int
+) -> DistributionProfile:
+    if bins < 2:
+        raise FeatureConfigError(f"bins must be at least 2, got {bins}")
+    edges = quantile_edges(numbers, bins) if numbers else []
+    counts = [0] * (len(edges) + 2)
+    for x in numbers:
+        counts[bisect_right(edges, x)] += 1
+    return DistributionProfile(
+        kind="numeric",
+        edges=edges,
+        buckets=_numeric_bucket_names(edges),
+        fractions=[c / len(numbers) for c in counts] if numbers else [],
+        null_rate=null_rate,
+        count=count,
+    )
+
+
+def _categorical_profile(
+    present: list[Any], max_categories: int, null_rate: float, count: int
+) -> DistributionProfile:
     freq = Counter(_category(v) for v in present)
     ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
     kept = [name for name, _ in ranked[:max_categories]]
@@ -252,7 +263,7 @@ def build_profile(
         buckets=[*kept, OTHER_BUCKET],
         fractions=fractions,
         null_rate=null_rate,
-        count=len(items),
+        count=count,
     )
 
 

@@ -15,10 +15,11 @@ from llm_featurestore.errors import (
     FeatureConfigError,
     InvalidEntityIdError,
 )
-from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
+from llm_featurestore.serving.defaults import apply_defaults
 from llm_featurestore.serving.degrade import split_invalid
 from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
@@ -339,17 +340,8 @@ class ServingClient(FeatureStoreClient):
         return vectors
 
     def _apply_defaults(self, vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector:
-        missing = [
-            name
-            for name, status in vector.statuses.items()
-            if status is FeatureStatus.NOT_FOUND and name in defaults
-        ]
-        if not missing:
+        defaulted = apply_defaults(vector, defaults)
+        if defaulted is None:
             return vector
         self.stats.defaulted += 1
-        features = dict(vector.features)
-        statuses = dict(vector.statuses)
-        for name in missing:
-            features[name] = defaults[name]
-            statuses[name] = FeatureStatus.DEFAULTED
-        return vector.model_copy(update={"features": features, "statuses": statuses})
+        return defaulted
