@@ -5,16 +5,10 @@
 does this itself for every enrichment that ran), optionally with the feature vectors
 that were read (``vectors=`` or :meth:`~FeatureMonitor.record_vector`). Scores of the
 model's answers arrive with the result or later through
-:meth:`~FeatureMonitor.record_quality`. From them it keeps:
-
-* counters since creation (or :meth:`~FeatureMonitor.reset`): totals, successes, skips,
-  per-feature outcomes, per-task counts (:mod:`~llm_featurestore.monitoring.stats`);
-* sliding windows of the last ``window_size`` results: feature counts, latencies
-  (mean, p50, p99), store availability, and per task the quality of answers given with
-  and without features;
-* per feature, a sliding window of recent values, compared with a baseline set by
-  :meth:`~FeatureMonitor.set_baseline` (population stability index and null rate, see
-  :mod:`~llm_featurestore.monitoring.drift`).
+:meth:`~FeatureMonitor.record_quality`. From them it keeps counters and sliding windows
+(:mod:`~llm_featurestore.monitoring.stats`), and per feature a window of recent values
+compared with a baseline set by :meth:`~FeatureMonitor.set_baseline`
+(:mod:`~llm_featurestore.monitoring.drift`).
 
 Two gates decide :meth:`~FeatureMonitor.should_enrich`, the store gate and a quality gate
 per task (:mod:`~llm_featurestore.monitoring.gates`). Answers without features come from
