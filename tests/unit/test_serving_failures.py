@@ -355,17 +355,3 @@ def test_rejected_ids_and_entity_types_are_logged_once_naming_the_cause(
         "answering them with invalid_id",
         "Unknown entity type 'driver'. Available: user; answering with unknown_entity_type",
     ]
-
-
-def test_the_worker_pool_size_comes_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from llm_featurestore import workers
-
-    monkeypatch.setattr(workers, "_pool", None)
-    monkeypatch.setenv(workers.WORKERS_ENV, "3")
-    assert workers.shared_pool()._max_workers == 3
-    monkeypatch.setattr(workers, "_pool", None)
-    monkeypatch.setenv(workers.WORKERS_ENV, "many")
-    with pytest.raises(FeatureConfigError, match="LLM_FEATURESTORE_WORKERS must be a positive"):
-        workers.shared_pool()

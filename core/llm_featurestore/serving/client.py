@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import threading
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,13 +15,15 @@ from llm_featurestore.errors import (
     FeatureConfigError,
     InvalidEntityIdError,
 )
-from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
+from llm_featurestore.serving.defaults import apply_defaults
 from llm_featurestore.serving.degrade import split_invalid
 from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
+from llm_featurestore.workers import Lane
 
 __all__ = ["ServingClient", "ServingStats"]
 
@@ -55,9 +56,11 @@ class ServingClient(FeatureStoreClient):
         backend: Any client.
         timeout_ms: Budget for one backend call, sync or async. Sync reads of a
             backend that may block run on a worker thread so the caller can stop
-            waiting; in-process backends (``may_block = False``) and ``None`` (no
-            timeout) run inline. For the lowest sync overhead on a network store, set
-            ``None`` here and rely on the driver's own socket timeout.
+            waiting (the client's own bounded lane, see :mod:`llm_featurestore.workers`,
+            so a hung store cannot starve the others); in-process backends
+            (``may_block = False``) and ``None`` (no timeout) run inline. For the lowest
+            sync overhead on a network store, set ``None`` here and rely on the
+            driver's own socket timeout.
         fallback_on_timeout: Degrade instead of raising on timeouts and store errors.
         cache: Cache settings; ``None`` disables caching.
         coalesce: Coalescing of concurrent single-entity lookups (async tasks or sync
@@ -114,8 +117,7 @@ class ServingClient(FeatureStoreClient):
         )
         self.stats = ServingStats()
         self.failures = Failures(self.source, timeout_ms, fallback_on_timeout, breaker, self.stats)
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._lane = Lane(f"llmfs-serving-{self.source}")
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -205,15 +207,11 @@ class ServingClient(FeatureStoreClient):
     # -------------------------------------------------------------- lifecycle
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        self._lane.shutdown()
         self.backend.close()
 
     async def aclose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        self._lane.shutdown()
         await self.backend.aclose()
 
     # -------------------------------------------------------------- internals
@@ -284,7 +282,7 @@ class ServingClient(FeatureStoreClient):
     ) -> list[FeatureVector]:
         if self._timeout_s is None or not self.backend.may_block:
             return self.backend.get_batch_features(ids, entity_type, names)
-        future = self._pool().submit(self.backend.get_batch_features, ids, entity_type, names)
+        future = self._lane.submit(self.backend.get_batch_features, ids, entity_type, names)
         try:
             return future.result(timeout=self._timeout_s)
         except concurrent.futures.TimeoutError:
@@ -329,15 +327,6 @@ class ServingClient(FeatureStoreClient):
                 outcomes.update(zip(batch, failed, strict=True))
         return [outcomes[eid] for eid in ids]
 
-    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._executor is None:
-            with self._executor_lock:
-                if self._executor is None:
-                    self._executor = concurrent.futures.ThreadPoolExecutor(
-                        max_workers=8, thread_name_prefix="llmfs-serving"
-                    )
-        return self._executor
-
     def _on_success(
         self, vectors: list[FeatureVector], entity_type: str, names: tuple[str, ...]
     ) -> list[FeatureVector]:
@@ -351,17 +340,8 @@ class ServingClient(FeatureStoreClient):
         return vectors
 
     def _apply_defaults(self, vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector:
-        missing = [
-            name
-            for name, status in vector.statuses.items()
-            if status is FeatureStatus.NOT_FOUND and name in defaults
-        ]
-        if not missing:
+        defaulted = apply_defaults(vector, defaults)
+        if defaulted is None:
             return vector
         self.stats.defaulted += 1
-        features = dict(vector.features)
-        statuses = dict(vector.statuses)
-        for name in missing:
-            features[name] = defaults[name]
-            statuses[name] = FeatureStatus.DEFAULTED
-        return vector.model_copy(update={"features": features, "statuses": statuses})
+        return defaulted

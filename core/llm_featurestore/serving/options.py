@@ -1,26 +1,49 @@
 """Typed settings of the serving layer (also the ``cache``/``coalesce``/``circuit_breaker``
-sections of the YAML configuration)."""
+sections of the YAML configuration).
+
+Each is a :class:`~llm_featurestore.settings.ConfigModel`: unknown keys and values out of
+bounds raise :class:`~llm_featurestore.errors.FeatureConfigError` naming the key.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TypeVar
+
+from pydantic import Field
+
+from llm_featurestore.settings import ConfigModel
 
 __all__ = ["CacheConfig", "CircuitBreakerConfig", "CoalesceConfig"]
 
+_C = TypeVar("_C", bound=type[ConfigModel])
 
-class CacheConfig(BaseModel):
+
+def _nestable(cls: _C) -> _C:
+    """Validate ``cls`` inside another model without calling its ``__init__``.
+
+    These models are also sections of the YAML configuration, validated inside a model
+    that is not a ``ConfigModel``: pydantic would call ``ConfigModel.__init__`` there
+    and its error would lose its location in the document. Without the custom
+    ``__init__`` for nested validation, the enclosing model reports the error with its
+    full location; a direct call (``CacheConfig(ttl_seconds=0)``) still raises
+    ``FeatureConfigError``.
+    """
+    cls.__pydantic_custom_init__ = False
+    cls.model_rebuild(force=True)
+    return cls
+
+
+@_nestable
+class CacheConfig(ConfigModel):
     """LRU + TTL cache of feature vectors, keyed by entity type, entity id and feature set."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     ttl_seconds: float = Field(30.0, gt=0, description="How long a read is served from memory.")
     max_entries: int = Field(100_000, gt=0, description="Least recently used entries go first.")
 
 
-class CoalesceConfig(BaseModel):
+@_nestable
+class CoalesceConfig(ConfigModel):
     """Answer concurrent single-entity lookups (async tasks or threads) with one batch call."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     window_ms: float = Field(
         1.0,
@@ -34,10 +57,9 @@ class CoalesceConfig(BaseModel):
     max_batch: int = Field(128, gt=0, description="A batch this large is sent at once.")
 
 
-class CircuitBreakerConfig(BaseModel):
+@_nestable
+class CircuitBreakerConfig(ConfigModel):
     """Stop calling a failing store; probe it again after a cool-down."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     failure_threshold: int = Field(
         5, gt=0, description="Consecutive failures (errors or timeouts) that open the circuit."
