@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -27,6 +26,7 @@ from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
+from llm_featurestore.workers import to_thread
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "to_metadata_filters"]
 
@@ -194,7 +194,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         searcher = self._searcher(filters)
         if self._native_async:
             return await searcher.aretrieve(inner)
-        return await asyncio.to_thread(searcher.retrieve, inner)
+        return await to_thread(searcher.retrieve, inner)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         vectors = await aread_query(self.reader, query_bundle, self._request(query_bundle))

@@ -7,7 +7,6 @@ single lookups, async fallbacks and name checks are built here on top of it.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from abc import ABC, abstractmethod
@@ -24,6 +23,7 @@ from llm_featurestore.errors import (
 )
 from llm_featurestore.models import FeatureVector, utcnow
 from llm_featurestore.settings import BackendConfig
+from llm_featurestore.workers import to_thread
 
 __all__ = [
     "MAX_STRING_LENGTH",
@@ -100,9 +100,7 @@ class FeatureStoreClient(ABC):
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         """Async twin of :meth:`get_batch_features` (a worker thread unless overridden)."""
-        return await asyncio.to_thread(
-            self.get_batch_features, entity_ids, entity_type, feature_names
-        )
+        return await to_thread(self.get_batch_features, entity_ids, entity_type, feature_names)
 
     async def aget_features(
         self, entity_id: str, entity_type: str, feature_names: Sequence[str]
@@ -112,7 +110,7 @@ class FeatureStoreClient(ABC):
 
     async def ahealth_check(self) -> bool:
         """Async twin of :meth:`health_check`."""
-        return await asyncio.to_thread(self.health_check)
+        return await to_thread(self.health_check)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most clients hold nothing
         """Release connections. Safe to call more than once."""
@@ -176,9 +174,7 @@ class WritableFeatureStore(FeatureStoreClient):
         event_timestamp: datetime | None = None,
     ) -> None:
         """Async twin of :meth:`write_features`."""
-        await asyncio.to_thread(
-            self.write_features, entity_id, entity_type, features, event_timestamp
-        )
+        await to_thread(self.write_features, entity_id, entity_type, features, event_timestamp)
 
 
 def check_request(

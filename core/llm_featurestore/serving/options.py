@@ -7,33 +7,13 @@ bounds raise :class:`~llm_featurestore.errors.FeatureConfigError` naming the key
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from pydantic import Field
 
 from llm_featurestore.settings import ConfigModel
 
 __all__ = ["CacheConfig", "CircuitBreakerConfig", "CoalesceConfig"]
 
-_C = TypeVar("_C", bound=type[ConfigModel])
 
-
-def _nestable(cls: _C) -> _C:
-    """Validate ``cls`` inside another model without calling its ``__init__``.
-
-    These models are also sections of the YAML configuration, validated inside a model
-    that is not a ``ConfigModel``: pydantic would call ``ConfigModel.__init__`` there
-    and its error would lose its location in the document. Without the custom
-    ``__init__`` for nested validation, the enclosing model reports the error with its
-    full location; a direct call (``CacheConfig(ttl_seconds=0)``) still raises
-    ``FeatureConfigError``.
-    """
-    cls.__pydantic_custom_init__ = False
-    cls.model_rebuild(force=True)
-    return cls
-
-
-@_nestable
 class CacheConfig(ConfigModel):
     """LRU + TTL cache of feature vectors, keyed by entity type, entity id and feature set."""
 
@@ -41,7 +21,6 @@ class CacheConfig(ConfigModel):
     max_entries: int = Field(100_000, gt=0, description="Least recently used entries go first.")
 
 
-@_nestable
 class CoalesceConfig(ConfigModel):
     """Answer concurrent single-entity lookups (async tasks or threads) with one batch call."""
 
@@ -57,7 +36,6 @@ class CoalesceConfig(ConfigModel):
     max_batch: int = Field(128, gt=0, description="A batch this large is sent at once.")
 
 
-@_nestable
 class CircuitBreakerConfig(ConfigModel):
     """Stop calling a failing store; probe it again after a cool-down."""
 
