@@ -32,6 +32,7 @@ from llm_featurestore.prompting.results import FeatureProvenance
 __all__ = ["DEFAULT_TOOL_NAME", "allowed_features", "describe_tool", "render_facts"]
 
 DEFAULT_TOOL_NAME = "user_facts"
+_SHOWN_AS = {"mask": "masked", "hash": "hashed"}
 
 
 def allowed_features(enricher: FeatureEnricher, task_type: str) -> list[str]:
@@ -94,7 +95,7 @@ def render_facts(
 
 def _line(p: FeatureProvenance, value: str | None) -> str:
     if p.used and value is not None:
-        notes = [p.status.value, *([p.protection] if p.protection not in (None, "allow") else [])]
+        notes = [p.status.value, *([_SHOWN_AS[p.protection]] if p.protection in _SHOWN_AS else [])]
         return f"- {p.label}: {value} ({', '.join(notes)})"
     reason = p.drop_reason.value if p.drop_reason is not None else p.status.value
     return f"- {p.label}: not available ({reason})"
