@@ -307,3 +307,15 @@ async def test_tool_async_in_agent_with_dead_store() -> None:
         "No facts about the user are available (the feature store is unavailable)."
     )
     assert out["messages"][-1].content == "Here you go."
+
+
+def test_the_agent_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+    from pathlib import Path
+
+    runpy.run_path(str(Path(__file__).parents[2] / "examples" / "agent_middleware.py"))
+    out = capsys.readouterr().out
+    assert out.count("- Email: j***@example.com\n") == 2  # in both model calls' prompts
+    assert "- Email: j***@example.com (present, masked)" in out  # the tool's answer
+    assert "jo@example.com" not in out
+    assert out.rstrip().endswith("Gold members get free shipping on running gear this week.")
