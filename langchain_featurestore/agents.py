@@ -38,7 +38,8 @@ How it works (``pip install 'llm-featurestore[agents]'``):
   FeatureEnricherRunnable` does, so LangSmith/Langfuse/``astream_events`` show it.
 
 With ``fallback=True`` (the enricher's default) a dead store never breaks the agent;
-with ``fallback=False`` its errors propagate out of the run.
+with ``fallback=False`` its errors propagate out of the run. Use one instance per agent:
+the block lives under one state key (:data:`CONTEXT_STATE_KEY`).
 """
 
 from __future__ import annotations
@@ -121,12 +122,14 @@ class FeatureContextMiddleware(AgentMiddleware[FeatureContextState, Any]):
         self.defaults = {"user": user_id} if user_id else {}
         self.tools = []
 
-    def _ids(self, state: Mapping[str, Any], runtime: Runtime[Any]) -> dict[str, str]:
+    def _ids(
+        self, state: Mapping[str, Any], runtime: Runtime[Any], config: RunnableConfig | None
+    ) -> dict[str, str]:
         return runtime_ids(
             self.id_keys,
             context=runtime.context,
             state=state,
-            config=_current_config(),
+            config=config,
             defaults=self.defaults,
         )
 
@@ -139,18 +142,20 @@ class FeatureContextMiddleware(AgentMiddleware[FeatureContextState, Any]):
         self, state: FeatureContextState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Read the features once for this run; keep the block in the state."""
-        ids = self._ids(state, runtime)
+        config = _current_config()
+        ids = self._ids(state, runtime, config)
         result = self.enricher.enrich("", task_type=self.task_type, context=ids)
-        emit(ENRICHMENT_EVENT, enrichment_event(result), _current_config())
+        emit(ENRICHMENT_EVENT, enrichment_event(result), config)
         return self._update(result)
 
     async def abefore_agent(
         self, state: FeatureContextState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async twin of :meth:`before_agent`."""
-        ids = self._ids(state, runtime)
+        config = _current_config()
+        ids = self._ids(state, runtime, config)
         result = await self.enricher.aenrich("", task_type=self.task_type, context=ids)
-        await aemit(ENRICHMENT_EVENT, enrichment_event(result), _current_config())
+        await aemit(ENRICHMENT_EVENT, enrichment_event(result), config)
         return self._update(result)
 
     @staticmethod

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from langchain.agents import create_agent
+from langchain.agents import AgentState, create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatResult
@@ -319,3 +319,38 @@ def test_the_agent_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "- Email: j***@example.com (present, masked)" in out  # the tool's answer
     assert "jo@example.com" not in out
     assert out.rstrip().endswith("Gold members get free shipping on running gear this week.")
+
+
+class ShopState(AgentState[Any]):
+    customer: str
+
+
+def test_ids_from_the_agent_state_under_a_custom_key() -> None:
+    backend = CountingClient(store())
+    model = model_for("search_catalog")
+    enricher = FeatureEnricher(ServingClient(backend), CONFIG)
+    middleware = FeatureContextMiddleware(enricher, task_type=TASK, id_keys={"user": "customer"})
+    agent = create_agent(
+        model,
+        tools=[search_catalog],
+        system_prompt=INSTRUCTIONS,
+        middleware=[middleware],
+        state_schema=ShopState,
+    )
+    agent.invoke({**ask("hi"), "customer": "u2"})
+    assert "- Favorite category: books" in system_prompts(model)[0]
+    assert [ids for ids, _, _ in backend.calls] == [["u2"]]
+
+
+def test_fixed_user_id_when_the_run_names_none() -> None:
+    model = model_for("search_catalog")
+    enricher = FeatureEnricher(ServingClient(store()), CONFIG)
+    agent = create_agent(
+        model,
+        tools=[search_catalog],
+        middleware=[FeatureContextMiddleware(enricher, task_type=TASK, user_id="u2")],
+    )
+    agent.invoke(ask("hi"))
+    assert system_prompts(model)[0].startswith(
+        "[Context from user profile]\n- Favorite category: books"
+    )
