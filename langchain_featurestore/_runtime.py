@@ -16,9 +16,10 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from llm_featurestore.enricher import FeatureEnricher
 from llm_featurestore.reading import entity_ids
 
-__all__ = ["as_mapping", "runtime_ids"]
+__all__ = ["as_mapping", "id_keys_for", "runtime_ids"]
 
 
 def as_mapping(obj: Any) -> Mapping[str, Any]:
@@ -33,6 +34,14 @@ def as_mapping(obj: Any) -> Mapping[str, Any]:
     if isinstance(fields, Mapping):
         return {name: getattr(obj, name) for name in fields}
     return dict(getattr(obj, "__dict__", {}))
+
+
+def id_keys_for(
+    enricher: FeatureEnricher, task_type: str, id_keys: Mapping[str, str] | None
+) -> dict[str, str]:
+    """``id_keys``, or by default ``"<entity_type>_id"`` for each entity type the task reads."""
+    required = enricher.required_features(task_type)
+    return dict(id_keys or {etype: f"{etype}_id" for etype in required})
 
 
 def runtime_ids(

@@ -56,7 +56,7 @@ from langgraph.runtime import Runtime
 from typing_extensions import NotRequired
 
 from langchain_featurestore._events import ENRICHMENT_EVENT, aemit, emit
-from langchain_featurestore._runtime import runtime_ids
+from langchain_featurestore._runtime import id_keys_for, runtime_ids
 from langchain_featurestore.enrichment import enrichment_event
 from llm_featurestore.enricher import EnrichmentResult, FeatureEnricher
 from llm_featurestore.reading import warn_no_entity
@@ -117,8 +117,7 @@ class FeatureContextMiddleware(AgentMiddleware[FeatureContextState, Any]):
         super().__init__()
         self.enricher = enricher
         self.task_type = task_type
-        required = enricher.required_features(task_type)
-        self.id_keys = dict(id_keys or {etype: f"{etype}_id" for etype in required})
+        self.id_keys = id_keys_for(enricher, task_type, id_keys)
         self.defaults = {"user": user_id} if user_id else {}
         self.tools = []
 

@@ -33,7 +33,7 @@ from langchain_core.tools import StructuredTool
 from pydantic import Field
 
 from langchain_featurestore._events import ENRICHMENT_EVENT, aemit, emit
-from langchain_featurestore._runtime import runtime_ids
+from langchain_featurestore._runtime import id_keys_for, runtime_ids
 from langchain_featurestore.enrichment import enrichment_event
 from langchain_featurestore.facts import DEFAULT_TOOL_NAME, describe_tool, render_facts
 from llm_featurestore.enricher import FeatureEnricher
@@ -67,9 +67,7 @@ def feature_facts_tool(
             ``"<entity_type>_id"`` for each entity type the task reads.
         user_id: A fixed user id, used when the run names none (a tool per user).
     """
-    keys = dict(
-        id_keys or {etype: f"{etype}_id" for etype in enricher.required_features(task_type)}
-    )
+    keys = id_keys_for(enricher, task_type, id_keys)
     defaults = {"user": user_id} if user_id else {}
 
     def ids_and_config(runtime: ToolRuntime[Any, Any] | None) -> tuple[dict[str, str], Any]:
