@@ -5,7 +5,13 @@
 - :class:`FeatureFilteredRetriever`: vector search filtered by the user's features.
 - :func:`personalized_rag_chain` / :func:`personalized_retrieval`: lookup and retrieval in
   parallel, one lookup per request.
+- :class:`FeatureContextMiddleware` (``langchain.agents.create_agent``) and
+  :func:`feature_facts_tool`: the user's features in LangChain 1.x agents
+  (``pip install 'llm-featurestore[agents]'``; imported on first use, so the rest of the
+  adapter needs only ``langchain-core``).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from langchain_featurestore.chains import (
     format_documents,
@@ -21,12 +27,33 @@ from langchain_featurestore.retrievers import (
     SearchCandidates,
 )
 
+if TYPE_CHECKING:
+    from langchain_featurestore.agents import FeatureContextMiddleware
+    from langchain_featurestore.tools import feature_facts_tool
+
+_LAZY = {
+    "FeatureContextMiddleware": "langchain_featurestore.agents",
+    "feature_facts_tool": "langchain_featurestore.tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langchain_featurestore' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "BACKFILL_KEY",
+    "FeatureContextMiddleware",
     "FeatureEnricherRunnable",
     "FeatureFilteredRetriever",
     "FeatureLookup",
     "SearchCandidates",
+    "feature_facts_tool",
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",

@@ -8,7 +8,14 @@
 
 Say whose features to use with :class:`FeatureQueryBundle`, :func:`user_context` or the
 components' ``user_id``; one lookup per query serves every component.
+
+For agents (``FunctionAgent``/``AgentWorkflow``): :class:`FeatureMemoryBlock` puts the
+user's feature context into a ``Memory``, and :func:`feature_facts_tool` is a
+``FunctionTool`` the agent calls for the user's facts (imported on first use; it needs
+``langchain-core`` too until its answer module moves into the core).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from llamaindex_featurestore.context import (
     FeatureQueryBundle,
@@ -18,6 +25,7 @@ from llamaindex_featurestore.context import (
     user_context,
 )
 from llamaindex_featurestore.engine import personalized_query_engine
+from llamaindex_featurestore.memory import FeatureMemoryBlock
 from llamaindex_featurestore.postprocessor import FEATURES_KEY, FeatureContextPostprocessor
 from llamaindex_featurestore.reads import Lookup, afetch_vectors, fetch_vectors
 from llamaindex_featurestore.rerank import (
@@ -32,6 +40,18 @@ from llamaindex_featurestore.retriever import (
     to_metadata_filters,
 )
 
+if TYPE_CHECKING:
+    from llamaindex_featurestore.tools import feature_facts_tool
+
+
+def __getattr__(name: str) -> Any:
+    if name != "feature_facts_tool":
+        raise AttributeError(f"module 'llamaindex_featurestore' has no attribute {name!r}")
+    from llamaindex_featurestore.tools import feature_facts_tool
+
+    return feature_facts_tool
+
+
 __all__ = [
     "BACKFILL_KEY",
     "CONTEXT_KEY",
@@ -39,11 +59,13 @@ __all__ = [
     "RERANK_KEY",
     "FeatureContextPostprocessor",
     "FeatureFilteredRetriever",
+    "FeatureMemoryBlock",
     "FeatureQueryBundle",
     "FeatureRerankPostprocessor",
     "Lookup",
     "afetch_vectors",
     "current_entities",
+    "feature_facts_tool",
     "fetch_vectors",
     "personalized_query_engine",
     "query_vectors",

@@ -6,10 +6,12 @@ import langchain_featurestore
 
 EXPECTED = [
     "BACKFILL_KEY",
+    "FeatureContextMiddleware",
     "FeatureEnricherRunnable",
     "FeatureFilteredRetriever",
     "FeatureLookup",
     "SearchCandidates",
+    "feature_facts_tool",
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",
