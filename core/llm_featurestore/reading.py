@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from llm_featurestore.clients.base import FeatureStoreClient
     from llm_featurestore.monitor import FeatureMonitor
 
-__all__ = ["MONITOR_DISABLED", "FeatureReader", "FeatureVectors", "ReadRequest"]
+__all__ = [
+    "MONITOR_DISABLED",
+    "FeatureReader",
+    "FeatureVectors",
+    "ReadRequest",
+    "entity_ids",
+    "merge_vectors",
+    "warn_no_entity",
+]
 
 logger = logging.getLogger("llm_featurestore.reading")
 _log = CauseLog(logger)
