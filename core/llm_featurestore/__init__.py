@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         FeatureProvenance,
     )
     from llm_featurestore.errors import (
+        EncodingUnavailableError,
         FeatureAuthError,
         FeatureConfigError,
         FeatureStoreError,
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
         CoalesceConfig,
         ServingClient,
     )
-    from llm_featurestore.tokens import EncodingUnavailableError, TokenCounter, get_token_counter
+    from llm_featurestore.tokens import TokenCounter, get_token_counter
 
 __version__ = "0.1.0"
 
@@ -80,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "EnrichmentResult": "llm_featurestore.enricher",
     "FeatureEnricher": "llm_featurestore.enricher",
     "FeatureProvenance": "llm_featurestore.enricher",
+    "EncodingUnavailableError": "llm_featurestore.errors",
     "FeatureAuthError": "llm_featurestore.errors",
     "FeatureConfigError": "llm_featurestore.errors",
     "InvalidEntityIdError": "llm_featurestore.errors",
@@ -103,7 +105,6 @@ _EXPORTS: dict[str, str] = {
     "CircuitBreakerConfig": "llm_featurestore.serving",
     "CoalesceConfig": "llm_featurestore.serving",
     "ServingClient": "llm_featurestore.serving",
-    "EncodingUnavailableError": "llm_featurestore.tokens",
     "TokenCounter": "llm_featurestore.tokens",
     "get_token_counter": "llm_featurestore.tokens",
 }

@@ -27,7 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llm_featurestore.errors import FeatureConfigError, unknown_name_message
+from llm_featurestore.errors import (
+    EncodingUnavailableError,
+    FeatureConfigError,
+    unknown_name_message,
+)
 
 if TYPE_CHECKING:
     from tiktoken import Encoding
@@ -49,13 +53,6 @@ _lock = threading.Lock()
 _env_lock = threading.Lock()
 _encodings: dict[str, Encoding] = {}
 _counters: dict[str, TokenCounter] = {}
-
-
-class EncodingUnavailableError(FeatureConfigError):
-    """No tokenizer encoding could be loaded without network access.
-
-    The message lists the places that were searched and the command that fixes it.
-    """
 
 
 def _tiktoken() -> Any:
