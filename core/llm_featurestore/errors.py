@@ -74,7 +74,7 @@ class EncodingUnavailableError(FeatureConfigError):
     """No tokenizer encoding could be loaded without network access.
 
     The message lists the places that were searched and the command that fixes it
-    (see :func:`llm_featurestore.tokens.load_encoding`).
+    (see :func:`llm_featurestore.prompting.tokens.load_encoding`).
     """
 
 
