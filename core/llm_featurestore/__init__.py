@@ -26,13 +26,6 @@ if TYPE_CHECKING:
     from llm_featurestore.clients.tecton import TectonClient
     from llm_featurestore.config import FeatureStoreConfig, load_client, load_config
     from llm_featurestore.drift import DriftReport, compute_drift, population_stability_index
-    from llm_featurestore.enricher import (
-        DropReason,
-        EnricherConfig,
-        EnrichmentResult,
-        FeatureEnricher,
-        FeatureProvenance,
-    )
     from llm_featurestore.errors import (
         EncodingUnavailableError,
         FeatureAuthError,
@@ -48,6 +41,10 @@ if TYPE_CHECKING:
     from llm_featurestore.filters import FeatureFilterSpec, FilterRule, ResolvedCondition
     from llm_featurestore.models import FeatureStatus, FeatureVector
     from llm_featurestore.monitor import FeatureMonitor, MonitorStats
+    from llm_featurestore.prompting.config import EnricherConfig
+    from llm_featurestore.prompting.enricher import FeatureEnricher
+    from llm_featurestore.prompting.results import DropReason, EnrichmentResult, FeatureProvenance
+    from llm_featurestore.prompting.tokens import TokenCounter, get_token_counter
     from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
     from llm_featurestore.serving import (
         CacheConfig,
@@ -55,7 +52,6 @@ if TYPE_CHECKING:
         CoalesceConfig,
         ServingClient,
     )
-    from llm_featurestore.tokens import TokenCounter, get_token_counter
 
 __version__ = "0.1.0"
 
@@ -76,11 +72,11 @@ _EXPORTS: dict[str, str] = {
     "DriftReport": "llm_featurestore.drift",
     "compute_drift": "llm_featurestore.drift",
     "population_stability_index": "llm_featurestore.drift",
-    "DropReason": "llm_featurestore.enricher",
-    "EnricherConfig": "llm_featurestore.enricher",
-    "EnrichmentResult": "llm_featurestore.enricher",
-    "FeatureEnricher": "llm_featurestore.enricher",
-    "FeatureProvenance": "llm_featurestore.enricher",
+    "DropReason": "llm_featurestore.prompting.results",
+    "EnricherConfig": "llm_featurestore.prompting.config",
+    "EnrichmentResult": "llm_featurestore.prompting.results",
+    "FeatureEnricher": "llm_featurestore.prompting.enricher",
+    "FeatureProvenance": "llm_featurestore.prompting.results",
     "EncodingUnavailableError": "llm_featurestore.errors",
     "FeatureAuthError": "llm_featurestore.errors",
     "FeatureConfigError": "llm_featurestore.errors",
@@ -105,8 +101,8 @@ _EXPORTS: dict[str, str] = {
     "CircuitBreakerConfig": "llm_featurestore.serving",
     "CoalesceConfig": "llm_featurestore.serving",
     "ServingClient": "llm_featurestore.serving",
-    "TokenCounter": "llm_featurestore.tokens",
-    "get_token_counter": "llm_featurestore.tokens",
+    "TokenCounter": "llm_featurestore.prompting.tokens",
+    "get_token_counter": "llm_featurestore.prompting.tokens",
 }
 
 
