@@ -13,8 +13,9 @@ and backends whose extra is missing fail only when used, saying what to install.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llm_featurestore._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from llm_featurestore.catalog import FeatureCatalog, FeatureDefinition, FeatureLineage
@@ -106,19 +107,6 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llm_featurestore' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
 __all__ = [
     "CacheConfig",
     "CircuitBreakerConfig",
@@ -169,3 +157,5 @@ __all__ = [
     "load_config",
     "population_stability_index",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -19,8 +19,9 @@ loading the tokenizer or YAML.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llm_featurestore._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from llm_featurestore.prompting.config import EnricherConfig, default_task_features
@@ -58,15 +59,4 @@ __all__ = [
     "humanize",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llm_featurestore.prompting' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
