@@ -73,6 +73,7 @@ class PromptPolicy:
         self.enabled = frozenset(config.enabled_task_types)
         self._sensitive = frozenset(config.sensitive_features)
         self._defaults_shown = frozenset(config.defaults_in_prompt)
+        self._threshold = config.freshness_threshold_seconds
         self._clean_label = Neutralizer(
             [config.header, config.footer], max_chars=config.max_label_chars
         )
@@ -164,7 +165,7 @@ class PromptPolicy:
         MISSING; a default outside ``defaults_in_prompt`` is DEFAULTED. Sensitivity is
         decided afterwards (:meth:`sensitive_strategy`).
         """
-        threshold = self.config.freshness_threshold_seconds
+        threshold = self._threshold
         if status in _UNAVAILABLE:
             return DropReason.UNAVAILABLE
         if status is FeatureStatus.STALE or (

@@ -42,7 +42,7 @@ SEPARATOR = "\n\n"
 _MIN_SHORTENED_VALUE_TOKENS = 2
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     """One line that may go into the block, and the provenance record it updates."""
 
@@ -126,7 +126,8 @@ def _candidate(
     entity_type = vector.entity_type
     status = vector.statuses.get(name, FeatureStatus.NOT_FOUND)
     value = vector.features.get(name)
-    age = age_seconds(vector.event_timestamps.get(name), now)
+    stamp = vector.event_timestamps.get(name)
+    age = None if stamp is None else age_seconds(stamp, now)
     label = policy.label_for(entity_type, name)
     prov: dict[str, Any] = {
         "feature": name,
@@ -147,7 +148,7 @@ def _candidate(
         return prov
     prov["protection"] = strategy
     formatted = format_value(
-        policy.protect(value, strategy),
+        value if strategy is None else policy.protect(value, strategy),
         clean=style.clean,
         max_chars=style.max_value_chars,
         max_items=style.max_list_items,
