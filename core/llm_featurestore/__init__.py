@@ -13,8 +13,9 @@ and backends whose extra is missing fail only when used, saying what to install.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llm_featurestore._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from llm_featurestore.catalog import FeatureCatalog, FeatureDefinition, FeatureLineage
@@ -26,14 +27,8 @@ if TYPE_CHECKING:
     from llm_featurestore.clients.tecton import TectonClient
     from llm_featurestore.config import FeatureStoreConfig, load_client, load_config
     from llm_featurestore.drift import DriftReport, compute_drift, population_stability_index
-    from llm_featurestore.enricher import (
-        DropReason,
-        EnricherConfig,
-        EnrichmentResult,
-        FeatureEnricher,
-        FeatureProvenance,
-    )
     from llm_featurestore.errors import (
+        EncodingUnavailableError,
         FeatureAuthError,
         FeatureConfigError,
         FeatureStoreError,
@@ -47,6 +42,10 @@ if TYPE_CHECKING:
     from llm_featurestore.filters import FeatureFilterSpec, FilterRule, ResolvedCondition
     from llm_featurestore.models import FeatureStatus, FeatureVector
     from llm_featurestore.monitor import FeatureMonitor, MonitorStats
+    from llm_featurestore.prompting.config import EnricherConfig
+    from llm_featurestore.prompting.enricher import FeatureEnricher
+    from llm_featurestore.prompting.results import DropReason, EnrichmentResult, FeatureProvenance
+    from llm_featurestore.prompting.tokens import TokenCounter, get_token_counter
     from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
     from llm_featurestore.serving import (
         CacheConfig,
@@ -54,7 +53,6 @@ if TYPE_CHECKING:
         CoalesceConfig,
         ServingClient,
     )
-    from llm_featurestore.tokens import EncodingUnavailableError, TokenCounter, get_token_counter
 
 __version__ = "0.1.0"
 
@@ -75,11 +73,12 @@ _EXPORTS: dict[str, str] = {
     "DriftReport": "llm_featurestore.drift",
     "compute_drift": "llm_featurestore.drift",
     "population_stability_index": "llm_featurestore.drift",
-    "DropReason": "llm_featurestore.enricher",
-    "EnricherConfig": "llm_featurestore.enricher",
-    "EnrichmentResult": "llm_featurestore.enricher",
-    "FeatureEnricher": "llm_featurestore.enricher",
-    "FeatureProvenance": "llm_featurestore.enricher",
+    "DropReason": "llm_featurestore.prompting.results",
+    "EnricherConfig": "llm_featurestore.prompting.config",
+    "EnrichmentResult": "llm_featurestore.prompting.results",
+    "FeatureEnricher": "llm_featurestore.prompting.enricher",
+    "FeatureProvenance": "llm_featurestore.prompting.results",
+    "EncodingUnavailableError": "llm_featurestore.errors",
     "FeatureAuthError": "llm_featurestore.errors",
     "FeatureConfigError": "llm_featurestore.errors",
     "InvalidEntityIdError": "llm_featurestore.errors",
@@ -103,23 +102,9 @@ _EXPORTS: dict[str, str] = {
     "CircuitBreakerConfig": "llm_featurestore.serving",
     "CoalesceConfig": "llm_featurestore.serving",
     "ServingClient": "llm_featurestore.serving",
-    "EncodingUnavailableError": "llm_featurestore.tokens",
-    "TokenCounter": "llm_featurestore.tokens",
-    "get_token_counter": "llm_featurestore.tokens",
+    "TokenCounter": "llm_featurestore.prompting.tokens",
+    "get_token_counter": "llm_featurestore.prompting.tokens",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llm_featurestore' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
@@ -172,3 +157,5 @@ __all__ = [
     "load_config",
     "population_stability_index",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -6,7 +6,8 @@ The hierarchy::
     ├── FeatureConfigError                 bad feature names, entity types or configuration;
     │   │                                  the message lists what is available
     │   ├── InvalidEntityIdError           an id the store cannot take as this entity's key
-    │   └── UnknownEntityTypeError         an entity type this store does not serve
+    │   ├── UnknownEntityTypeError         an entity type this store does not serve
+    │   └── EncodingUnavailableError       no tokenizer encoding can be loaded offline
     ├── FeatureValidationError             a value that may not be stored (also a ValueError)
     ├── FeatureStoreUnavailableError       the store could not be reached or answered with an error
     │   ├── FeatureTimeoutError            the store did not answer within the timeout
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "EncodingUnavailableError",
     "FeatureAuthError",
     "FeatureConfigError",
     "FeatureStoreError",
@@ -66,6 +68,14 @@ class UnknownEntityTypeError(FeatureConfigError):
     def __init__(self, message: str, *, entity_type: str) -> None:
         super().__init__(message)
         self.entity_type = entity_type
+
+
+class EncodingUnavailableError(FeatureConfigError):
+    """No tokenizer encoding could be loaded without network access.
+
+    The message lists the places that were searched and the command that fixes it
+    (see :func:`llm_featurestore.prompting.tokens.load_encoding`).
+    """
 
 
 def unknown_entity_type(

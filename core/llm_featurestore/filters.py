@@ -20,6 +20,11 @@ TIMED_OUT, UNAVAILABLE, ``None`` or an empty list) is dropped, so a new user or 
 store widens the search instead of emptying it. A value of the wrong shape for its
 operator (text for ``lte``, a list for ``eq``) is dropped too, with a warning.
 
+:class:`FilterRule` and :class:`FeatureFilterSpec` are configuration
+(:class:`~llm_featurestore.settings.ConfigModel`): frozen, unknown keys refused, and a
+bad value raises :class:`~llm_featurestore.errors.FeatureConfigError` naming its key
+(``rules.0.factor: ...``).
+
 :meth:`ResolvedCondition.matches` evaluates a condition in memory with the semantics
 Chroma applies to the same ``where`` clause: ``eq``/``in`` and the comparisons need the
 field to be present, ``ne``/``nin`` match documents that lack it, ints and floats compare
@@ -33,10 +38,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureVector
+from llm_featurestore.settings import ConfigModel
 
 __all__ = [
     "FeatureFilterSpec",
@@ -56,14 +62,15 @@ _SCALAR_OPS = frozenset({"eq", "ne"}) | _ORDERING
 _LIST_OPS = frozenset({"in", "nin"})
 
 
-class FilterRule(BaseModel):
+class FilterRule(ConfigModel):
     """One metadata condition whose operand is a feature value.
 
     ``FilterRule(field="price", op="lte", feature="avg_order_value", factor=1.5)`` keeps
     documents whose ``price`` is at most 1.5 times the user's ``avg_order_value``.
-    """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Raises:
+        FeatureConfigError: a value is invalid or a key unknown (the message names it).
+    """
 
     field: str = Field(min_length=1, description='Document metadata field, e.g. "category".')
     op: FilterOp = Field(description="Comparison between the metadata field and the feature.")
@@ -76,22 +83,27 @@ class FilterRule(BaseModel):
         "only with eq, ne, lt, lte, gt or gte.",
     )
 
-    @model_validator(mode="after")
-    def _check_factor(self) -> FilterRule:
-        if self.factor is None:
-            return self
-        if self.op in _LIST_OPS:
+    @field_validator("factor")
+    @classmethod
+    def _check_factor(cls, factor: float | None, info: ValidationInfo) -> float | None:
+        if factor is None:
+            return None
+        op = info.data.get("op")
+        if op in _LIST_OPS:
             raise ValueError(
-                f"factor applies to one number, but rule on field '{self.field}' uses "
-                f"op '{self.op}'; use it with eq, ne, lt, lte, gt or gte, or drop factor"
+                f"factor applies to one number, but rule on field '{info.data.get('field')}' "
+                f"uses op '{op}'; use it with eq, ne, lt, lte, gt or gte, or drop factor"
             )
-        if not math.isfinite(self.factor):
-            raise ValueError(f"factor must be a finite number, got {self.factor!r}")
-        return self
+        if not math.isfinite(factor):
+            raise ValueError(f"factor must be a finite number, got {factor!r}")
+        return factor
 
 
 class ResolvedCondition(BaseModel):
     """A rule with its feature value filled in, ready to filter documents.
+
+    Not configuration but a value computed from it (so a plain frozen model, not a
+    :class:`~llm_featurestore.settings.ConfigModel`).
 
     ``value`` is a number for ``lt``/``lte``/``gt``/``gte`` (``factor`` applied), one
     scalar (str, int, float or bool) for ``eq``/``ne``, and a non-empty list of scalars
@@ -133,15 +145,17 @@ class ResolvedCondition(BaseModel):
         return bool(actual >= self.value)
 
 
-class FeatureFilterSpec(BaseModel):
+class FeatureFilterSpec(ConfigModel):
     """Rules that map one entity's features to metadata filters.
 
     Args:
         rules: The conditions; all that resolve must hold (logical AND).
         entity_type: The entity whose features the rules read, e.g. ``"user"``.
-    """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Raises:
+        FeatureConfigError: a rule or value is invalid, or a key unknown; the message
+            names it with its location (``rules.0.op``).
+    """
 
     rules: list[FilterRule] = Field(default_factory=list)
     entity_type: str = Field("user", min_length=1)

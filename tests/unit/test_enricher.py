@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
@@ -445,7 +445,7 @@ def test_config_yaml_missing_file(tmp_path: Path) -> None:
     ],
 )
 def test_config_validation_messages(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(FeatureConfigError, match=message):
         EnricherConfig(**kwargs)
 
 

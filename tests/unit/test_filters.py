@@ -173,24 +173,46 @@ def test_factor_needs_a_number_even_for_eq(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_factor_with_list_operator_is_rejected() -> None:
-    with pytest.raises(ValidationError, match="factor applies to one number"):
+    with pytest.raises(
+        FeatureConfigError,
+        match=r"Invalid FilterRule:\n  factor: Value error, factor applies to one number, "
+        r"but rule on field 'brand' uses op 'in'",
+    ):
         FilterRule(field="brand", op="in", feature="b", factor=2)
 
 
 def test_non_finite_factor_is_rejected() -> None:
-    with pytest.raises(ValidationError, match="factor must be a finite number"):
+    with pytest.raises(FeatureConfigError, match=r"factor: .*factor must be a finite number"):
         FilterRule(field="price", op="lte", feature="p", factor=float("nan"))
 
 
 def test_rule_and_spec_forbid_unknown_fields_and_ops() -> None:
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(
+        FeatureConfigError, match="operator: unknown key; valid keys: factor, feature, field, op"
+    ):
         FilterRule(field="a", op="eq", feature="f", operator="eq")  # type: ignore[call-arg]
-    with pytest.raises(ValidationError, match="op"):
+    with pytest.raises(FeatureConfigError, match=r"  op: Input should be .*\(got 'like'\)"):
         FilterRule(field="a", op="like", feature="f")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="field"):
+    with pytest.raises(FeatureConfigError, match="  field: String should have at least 1"):
         FilterRule(field="", op="eq", feature="f")
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(FeatureConfigError, match="entity: unknown key; valid keys: entity_type"):
         FeatureFilterSpec(rules=[], entity="user")  # type: ignore[call-arg]
+
+
+def test_a_bad_rule_inside_a_spec_is_named_by_its_location() -> None:
+    with pytest.raises(FeatureConfigError, match=r"Invalid FeatureFilterSpec:\n  rules\.1\.op:"):
+        FeatureFilterSpec(
+            rules=[
+                {"field": "a", "op": "eq", "feature": "f"},
+                {"field": "b", "op": "?", "feature": "g"},
+            ]  # type: ignore[list-item]
+        )
+
+
+def test_rules_are_not_pydantic_errors() -> None:
+    with pytest.raises(FeatureConfigError) as info:
+        FilterRule(field="a", op="in", feature="f", factor=1)
+    assert not isinstance(info.value, ValidationError)
 
 
 def test_spec_loads_from_plain_dicts() -> None:

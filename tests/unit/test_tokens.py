@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import tiktoken.registry
 
-from llm_featurestore import tokens
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.prompting import tokens
 from llm_featurestore.tokens import (
     EncodingUnavailableError,
     TokenCounter,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_featurestore.models import FeatureStatus
-from llm_featurestore.sanitize import SensitiveStrategy
+from llm_featurestore.prompting.sanitize import SensitiveStrategy
 
 __all__ = ["DropReason", "EnrichmentResult", "FeatureProvenance"]
 
