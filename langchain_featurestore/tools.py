@@ -14,7 +14,7 @@ The tool's only argument is ``features`` (optional names to narrow the answer). 
 is never a tool argument: the ids come from the agent's runtime context, state or
 ``config["configurable"]`` (:mod:`langchain_featurestore._runtime`), or the tool's
 ``user_id``; anything else the model passes (``user_id="u2"``) is dropped by the schema
-before the tool runs. The answer (:mod:`langchain_featurestore.facts`) holds only the
+before the tool runs. The answer (:mod:`llm_featurestore.prompting.facts`) holds only the
 features the enricher's policy allows for the task, rendered by the enricher (sensitive
 ones dropped, masked or hashed, the token budget, sanitising) with their statuses; the
 read goes through the core read flow (monitor gate, fallback). Each call reports an
@@ -35,8 +35,8 @@ from pydantic import Field
 from langchain_featurestore._events import ENRICHMENT_EVENT, aemit, emit
 from langchain_featurestore._runtime import id_keys_for, runtime_ids
 from langchain_featurestore.enrichment import enrichment_event
-from langchain_featurestore.facts import DEFAULT_TOOL_NAME, describe_tool, render_facts
 from llm_featurestore.enricher import FeatureEnricher
+from llm_featurestore.prompting.facts import DEFAULT_TOOL_NAME, describe_tool, render_facts
 
 __all__ = ["feature_facts_tool"]
 
@@ -62,7 +62,7 @@ def feature_facts_tool(
         task_type: Selects the features and the sensitivity policy.
         name: The tool name the model sees.
         description: The description the model sees; by default it lists the features
-            the tool may return (:func:`~langchain_featurestore.facts.describe_tool`).
+            the tool may return (:func:`~llm_featurestore.prompting.facts.describe_tool`).
         id_keys: ``{entity_type: key}`` where the ids are found; by default
             ``"<entity_type>_id"`` for each entity type the task reads.
         user_id: A fixed user id, used when the run names none (a tool per user).

@@ -16,14 +16,11 @@ The tool's only argument is ``features`` (optional names to narrow the answer). 
 comes from the application, never from the model: :func:`~llamaindex_featurestore.
 user_context` around the run, else the tool's ``user_id``/``entities``
 (:func:`~llamaindex_featurestore.resolve_entities`). Any other argument the model sends
-(``user_id="u2"``) is ignored. The answer is the LangChain tool's
-(:mod:`langchain_featurestore.facts`): only the features the enricher's policy allows for
+(``user_id="u2"``) is ignored. The answer is the LangChain tool's, from the core
+(:mod:`llm_featurestore.prompting.facts`): only the features the enricher's policy allows for
 the task, rendered by the enricher (sensitive ones dropped, masked or hashed, the token
 budget, sanitising), with their statuses; the read is the enricher's (the core read
 flow: monitor gate, fallback).
-
-Until the shared answer module moves into the core, this tool needs ``langchain-core``
-installed as well (it imports :mod:`langchain_featurestore.facts`).
 """
 
 from __future__ import annotations
@@ -34,9 +31,9 @@ from typing import Any
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel, Field
 
-from langchain_featurestore.facts import DEFAULT_TOOL_NAME, describe_tool, render_facts
 from llamaindex_featurestore.context import resolve_entities
 from llm_featurestore.enricher import FeatureEnricher
+from llm_featurestore.prompting.facts import DEFAULT_TOOL_NAME, describe_tool, render_facts
 
 __all__ = ["FactsQuery", "feature_facts_tool"]
 

@@ -11,7 +11,8 @@ One module per rule:
 * ``sanitize``: untrusted text to one safe line, masking and hashing;
 * ``tokens``: exact offline token counting;
 * ``render``: lines, the token budget and the block (pure functions);
-* ``enricher``: :class:`FeatureEnricher`, the facade over the read flow.
+* ``enricher``: :class:`FeatureEnricher`, the facade over the read flow;
+* ``facts``: what an agent's feature tool answers (the policy-allowed facts).
 
 Names are imported on first use, so the monitor can import ``results`` without
 loading the tokenizer or YAML.

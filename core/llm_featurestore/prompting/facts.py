@@ -17,17 +17,14 @@ module only chooses the wording::
 A feature the policy drops as sensitive is neither shown nor named (whatever its status),
 here or in the tool description. Values and labels are the enricher's, already cleaned,
 so the answer keeps the block's shape: one header line, ``- Label: ...`` lines, one footer line.
-
-The module sits in the LangChain adapter only because each adapter package imports its
-framework on import; its natural home is the core (``llm_featurestore.prompting``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llm_featurestore.enricher import EnrichmentResult, FeatureEnricher
-from llm_featurestore.prompting.results import FeatureProvenance
+from llm_featurestore.prompting.enricher import FeatureEnricher
+from llm_featurestore.prompting.results import EnrichmentResult, FeatureProvenance
 
 __all__ = ["DEFAULT_TOOL_NAME", "allowed_features", "describe_tool", "render_facts"]
 
