@@ -288,8 +288,8 @@ def test_malformed_entity_and_conflicting_ids_are_errors(
         ),
         (
             "feature_store: {provider: local}\nenricher: {max_feature_tokens: 0}\n",
-            "Invalid configuration {path}: enricher.max_feature_tokens: Input should be "
-            "greater than or equal to 1",
+            "Invalid EnricherConfig ({path}): enricher.max_feature_tokens: Input should be "
+            "greater than or equal to 1 (got 0)",
         ),
         (
             "feature_store: {provider: local, timeout_ms: -1}\n",

@@ -114,22 +114,15 @@ def open_client(settings: Settings) -> ServingClient:
 
 
 def enricher_config(settings: Settings) -> EnricherConfig:
-    from pydantic import ValidationError
-
     from llm_featurestore.enricher import EnricherConfig
+    from llm_featurestore.settings import validate_config
 
     section = settings.document.get("enricher") or {}
     if not isinstance(section, Mapping):
         raise CliError(f"'enricher' in {settings.path} must be a mapping of EnricherConfig fields")
-    try:
-        return EnricherConfig.model_validate(dict(section))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in ("enricher", *err["loc"]))
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise CliError(
-            f"Invalid configuration {settings.path}: {where}: {err['msg']}{more}"
-        ) from exc
+    return validate_config(
+        EnricherConfig, dict(section), origin=settings.path, prefix=("enricher",)
+    )
 
 
 def catalog_for(settings: Settings, client: Any | None = None) -> FeatureCatalog | None:
