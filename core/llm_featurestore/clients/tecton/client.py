@@ -17,7 +17,6 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, NamedTuple
 
 from llm_featurestore._deps import require
@@ -242,9 +241,14 @@ class TectonClient(HttpBackend):
     # ------------------------------------------------------------------ reads
 
     def _plan(
-        self, service: TectonService, entity_ids: Sequence[str], entity_type: str
-    ) -> list[_Request]:
-        """The unique ids split into micro-batch requests."""
+        self,
+        service: TectonService,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+    ) -> tuple[dict[str, str], list[_Request]]:
+        """Resolve names (before any read) and split the unique ids into requests."""
+        resolved = {name: service.resolve(name) for name in feature_names}
         join_key = self._join_key(service, entity_type)
         unique = list(dict.fromkeys(entity_ids))
         size = self.micro_batch_size
@@ -255,40 +259,35 @@ class TectonClient(HttpBackend):
                 self.workspace, self.feature_service, join_key, chunk, self.request_context
             )
             requests.append(_Request(path, json.dumps(body), chunk))
-        return requests
+        return resolved, requests
 
     def _vectors(
         self,
-        service: TectonService,
         entity_ids: Sequence[str],
         entity_type: str,
         feature_names: Sequence[str],
+        resolved: dict[str, str],
         answers: Sequence[tuple[_Request, Any]],
     ) -> list[FeatureVector]:
-        resolved = {name: service.resolve(name) for name in feature_names}
+        """One vector per id from the answers, through the shared cell rule."""
         rows: dict[str, dict[str, Cell]] = {}
         for request, answer in answers:
-            rows.update(
-                zip(request.ids, parse_features_response(answer, len(request.ids)), strict=True)
-            )
+            cells = parse_features_response(answer, len(request.ids))
+            rows.update(zip(request.ids, cells, strict=True))
         now = utcnow()
-        max_age: timedelta | None = max_age_for(self.max_age_seconds, entity_type)
-        out = []
-        for eid in entity_ids:
-            row = rows[eid]
-            cells = {name: row.get(full, _MISSING) for name, full in resolved.items()}
-            out.append(
-                assemble(
-                    eid,
-                    entity_type,
-                    feature_names,
-                    cells,
-                    source=self.source,
-                    now=now,
-                    max_age=max_age,
-                )
+        max_age = max_age_for(self.max_age_seconds, entity_type)
+        return [
+            assemble(
+                eid,
+                entity_type,
+                feature_names,
+                {name: rows[eid].get(full, _MISSING) for name, full in resolved.items()},
+                source=self.source,
+                now=now,
+                max_age=max_age,
             )
-        return out
+            for eid in entity_ids
+        ]
 
     def _read(self, request: _Request, entity_type: str) -> Any:
         what = f"a read of {len(request.ids)} '{entity_type}' entities"
@@ -303,34 +302,20 @@ class TectonClient(HttpBackend):
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
         service = self.service(feature_names)
-        for name in feature_names:
-            service.resolve(name)
-        requests = self._plan(service, entity_ids, entity_type)
+        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
         answers = map_beside(lambda request: self._read(request, entity_type), requests)
-        return self._vectors(
-            service,
-            entity_ids,
-            entity_type,
-            feature_names,
-            list(zip(requests, answers, strict=True)),
-        )
+        pairs = list(zip(requests, answers, strict=True))
+        return self._vectors(entity_ids, entity_type, feature_names, resolved, pairs)
 
     async def aget_batch_features(
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
         service = await self.aservice(feature_names)
-        for name in feature_names:
-            service.resolve(name)
-        requests = self._plan(service, entity_ids, entity_type)
+        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
         answers = await asyncio.gather(*(self._aread(r, entity_type) for r in requests))
-        return self._vectors(
-            service,
-            entity_ids,
-            entity_type,
-            feature_names,
-            list(zip(requests, answers, strict=True)),
-        )
+        pairs = list(zip(requests, answers, strict=True))
+        return self._vectors(entity_ids, entity_type, feature_names, resolved, pairs)
 
     # ------------------------------------------------------------------ health
 
