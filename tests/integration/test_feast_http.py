@@ -287,7 +287,9 @@ async def test_server_down_is_unavailable(kwargs: dict[str, Any]) -> None:
 
 async def test_silent_server_times_out(silent_port: int) -> None:
     slow = FeastHttpClient(f"http://127.0.0.1:{silent_port}", timeout_s=0.2)
-    with pytest.raises(FeatureTimeoutError, match=r"did not answer within 0.2s"):
+    with pytest.raises(
+        FeatureTimeoutError, match=r"did not answer a read of 1 'user' entities within 0\.2s"
+    ):
         slow.get_features("1001", "user", REFS)
     with pytest.raises(FeatureTimeoutError):
         await slow.aget_features("1001", "user", REFS)

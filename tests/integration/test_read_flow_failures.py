@@ -122,7 +122,7 @@ async def test_a_revoked_tecton_key_degrades_with_fallback_and_raises_without(
     for out in (lookup.invoke({"user_id": "1"}), await lookup.ainvoke({"user_id": "1"})):
         assert out["features"].statuses == dict.fromkeys(names, FeatureStatus.UNAVAILABLE)
     strict = FeatureLookup(revoked, feature_names=names, fallback=False)
-    with pytest.raises(FeatureAuthError, match=r"rejected the API key \(401\)"):
+    with pytest.raises(FeatureAuthError, match=r"refused the credentials \(HTTP 401\)"):
         strict.invoke({"user_id": "1"})
 
     config = EnricherConfig(task_features={"t": {"user": names}})

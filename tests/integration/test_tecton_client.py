@@ -204,13 +204,13 @@ def test_bare_full_and_ambiguous_names(client: TectonClient) -> None:
     with pytest.raises(FeatureConfigError) as err:
         client.get_features("1", "user", ["segment"])
     assert str(err.value) == (
-        "Ambiguous feature 'segment': it is in several feature views "
-        "(user_marketing.segment, user_stats.segment); use the full view.feature name"
+        "Ambiguous feature 'segment' for this feature service: it is in 2 feature views. "
+        "Use one of: user_marketing.segment, user_stats.segment"
     )
     with pytest.raises(
         FeatureConfigError,
-        match=r"Unknown feature 'budget'\. Available for "
-        r"this feature service: user_marketing\.segment, ",
+        match=r"^Unknown feature 'budget'\. Available for this feature service: "
+        r"avg_order_value, favorite_category, purchases_30d, user_marketing\.segment, ",
     ):
         client.get_features("1", "user", ["budget"])
 
@@ -269,7 +269,7 @@ def test_wrong_key_says_which_variable_to_check(
     with caplog.at_level(logging.DEBUG), pytest.raises(FeatureAuthError) as err:
         client.get_features("1", "user", [FAV])
     message = str(err.value)
-    assert "Tecton rejected the API key (401)" in message
+    assert "refused the credentials (HTTP 401)" in message
     assert f"check {KEY_ENV} holds a valid key" in message
     assert "invalid api key" in message  # the server's own words
     assert client.health_check() is False
@@ -280,7 +280,7 @@ def test_wrong_key_says_which_variable_to_check(
 
 def test_forbidden_is_an_auth_error(server: ts.TectonTestServer, client: TectonClient) -> None:
     server.fail_status = 403
-    with pytest.raises(FeatureAuthError, match=r"rejected the API key \(403\)"):
+    with pytest.raises(FeatureAuthError, match=r"refused the credentials \(HTTP 403\): check "):
         client.get_features("1", "user", [FAV])
 
 
@@ -316,7 +316,9 @@ def test_unknown_workspace_or_service_is_a_config_error(
         client = TectonClient(server.url, workspace, service, api_key_env=KEY_ENV)
     finally:
         del os.environ[KEY_ENV]
-    with pytest.raises(FeatureConfigError, match=r"Tecton has no feature service .*\(404\)") as err:
+    with pytest.raises(
+        FeatureConfigError, match=r"Tecton has no feature service .*\(HTTP 404\)"
+    ) as err:
         client.list_features("user")
     assert f"'{service}' in workspace '{workspace}'" in str(err.value)
     with pytest.raises(FeatureConfigError, match=match):
@@ -327,10 +329,14 @@ def test_unknown_workspace_or_service_is_a_config_error(
 @pytest.mark.parametrize(
     ("status", "error", "match"),
     [
-        (500, FeatureStoreUnavailableError, r"Tecton failed while serving .*\(500\)"),
-        (503, FeatureStoreUnavailableError, r"\(503\): injected failure 503"),
-        (429, FeatureStoreUnavailableError, r"\(429\)"),
-        (504, FeatureTimeoutError, r"Tecton timed out serving .*\(504\)"),
+        (
+            500,
+            FeatureStoreUnavailableError,
+            r"Tecton at .* failed serving a read of .*\(HTTP 500\)",
+        ),
+        (503, FeatureStoreUnavailableError, r"\(HTTP 503\): injected failure 503"),
+        (429, FeatureStoreUnavailableError, r"\(HTTP 429\)"),
+        (504, FeatureTimeoutError, r"Tecton at .* timed out serving .*\(HTTP 504\)"),
     ],
 )
 async def test_server_errors_are_unavailable(

@@ -20,6 +20,7 @@ from llm_featurestore.errors import (
     FeatureAuthError,
     FeatureConfigError,
     FeatureStoreUnavailableError,
+    FeatureTimeoutError,
     InvalidEntityIdError,
 )
 from llm_featurestore.models import FeatureStatus
@@ -226,8 +227,14 @@ def test_malformed_answers_are_unavailable(doc: dict[str, Any], message: str) ->
             r"rejected the request: Feature view v does not exist$",
         ),
         (422, '{"detail": "bad body"}', FeatureConfigError, "bad body"),
-        (401, "denied", FeatureAuthError, r"refused the credentials \(HTTP 401\): denied"),
-        (403, "forbidden", FeatureAuthError, r"\(HTTP 403\): forbidden"),
+        (
+            401,
+            "denied",
+            FeatureAuthError,
+            r"refused the credentials \(HTTP 401\): FeastHttpClient sends no credentials.*"
+            r"Server said: denied$",
+        ),
+        (403, "forbidden", FeatureAuthError, r"\(HTTP 403\).*Server said: forbidden$"),
         (
             500,
             json.dumps("invalid literal for int() with base 10: 'guest-7f3a'"),
@@ -238,9 +245,10 @@ def test_malformed_answers_are_unavailable(doc: dict[str, Any], message: str) ->
             500,
             json.dumps("database is locked"),
             FeatureStoreUnavailableError,
-            r"failed with HTTP 500: database is locked",
+            r"failed serving the request \(HTTP 500\): database is locked$",
         ),
-        (503, "", FeatureStoreUnavailableError, "HTTP 503"),
+        (503, "", FeatureStoreUnavailableError, r"\(HTTP 503\)"),
+        (504, "slow", FeatureTimeoutError, r"timed out serving the request \(HTTP 504\): slow"),
     ],
 )
 def test_error_for_response(status: int, text: str, kind: type[Exception], message: str) -> None:
@@ -255,8 +263,13 @@ def test_error_for_response(status: int, text: str, kind: type[Exception], messa
 
 
 def test_constructor_checks_the_url() -> None:
-    with pytest.raises(FeatureConfigError, match="must start with http:// or https://"):
+    with pytest.raises(FeatureConfigError) as err:
         FeastHttpClient("127.0.0.1:6566")
+    assert str(err.value).splitlines() == [
+        "Invalid FeastHttpClientConfig:",
+        "  url: Value error, url must start with http:// or https://, e.g. "
+        "http://127.0.0.1:6566 (got '127.0.0.1:6566')",
+    ]
 
 
 def test_requests_are_checked_before_any_io() -> None:
@@ -271,9 +284,9 @@ def test_join_key_defaults_to_entity_type_id() -> None:
     client = FeastHttpClient("http://127.0.0.1:1/", join_keys={"product": "sku"})
     assert client.url == "http://127.0.0.1:1"
     _, body = client._body(["1"], "user", ["a:x"])
-    assert body["entities"] == {"user_id": ["1"]}
+    assert json.loads(body)["entities"] == {"user_id": ["1"]}
     _, body = client._body(["1"], "product", ["a:x"])
-    assert body["entities"] == {"sku": ["1"]}
+    assert json.loads(body)["entities"] == {"sku": ["1"]}
 
 
 def test_list_features_needs_the_mapping() -> None:

@@ -37,7 +37,7 @@ def _run_without(blocked: str, code: str) -> subprocess.CompletedProcess[str]:
     [
         ("feast", "from llm_featurestore import FeastClient", "feast"),
         ("redis", "from llm_featurestore import RedisFeatureStore", "redis"),
-        ("httpx", "import llm_featurestore.clients.tecton", "tecton"),
+        ("httpx", "from llm_featurestore.clients.tecton import TectonClient", "tecton"),
         (
             "redis",
             "from llm_featurestore import load_client\n"

@@ -94,12 +94,12 @@ def test_single_response_values_statuses_and_times() -> None:
     [row] = parse_features_response(body, 1)
     assert row["v.count"].value == 42
     assert row["v.count"].status is FeatureStatus.PRESENT
-    assert row["v.count"].effective_time == datetime(2023, 5, 3, tzinfo=timezone.utc)
+    assert row["v.count"].event_timestamp == datetime(2023, 5, 3, tzinfo=timezone.utc)
     assert row["v.score"].value == 1.5
     assert row["v.score"].status is FeatureStatus.PRESENT
-    assert row["v.score"].effective_time is None
+    assert row["v.score"].event_timestamp is None
     assert row["v.missing"].status is FeatureStatus.NOT_FOUND
-    assert row["v.null"].status is FeatureStatus.NULL_VALUE
+    assert row["v.null"].status is FeatureStatus.PRESENT  # the cell rule makes it NULL_VALUE
     assert row["v.odd"].status is FeatureStatus.UNAVAILABLE
     assert row["v.ids"].value == [1, 2]
     assert row["v.pair"].value == {"label": "a", "n": 3}
@@ -130,9 +130,9 @@ def test_batch_response_with_per_row_status_and_shared_or_per_row_times() -> Non
     assert (first["v.n"].value, first["v.n"].status) == (1, FeatureStatus.PRESENT)
     assert second["v.n"].status is FeatureStatus.NOT_FOUND
     shared = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    assert first["v.n"].effective_time == second["v.n"].effective_time == shared
-    assert first["v.s"].effective_time == datetime(2024, 1, 2, tzinfo=timezone.utc)
-    assert second["v.s"].effective_time == datetime(2024, 1, 3, tzinfo=timezone.utc)
+    assert first["v.n"].event_timestamp == second["v.n"].event_timestamp == shared
+    assert first["v.s"].event_timestamp == datetime(2024, 1, 2, tzinfo=timezone.utc)
+    assert second["v.s"].event_timestamp == datetime(2024, 1, 3, tzinfo=timezone.utc)
 
 
 def test_without_serving_status_nulls_are_not_found() -> None:
@@ -151,7 +151,7 @@ def test_unreadable_effective_time_is_dropped(caplog: pytest.LogCaptureFixture) 
         "metadata": {"features": [meta("v.a", {}, status="PRESENT", effectiveTime="soon")]},
     }
     [row] = parse_features_response(body, 1)
-    assert row["v.a"].effective_time is None
+    assert row["v.a"].event_timestamp is None
     assert "unreadable effectiveTime" in caplog.text
 
 
@@ -194,7 +194,11 @@ def test_name_resolution() -> None:
     assert service.resolve("a.x") == "a.x"
     assert service.resolve("x") == "a.x"
     assert service.resolve("plain") == "plain"
-    with pytest.raises(FeatureConfigError, match=r"Ambiguous feature 'y'.*\(a\.y, b\.y\)"):
+    with pytest.raises(
+        FeatureConfigError,
+        match=r"^Ambiguous feature 'y' for this feature service: it is in 2 feature views\. "
+        r"Use one of: a\.y, b\.y$",
+    ):
         service.resolve("y")
     with pytest.raises(FeatureConfigError, match=r"Unknown feature 'z'\. Available .*a\.x, a\.y"):
         service.resolve("z")
@@ -215,13 +219,24 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [
-        (("", "prod", "fs"), {}, "url must be a non-empty string"),
-        (("x.tecton.ai", "prod", "fs"), {}, "url must start with https://"),
-        (("https://x", "", "fs"), {}, "workspace must be a non-empty string"),
-        (("https://x", "prod", ""), {}, "feature_service must be a non-empty string"),
-        (("https://x", "prod", "fs"), {"timeout_s": 0}, "timeout_s must be a positive"),
-        (("https://x", "prod", "fs"), {"micro_batch_size": 0}, "micro_batch_size must be 1"),
-        (("https://x", "prod", "fs"), {"retries": -1}, "retries must be 0 or more"),
+        (("", "prod", "fs"), {}, r"\n  url: String should have at least 1 character"),
+        (
+            ("x.tecton.ai", "prod", "fs"),
+            {},
+            r"\n  url: Value error, url must start with http:// or https://, "
+            r"e\.g\. https://yourco\.tecton\.ai \(got 'x\.tecton\.ai'\)",
+        ),
+        (("https://x", "", "fs"), {}, r"\n  workspace: String should have at least 1 character"),
+        (("https://x", "prod", ""), {}, r"\n  feature_service: String should have at least 1"),
+        (("https://x", "prod", "fs"), {"timeout_s": 0}, r"\n  timeout_s: Input should be greater"),
+        (
+            ("https://x", "prod", "fs"),
+            {"timeout_s": float("inf")},
+            r"\n  timeout_s: Input should be a finite number",
+        ),
+        (("https://x", "prod", "fs"), {"micro_batch_size": 0}, r"\n  micro_batch_size: Input"),
+        (("https://x", "prod", "fs"), {"retries": -1}, r"\n  retries: Input should be greater"),
+        (("https://x", "prod", "fs"), {"retry": 2}, r"\n  retry: unknown key; valid keys: "),
     ],
 )
 def test_bad_settings_are_config_errors(
@@ -236,7 +251,7 @@ def test_key_is_secret_and_sent_as_tecton_key(client: TectonClient) -> None:
     assert SECRET not in repr(client)
     assert SECRET not in repr(vars(client))
     assert str(client._api_key) == "**********"
-    assert client._sync_client().headers["Authorization"] == f"Tecton-key {SECRET}"
+    assert client.http.headers["Authorization"] == f"Tecton-key {SECRET}"
     assert client.url == "https://x.tecton.ai"
     client.close()
 
@@ -250,13 +265,22 @@ def response(status: int, body: Any = None, text: str | None = None) -> httpx.Re
 @pytest.mark.parametrize(
     ("status", "error", "match"),
     [
-        (401, FeatureAuthError, r"rejected the API key \(401\).*check LLMFS_UNIT_TECTON_KEY"),
-        (403, FeatureAuthError, r"rejected the API key \(403\)"),
-        (404, FeatureConfigError, r"no feature service 'user_fs' in workspace 'prod' \(404\)"),
-        (400, FeatureConfigError, r"rejected the request .*\(400\): boom\. Check join_key"),
-        (429, FeatureStoreUnavailableError, r"\(429\): boom"),
-        (502, FeatureStoreUnavailableError, r"\(502\): boom"),
-        (504, FeatureTimeoutError, r"timed out serving the call \(504\): boom"),
+        (
+            401,
+            FeatureAuthError,
+            r"refused the credentials \(HTTP 401\): check LLMFS_UNIT_TECTON_KEY holds a valid "
+            r"key .*Server said: boom$",
+        ),
+        (403, FeatureAuthError, r"refused the credentials \(HTTP 403\)"),
+        (
+            404,
+            FeatureConfigError,
+            r"no feature service 'user_fs' in workspace 'prod' \(HTTP 404\)",
+        ),
+        (400, FeatureConfigError, r"rejected the request .*\(HTTP 400\): boom\. Check join_key"),
+        (429, FeatureStoreUnavailableError, r"failed serving the call \(HTTP 429\): boom$"),
+        (502, FeatureStoreUnavailableError, r"\(HTTP 502\): boom"),
+        (504, FeatureTimeoutError, r"timed out serving the call \(HTTP 504\): boom"),
     ],
 )
 def test_http_status_mapping(
@@ -267,7 +291,7 @@ def test_http_status_mapping(
 
 
 def test_non_json_bodies(client: TectonClient) -> None:
-    with pytest.raises(FeatureStoreUnavailableError, match=r"\(502\): <html>bad gateway"):
+    with pytest.raises(FeatureStoreUnavailableError, match=r"\(HTTP 502\): <html>bad gateway"):
         client._check(response(502, text="<html>bad gateway</html>"), "the call")
     with pytest.raises(FeatureStoreUnavailableError, match="body that is not JSON"):
         client._check(response(200, text="oops"), "the call")

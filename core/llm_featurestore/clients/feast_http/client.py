@@ -1,0 +1,196 @@
+"""Read features from Feast's feature server (``feast serve``) over pooled HTTP.
+
+Many app servers can share one Feast deployment this way. The protocol (names,
+bodies, answers) is in :mod:`.protocol`; the connection pools, retries and error
+mapping are the shared :class:`~llm_featurestore.clients.http.HttpBackend`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from llm_featurestore.clients.base import check_request
+from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
+from llm_featurestore.clients.feast_http.protocol import (
+    PATH,
+    SERVICE_NAME,
+    HttpPlan,
+    build_request,
+    error_for_response,
+    name_index,
+    parse_response,
+    resolve_http_names,
+)
+from llm_featurestore.clients.http.base import HttpBackend, positional_settings
+from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
+from llm_featurestore.models import FeatureVector
+from llm_featurestore.settings import settings_from
+
+__all__ = ["FeastHttpClient"]
+
+_MAX_PLANS = 1024
+
+
+class FeastHttpClient(HttpBackend):
+    """Features from a Feast feature server (``feast serve``), over pooled HTTP.
+
+    Args:
+        config: The settings (:class:`FeastHttpClientConfig`), or the server's base URL
+            (``FeastHttpClient("http://127.0.0.1:6566", timeout_s=...)``).
+        transport: Replaces the network for sync calls (e.g. ``httpx.MockTransport``).
+        async_transport: Replaces the network for async calls.
+        **fields: The settings as keyword arguments, instead of ``config``: ``url``,
+            ``timeout_s``, ``max_connections``, ``retries``, ``join_keys``,
+            ``ttl_seconds`` and ``features`` (see :class:`FeastHttpClientConfig`).
+
+    The HTTP clients are created on first use and released by :meth:`close` /
+    :meth:`aclose`.
+
+    Raises:
+        FeatureConfigError: a setting is unknown or invalid (the message names it).
+    """
+
+    source = "feast_http"
+    config_class = FeastHttpClientConfig
+    service_name = SERVICE_NAME
+    config: FeastHttpClientConfig
+
+    def __init__(
+        self,
+        config: FeastHttpClientConfig | str | None = None,
+        /,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        **fields: Any,
+    ) -> None:
+        if isinstance(config, str):
+            fields = positional_settings("FeastHttpClient", ("url",), (config,), fields)
+            config = None
+        self.config = settings_from(FeastHttpClientConfig, config, fields)
+        self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
+        self._init_http(transport=transport, async_transport=async_transport)
+
+    @property
+    def join_keys(self) -> dict[str, str]:
+        return self.config.join_keys or {}
+
+    @property
+    def ttl_seconds(self) -> dict[str, float]:
+        return self.config.ttl_seconds or {}
+
+    @property
+    def features(self) -> dict[str, list[str]] | None:
+        return self.config.features
+
+    # ------------------------------------------------------------------ plans and answers
+
+    def _plan(self, entity_type: str, feature_names: Sequence[str]) -> HttpPlan:
+        key = (entity_type, tuple(feature_names))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = resolve_http_names(entity_type, feature_names, self.features)
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _body(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> tuple[HttpPlan, str]:
+        check_request(entity_ids, entity_type, feature_names)
+        plan = self._plan(entity_type, feature_names)
+        join_key = self.join_keys.get(entity_type) or f"{entity_type}_id"
+        return plan, json.dumps(build_request(plan, join_key, entity_ids))
+
+    def _answer(
+        self,
+        response: httpx.Response,
+        plan: HttpPlan,
+        entity_ids: Sequence[str],
+        entity_type: str,
+    ) -> list[FeatureVector]:
+        what = self._what(entity_ids, entity_type)
+        if response.status_code != 200:
+            raise self._refused(response, plan, entity_type, what)
+        doc = self._check(response, what)
+        return parse_response(
+            doc, plan, entity_ids, entity_type, ttl_seconds=self.ttl_seconds, source=self.source
+        )
+
+    def _refused(
+        self, response: httpx.Response, plan: HttpPlan, entity_type: str, what: str
+    ) -> Exception:
+        error = error_for_response(
+            response.status_code, response.text, self.url, entity_type=entity_type, what=what
+        )
+        features = self.features
+        if (
+            plan.service is not None
+            and isinstance(error, FeatureConfigError)
+            and features is not None
+            and entity_type in features
+        ):
+            # A lone bare name that is neither a known feature nor a service.
+            message = name_index(entity_type, features[entity_type]).unknown(plan.service)
+            refused = FeatureConfigError(f"{message} (nor a feature service: {error})")
+            refused.__cause__ = error
+            return refused
+        return error
+
+    # ------------------------------------------------------------------ reads
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        plan, body = self._body(entity_ids, entity_type, feature_names)
+        if not entity_ids:
+            return []
+        response = self._send("POST", PATH, self._what(entity_ids, entity_type), body)
+        return self._answer(response, plan, entity_ids, entity_type)
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        plan, body = self._body(entity_ids, entity_type, feature_names)
+        if not entity_ids:
+            return []
+        response = await self._asend("POST", PATH, self._what(entity_ids, entity_type), body)
+        return self._answer(response, plan, entity_ids, entity_type)
+
+    @staticmethod
+    def _what(entity_ids: Sequence[str], entity_type: str) -> str:
+        return f"a read of {len(entity_ids)} '{entity_type}' entities"
+
+    def health_check(self) -> bool:
+        """``GET /health`` answers 200 (never raises)."""
+        try:
+            return self.http.get("/health").status_code == 200
+        except Exception:  # a health check reports, never raises
+            return False
+
+    async def ahealth_check(self) -> bool:
+        try:
+            return (await (await self.ahttp()).get("/health")).status_code == 200
+        except Exception:  # a health check reports, never raises
+            return False
+
+    def list_features(self, entity_type: str) -> list[str]:
+        """Sorted refs from the ``features`` mapping plus its unambiguous bare names.
+
+        Raises:
+            FeatureConfigError: no ``features`` mapping was given, or it lacks ``entity_type``.
+        """
+        if self.features is None:
+            raise FeatureConfigError(
+                "The Feast feature server has no endpoint that lists features: give "
+                "FeastHttpClient(features={entity_type: ['view:feature', ...]}) to list them"
+            )
+        refs = self.features.get(entity_type)
+        if refs is None:
+            raise unknown_entity_type(entity_type, self.features)
+        return name_index(entity_type, refs).available()

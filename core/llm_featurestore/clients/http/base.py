@@ -1,0 +1,228 @@
+"""The HTTP backend base: pooled sync and per-loop async clients, retries, error mapping.
+
+:class:`HttpBackend` holds everything an HTTP feature store needs besides its
+protocol: one lazily built ``httpx.Client`` for sync calls and one
+``httpx.AsyncClient`` per running event loop (:class:`~llm_featurestore.clients._aio.PerLoop`),
+both with the same connection limits, timeout and the process-wide TLS context; the
+retry loop (a connection error is resent ``retries`` times, a timeout or an HTTP
+status never: every call is a read); the mapping of transport errors and statuses
+to the library's errors (:mod:`.errors`); and idempotent ``close``/``aclose``.
+
+A subclass sets ``self.config`` (its settings model: ``url``, ``timeout_s``,
+``max_connections``, ``retries``), calls :meth:`_init_http`, and supplies
+``service_name``, :meth:`_auth_hint` and, for protocol-specific statuses,
+:meth:`_protocol_error`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+from llm_featurestore.clients._aio import PerLoop, shared_ssl_context
+from llm_featurestore.clients.base import FeatureStoreClient
+from llm_featurestore.clients.http.errors import response_error, transport_error
+from llm_featurestore.errors import FeatureStoreError, FeatureStoreUnavailableError
+
+__all__ = ["HttpBackend", "HttpSettings", "positional_settings"]
+
+
+class HttpSettings(Protocol):
+    """The settings every HTTP backend's config model has."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+
+
+def positional_settings(
+    owner: str, order: tuple[str, ...], values: tuple[Any, ...], fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword settings of a call that gave the first settings positionally.
+
+    ``FeastHttpClient(url, ...)`` and ``TectonClient(url, workspace, feature_service, ...)``
+    keep working beside ``Client(config)`` and ``Client(**fields)``.
+
+    Raises:
+        TypeError: more positional values than ``order`` names, or one given twice.
+    """
+    if len(values) > len(order):
+        raise TypeError(f"{owner} takes at most {len(order)} positional settings: {order}")
+    named = dict(zip(order, values, strict=False))
+    twice = sorted(set(named) & set(fields))
+    if twice:
+        raise TypeError(f"{owner} got {', '.join(twice)} both by position and by keyword")
+    return {**named, **fields}
+
+
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()
+
+
+class HttpBackend(FeatureStoreClient):
+    """A feature store spoken to over HTTP (see the module docstring)."""
+
+    service_name: ClassVar[str] = "the HTTP feature server"
+    """How messages name the server, as in "Cannot reach <service_name> at <url>"."""
+
+    config: HttpSettings
+
+    def _init_http(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Prepare the (lazily opened) connection pools; ``transport``s replace the network."""
+        self._transport = transport
+        self._async_transport = async_transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+        self._async: PerLoop[httpx.AsyncClient] = PerLoop(self._new_async_client, _aclose)
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, without a trailing slash."""
+        return self.config.url
+
+    @property
+    def timeout_s(self) -> float:
+        return self.config.timeout_s
+
+    @property
+    def max_connections(self) -> int:
+        return self.config.max_connections
+
+    @property
+    def retries(self) -> int:
+        return self.config.retries
+
+    def _headers(self) -> dict[str, str]:
+        """Headers of every request besides ``Content-Type: application/json`` (built per
+        pool, so secrets stay out of ``vars()``)."""
+        return {}
+
+    def _auth_hint(self) -> str:
+        """What to check when the server refuses the credentials (names the setting)."""
+        return f"{type(self).__name__} sends no credentials; the server at {self.url} wants some"
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.url,
+            "headers": {"Content-Type": "application/json", **self._headers()},
+            "timeout": httpx.Timeout(self.timeout_s),
+            "verify": shared_ssl_context(),
+            "limits": httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            ),
+        }
+
+    # ------------------------------------------------------------------ pools
+
+    @property
+    def http(self) -> httpx.Client:
+        """The pooled sync client (created on first use, again after :meth:`close`)."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = httpx.Client(transport=self._transport, **self._client_kwargs())
+                client = self._client
+        return client
+
+    def _new_async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self._async_transport, **self._client_kwargs())
+
+    async def ahttp(self) -> httpx.AsyncClient:
+        """The pooled async client of the running event loop (created on first use).
+
+        An ``httpx.AsyncClient`` only works on the loop it was created on, so there is
+        one per loop, closed when that loop shuts down (see :class:`PerLoop`).
+        """
+        return self._async.peek() or await self._async.get()
+
+    def close(self) -> None:
+        """Close the sync pool (async pools close with their loops). Safe to repeat."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close this loop's async pool and the sync pool. Safe to repeat."""
+        await self._async.aclose()
+        self.close()
+
+    # ------------------------------------------------------------------ exchanges
+
+    def _retryable(self, exc: httpx.TransportError, attempt: int) -> bool:
+        # Every call is a read, so resending is safe: a pooled connection the server or
+        # a load balancer closed while idle fails once, then a fresh one succeeds.
+        return attempt < self.retries and not isinstance(exc, httpx.TimeoutException)
+
+    def _send(
+        self, method: str, path: str, what: str, content: str | None = None
+    ) -> httpx.Response:
+        """One request, resent after connection errors; transport errors become ours."""
+        attempt = 0
+        while True:
+            try:
+                return self.http.request(method, path, content=content)
+            except httpx.TransportError as exc:
+                if not self._retryable(exc, attempt):
+                    raise self._transport_error(exc, what) from exc
+                attempt += 1
+
+    async def _asend(
+        self, method: str, path: str, what: str, content: str | None = None
+    ) -> httpx.Response:
+        """Async twin of :meth:`_send`."""
+        client = await self.ahttp()
+        attempt = 0
+        while True:
+            try:
+                return await client.request(method, path, content=content)
+            except httpx.TransportError as exc:
+                if not self._retryable(exc, attempt):
+                    raise self._transport_error(exc, what) from exc
+                attempt += 1
+
+    def _transport_error(self, exc: httpx.HTTPError, what: str) -> FeatureStoreUnavailableError:
+        return transport_error(self.service_name, self.url, exc, what, self.timeout_s)
+
+    def _check(self, response: httpx.Response, what: str) -> Any:
+        """A 200 answer's JSON body; any other answer raises the mapped error."""
+        if response.status_code == 200:
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise FeatureStoreUnavailableError(
+                    f"{self.service_name[:1].upper()}{self.service_name[1:]} at {self.url} "
+                    f"answered {what} with a body that is not JSON: {response.text[:200]!r}"
+                ) from exc
+        raise self._status_error(response.status_code, response.text, what)
+
+    def _status_error(self, code: int, text: str, what: str) -> FeatureStoreError:
+        return response_error(
+            self.service_name,
+            self.url,
+            code,
+            text,
+            what=what,
+            auth_hint=self._auth_hint(),
+            protocol=self._protocol_error,
+        )
+
+    def _protocol_error(self, code: int, text: str, detail: str) -> FeatureStoreError | None:
+        """The backend's own reading of an error status, or ``None`` for the shared one."""
+        return None

@@ -1,0 +1,335 @@
+"""Read features from a Tecton feature service over its HTTP API.
+
+The protocol (bodies, answers, names) is in :mod:`.protocol`; the connection pools,
+retries and error mapping are the shared :class:`~llm_featurestore.clients.http.HttpBackend`.
+
+Why not the official ``tecton-client`` package (0.4.0)? It has no ``get-features-batch``
+call (batch is our primitive), reports no serving status or effective time in a typed
+form, keeps the API key as a plain string, lets connection errors and timeouts escape
+as raw ``httpx`` exceptions, fails with a JSON error on non-JSON error bodies, and binds
+its async client to a single event loop. Its request building and parsing are a few
+lines, so this package speaks the HTTP API directly over ``httpx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from llm_featurestore._deps import require
+
+require("httpx", extra="tecton")  # first: names the extra when httpx is missing
+
+import httpx  # noqa: E402
+
+from llm_featurestore.clients.base import check_request  # noqa: E402
+from llm_featurestore.clients.cells import Cell, assemble, max_age_for  # noqa: E402
+from llm_featurestore.clients.http.base import HttpBackend, positional_settings  # noqa: E402
+from llm_featurestore.clients.http.fanout import map_beside  # noqa: E402
+from llm_featurestore.clients.tecton.config import TectonClientConfig  # noqa: E402
+from llm_featurestore.clients.tecton.protocol import (  # noqa: E402
+    METADATA_PATH,
+    TectonService,
+    build_get_features_request,
+    error_for_status,
+    metadata_request,
+    parse_features_response,
+    parse_metadata_response,
+)
+from llm_featurestore.errors import (  # noqa: E402
+    FeatureConfigError,
+    FeatureStoreError,
+    UnknownEntityTypeError,
+    unknown_entity_type,
+)
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow  # noqa: E402
+from llm_featurestore.settings import settings_from  # noqa: E402
+
+__all__ = ["TectonClient"]
+
+_POSITIONAL = ("url", "workspace", "feature_service")
+_MISSING = Cell(None, None, FeatureStatus.UNAVAILABLE)
+"""A requested feature the answer lacks (the service changed since its metadata)."""
+
+
+class _Request(NamedTuple):
+    path: str
+    body: str
+    ids: list[str]
+
+
+class TectonClient(HttpBackend):
+    """Read features from a Tecton feature service over its HTTP API.
+
+    Args:
+        config: The settings (:class:`TectonClientConfig`), or the cluster URL followed
+            by the workspace and feature service names as positional arguments
+            (``TectonClient(url, workspace, feature_service, ...)``).
+        transport: Replaces the network for sync calls (e.g. ``httpx.MockTransport``).
+        async_transport: Replaces the network for async calls.
+        **fields: The settings as keyword arguments, instead of ``config`` (see
+            :class:`TectonClientConfig`): ``url``, ``workspace``, ``feature_service``,
+            ``api_key`` or ``api_key_env`` (read once, here), ``join_key``,
+            ``request_context``, ``max_age_seconds``, ``timeout_s``,
+            ``micro_batch_size`` (larger reads are split into requests sent
+            concurrently: sync on the library's worker pool, async with
+            ``asyncio.gather``), ``max_connections`` and ``retries`` (resends after a
+            connection error, not after a timeout or an HTTP status; every call is a
+            read, so resending is safe).
+
+    Raises:
+        FeatureConfigError: no API key (the message names the variable), or a setting
+            is unknown or invalid (the message names it).
+    """
+
+    source = "tecton"
+    config_class = TectonClientConfig
+    service_name = "Tecton"
+    config: TectonClientConfig
+
+    metadata_refresh_s: float = 60.0
+    """A request naming a feature the cached metadata lacks refetches it, at most this often
+    (so features deployed after the client started become usable without a restart)."""
+
+    def __init__(
+        self,
+        config: TectonClientConfig | str | None = None,
+        /,
+        *names: str,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        **fields: Any,
+    ) -> None:
+        if isinstance(config, str):
+            fields = positional_settings("TectonClient", _POSITIONAL, (config, *names), fields)
+            config = None
+        elif names:
+            raise TypeError("TectonClient: pass the settings after a TectonClientConfig by keyword")
+        self.config = settings_from(TectonClientConfig, config, fields)
+        self._api_key = self.config.resolved_key()
+        self._service: TectonService | None = None
+        self._service_at = 0.0
+        self._init_http(transport=transport, async_transport=async_transport)
+        # The pool object is built now (about 15 ms on first use of httpx, paid here
+        # rather than by the first, possibly deadline-bound, read); connections open lazily.
+        _ = self.http
+
+    def __repr__(self) -> str:
+        return (
+            f"TectonClient(url={self.url!r}, workspace={self.workspace!r}, "
+            f"feature_service={self.feature_service!r}, api_key_env={self.api_key_env!r})"
+        )
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def workspace(self) -> str:
+        return self.config.workspace
+
+    @property
+    def feature_service(self) -> str:
+        return self.config.feature_service
+
+    @property
+    def api_key_env(self) -> str:
+        return self.config.api_key_env
+
+    @property
+    def join_key(self) -> str | dict[str, str] | None:
+        return self.config.join_key
+
+    @property
+    def request_context(self) -> dict[str, Any]:
+        return self.config.request_context or {}
+
+    @property
+    def max_age_seconds(self) -> float | dict[str, float] | None:
+        return self.config.max_age_seconds
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.config.micro_batch_size
+
+    # ------------------------------------------------------------------ the shared base's hooks
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Tecton-key {self._api_key.get_secret_value()}"}
+
+    def _auth_hint(self) -> str:
+        source = "api_key" if self.config.api_key is not None else self.api_key_env
+        return (
+            f"check {source} holds a valid key with read access to workspace "
+            f"'{self.workspace}' (feature service '{self.feature_service}')"
+        )
+
+    def _protocol_error(self, code: int, text: str, detail: str) -> FeatureStoreError | None:
+        return error_for_status(code, detail, self.workspace, self.feature_service)
+
+    # ------------------------------------------------------------------ metadata and names
+
+    def _stale_for(self, feature_names: Sequence[str] | None) -> bool:
+        if self._service is None:
+            return True
+        if feature_names is None or all(self._service.knows(n) for n in feature_names):
+            return False
+        return time.monotonic() - self._service_at >= self.metadata_refresh_s
+
+    def _remember(self, body: Any) -> TectonService:
+        self._service = parse_metadata_response(body)
+        self._service_at = time.monotonic()
+        return self._service
+
+    def _metadata(self, what: str) -> Any:
+        body = json.dumps(metadata_request(self.workspace, self.feature_service))
+        return self._check(self._send("POST", METADATA_PATH, what, body), what)
+
+    async def _ametadata(self, what: str) -> Any:
+        body = json.dumps(metadata_request(self.workspace, self.feature_service))
+        return self._check(await self._asend("POST", METADATA_PATH, what, body), what)
+
+    def service(self, feature_names: Sequence[str] | None = None) -> TectonService:
+        """The feature service's names and join keys, fetched on first use and cached.
+
+        Args:
+            feature_names: Names about to be requested; when one is unknown to the
+                cache and the cache is older than :attr:`metadata_refresh_s`, it is
+                fetched again.
+        """
+        if self._stale_for(feature_names):
+            return self._remember(self._metadata("the metadata request"))
+        assert self._service is not None
+        return self._service
+
+    async def aservice(self, feature_names: Sequence[str] | None = None) -> TectonService:
+        """Async twin of :meth:`service`."""
+        if self._stale_for(feature_names):
+            return self._remember(await self._ametadata("the metadata request"))
+        assert self._service is not None
+        return self._service
+
+    def _join_key(self, service: TectonService, entity_type: str) -> str:
+        join_key = self.join_key
+        if isinstance(join_key, str):
+            return join_key
+        if join_key is not None:
+            if entity_type not in join_key:
+                error = unknown_entity_type(entity_type, join_key, scope="this TectonClient")
+                raise UnknownEntityTypeError(
+                    f"{error}. Add it to join_key={{entity_type: join_key}}",
+                    entity_type=entity_type,
+                )
+            return join_key[entity_type]
+        if len(service.join_keys) == 1:
+            return service.join_keys[0]
+        guess = f"{entity_type}_id"
+        if guess in service.join_keys:
+            return guess
+        raise FeatureConfigError(
+            f"Cannot tell which join key of feature service '{self.feature_service}' "
+            f"holds '{entity_type}' ids: it expects {', '.join(service.join_keys) or '(none)'}. "
+            "Pass join_key='name' or join_key={entity_type: name}"
+        )
+
+    def list_features(self, entity_type: str) -> list[str]:
+        service = self.service()
+        self._join_key(service, entity_type)
+        return sorted(service.feature_names)
+
+    # ------------------------------------------------------------------ reads
+
+    def _plan(
+        self,
+        service: TectonService,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+    ) -> tuple[dict[str, str], list[_Request]]:
+        """Resolve names (before any read) and split the unique ids into requests."""
+        resolved = {name: service.resolve(name) for name in feature_names}
+        join_key = self._join_key(service, entity_type)
+        unique = list(dict.fromkeys(entity_ids))
+        size = self.micro_batch_size
+        requests = []
+        for start in range(0, len(unique), size):
+            chunk = unique[start : start + size]
+            path, body = build_get_features_request(
+                self.workspace, self.feature_service, join_key, chunk, self.request_context
+            )
+            requests.append(_Request(path, json.dumps(body), chunk))
+        return resolved, requests
+
+    def _vectors(
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        resolved: dict[str, str],
+        answers: Sequence[tuple[_Request, Any]],
+    ) -> list[FeatureVector]:
+        """One vector per id from the answers, through the shared cell rule."""
+        rows: dict[str, dict[str, Cell]] = {}
+        for request, answer in answers:
+            cells = parse_features_response(answer, len(request.ids))
+            rows.update(zip(request.ids, cells, strict=True))
+        now = utcnow()
+        max_age = max_age_for(self.max_age_seconds, entity_type)
+        return [
+            assemble(
+                eid,
+                entity_type,
+                feature_names,
+                {name: rows[eid].get(full, _MISSING) for name, full in resolved.items()},
+                source=self.source,
+                now=now,
+                max_age=max_age,
+            )
+            for eid in entity_ids
+        ]
+
+    def _read(self, request: _Request, entity_type: str) -> Any:
+        what = f"a read of {len(request.ids)} '{entity_type}' entities"
+        return self._check(self._send("POST", request.path, what, request.body), what)
+
+    async def _aread(self, request: _Request, entity_type: str) -> Any:
+        what = f"a read of {len(request.ids)} '{entity_type}' entities"
+        return self._check(await self._asend("POST", request.path, what, request.body), what)
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        check_request(entity_ids, entity_type, feature_names)
+        service = self.service(feature_names)
+        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
+        answers = map_beside(lambda request: self._read(request, entity_type), requests)
+        pairs = list(zip(requests, answers, strict=True))
+        return self._vectors(entity_ids, entity_type, feature_names, resolved, pairs)
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        check_request(entity_ids, entity_type, feature_names)
+        service = await self.aservice(feature_names)
+        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
+        answers = await asyncio.gather(*(self._aread(r, entity_type) for r in requests))
+        pairs = list(zip(requests, answers, strict=True))
+        return self._vectors(entity_ids, entity_type, feature_names, resolved, pairs)
+
+    # ------------------------------------------------------------------ health
+
+    def health_check(self) -> bool:
+        """True when the metadata endpoint answers 200 with this key (never raises)."""
+        try:
+            self._remember(self._metadata("a health check"))
+            return True
+        except Exception:  # a health check reports, never raises
+            return False
+
+    async def ahealth_check(self) -> bool:
+        try:
+            self._remember(await self._ametadata("a health check"))
+            return True
+        except Exception:  # a health check reports, never raises
+            return False
