@@ -1,14 +1,16 @@
 """Package ``__init__`` modules that import their members on first use.
 
 A backend package's config module must import cheaply (the YAML loader imports every
-config class), so the package re-exports its client and protocol names lazily.
+config class), so the package re-exports its client and protocol names lazily, with
+the library's one lazy-export rule (:func:`llm_featurestore._lazy.lazy_exports`).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from llm_featurestore import _lazy
 
 __all__ = ["lazy_exports"]
 
@@ -21,15 +23,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], An
         exports: Public name to the module defining it: a submodule of ``package``, or
             an absolute ``llm_featurestore...`` path (a re-export).
     """
-
-    def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        path = module if module.startswith("llm_featurestore.") else f"{package}.{module}"
-        value = getattr(importlib.import_module(path), name)
-        globals_ = importlib.import_module(package).__dict__
-        globals_[name] = value
-        return value
-
-    return __getattr__
+    absolute = {
+        name: module if module.startswith("llm_featurestore.") else f"{package}.{module}"
+        for name, module in exports.items()
+    }
+    return _lazy.lazy_exports(package, absolute, list(exports))[0]
