@@ -332,3 +332,24 @@ def test_lineage_errors_list_what_is_available(catalog: FeatureCatalog) -> None:
     ):
         ambiguous.lineage("user", "brand")
     assert ambiguous.lineage("user", "b:brand").feature_view == "b"
+
+
+@pytest.mark.parametrize(
+    "name", ["customer_ltv", "lastOrderID", "nps-score", "user_stats:avg_order_value", "x"]
+)
+def test_labels_are_the_shared_humanizer_of_the_bare_name(name: str) -> None:
+    from llm_featurestore.formatting import humanize
+
+    bare = name.rpartition(":")[2]
+    catalog = FeatureCatalog([FeatureDefinition(name=bare, entity_type="user")])
+    assert catalog.label_for("user", name) == humanize(bare)
+    assert catalog.label_for("user", f"other_{bare}") == humanize(f"other_{bare}")
+    definition = catalog.get("user", bare)
+    assert definition is not None
+    assert definition.display_label == humanize(bare)
+
+
+def test_label_examples() -> None:
+    catalog = FeatureCatalog()
+    assert catalog.label_for("user", "customer_ltv") == "Customer LTV"
+    assert catalog.label_for("user", "view:lastOrderID") == "Last order ID"
