@@ -122,6 +122,7 @@ def _timestamp_of(
 
 
 def _age(now: datetime, oldest: datetime | None) -> float:
+    """Seconds since ``oldest`` (0 for none, or one in the future)."""
     return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
 
 
@@ -231,18 +232,7 @@ def _vectors_of(
             stamps_i[key] = ts
             if ts is not None and status in _AGED and (oldest is None or ts < oldest):
                 oldest = ts
-        out.append(
-            FeatureVector(
-                entity_id=eid,
-                entity_type=entity_type,
-                features=feats,
-                statuses=statuses_i,
-                event_timestamps=stamps_i,
-                retrieved_at=now,
-                freshness_seconds=_age(now, oldest),
-                source=source,
-            )
-        )
+        out.append(_vector(eid, entity_type, (feats, statuses_i, stamps_i), oldest, source, now))
     return out
 
 
@@ -277,10 +267,23 @@ def _one_vector(
         stamps[key] = ts
         if ts is not None and status in _AGED and (oldest is None or ts < oldest):
             oldest = ts
+    return _vector(entity_id, entity_type, (feats, statuses, stamps), oldest, source, now)
+
+
+def _vector(
+    entity_id: str,
+    entity_type: str,
+    cells: tuple[dict[str, Any], dict[str, FeatureStatus], dict[str, datetime | None]],
+    oldest: datetime | None,
+    source: str,
+    now: datetime,
+) -> FeatureVector:
+    """The vector of classified cells (values, statuses, event times), ``oldest`` aged."""
+    values, statuses, stamps = cells
     return FeatureVector(
         entity_id=entity_id,
         entity_type=entity_type,
-        features=feats,
+        features=values,
         statuses=statuses,
         event_timestamps=stamps,
         retrieved_at=now,
