@@ -52,6 +52,7 @@ _STATUS_MAP: dict[int, FeatureStatus] = {
 }
 _PRESENT_CODE = _FS.PRESENT
 _PRESENT = FeatureStatus.PRESENT
+_NOT_FOUND = FeatureStatus.NOT_FOUND
 
 Read = tuple[str, list[Any], list[FeatureStatus], list["datetime | None"]]
 """One column as read: its key, and per entity its value, status and event time."""
@@ -59,7 +60,7 @@ Read = tuple[str, list[Any], list[FeatureStatus], list["datetime | None"]]
 
 def store_status(code: int) -> FeatureStatus:
     """What Feast's ``FieldStatus`` code says, as our status (unknown codes: NOT_FOUND)."""
-    return _STATUS_MAP.get(code, FeatureStatus.NOT_FOUND)
+    return _STATUS_MAP.get(code, _NOT_FOUND)
 
 
 def _classify(
@@ -205,8 +206,10 @@ def _read_columns(
         if not may_be_stale and codes.count(_PRESENT_CODE) == n and None not in values:
             statuses = [_PRESENT] * n  # the common case: every value present and fresh
         else:
+            status_of = _STATUS_MAP.get
             cells = [
-                _classify(c, v, t, cutoff) for c, v, t in zip(codes, values, stamps, strict=True)
+                classify(v, t, cutoff, status_of(c, _NOT_FOUND), null_needs_timestamp=True)
+                for c, v, t in zip(codes, values, stamps, strict=True)
             ]
             statuses = [cell[0] for cell in cells]
             values = [cell[1] for cell in cells]
@@ -260,8 +263,12 @@ def _one_vector(
         if ts is _NOT_CACHED:
             ts = by_view[column.view] = _timestamp(result.event_timestamps[0], None)
         cutoff = None if column.ttl is None else now - column.ttl
-        status, feats[key] = _classify(
-            result.statuses[0], _convert_value(result.values[0], column.value_type), ts, cutoff
+        status, feats[key] = classify(
+            _convert_value(result.values[0], column.value_type),
+            ts,
+            cutoff,
+            _STATUS_MAP.get(result.statuses[0], _NOT_FOUND),
+            null_needs_timestamp=True,
         )
         statuses[key] = status
         stamps[key] = ts
