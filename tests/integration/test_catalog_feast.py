@@ -223,8 +223,8 @@ def test_ambiguous_and_unknown_names(catalog: FeatureCatalog) -> None:
     with pytest.raises(FeatureConfigError) as info:
         catalog.lineage("user", "purchases_30d")
     assert str(info.value) == (
-        "Ambiguous feature 'purchases_30d' for entity 'user': it is in several feature views; "
-        "ask for one of user_extra:purchases_30d, user_stats:purchases_30d"
+        "Ambiguous feature 'purchases_30d' for entity 'user': it is in 2 feature views. "
+        "Use one of: user_extra:purchases_30d, user_stats:purchases_30d"
     )
     with pytest.raises(
         FeatureConfigError,
@@ -252,6 +252,30 @@ def test_accepts_an_open_feature_store(feast_repo: Path, catalog: FeatureCatalog
     assert FeatureCatalog.from_yaml(again.to_dict()).list() == catalog.list()
 
 
+def test_a_repo_path_reuses_the_feast_clients_store(
+    feast_repo: Path, catalog: FeatureCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feast
+
+    from llm_featurestore.clients.feast import FeastClient, shared_feature_store
+
+    client = FeastClient(feast_repo)
+    assert client.store is shared_feature_store(feast_repo)
+
+    def no_second_store(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a second FeatureStore was opened")
+
+    monkeypatch.setattr(feast, "FeatureStore", no_second_store)
+    assert FeatureCatalog.from_feast(feast_repo).list() == catalog.list()
+    assert FeatureCatalog.from_feast(client).list() == catalog.list()
+
+
+def test_catalog_and_client_agree_on_names(feast_repo: Path, catalog: FeatureCatalog) -> None:
+    from llm_featurestore.clients.feast import FeastClient
+
+    assert catalog.names("user") == FeastClient(feast_repo).list_features("user")
+
+
 def test_bad_sensitivity_tag_names_view_and_field(tmp_path: Path) -> None:
     repo = _build_repo(tmp_path / "bad", bad_sensitivity=True)
     with pytest.raises(FeatureConfigError) as info:
@@ -264,14 +288,14 @@ def test_bad_sensitivity_tag_names_view_and_field(tmp_path: Path) -> None:
 
 def test_missing_repo_explains(tmp_path: Path) -> None:
     with pytest.raises(
-        FeatureConfigError, match=r"Cannot open the Feast repo at .*nowhere.*feature_store\.yaml"
+        FeatureConfigError, match=r"^No Feast repo at .*nowhere: feature_store\.yaml not found"
     ):
         FeatureCatalog.from_feast(tmp_path / "nowhere")
 
 
 def test_unreadable_registry_explains() -> None:
     class Broken:
-        def list_feature_views(self) -> list[Any]:
+        def list_feature_views(self, allow_cache: bool = False) -> list[Any]:
             raise RuntimeError("registry.db is locked")
 
     with pytest.raises(

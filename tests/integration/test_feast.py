@@ -405,6 +405,16 @@ def test_clients_of_one_repo_share_one_feature_store(repo: Path) -> None:
     assert FeastClient(repo).store is shared_feature_store(repo)
 
 
+def test_a_config_model_or_its_fields_build_the_same_client(feast_sqlite_repo: Path) -> None:
+    from llm_featurestore.clients.feast import FeastClientConfig
+
+    by_model = FeastClient(FeastClientConfig(repo_path=str(feast_sqlite_repo)))
+    by_fields = FeastClient(repo_path=str(feast_sqlite_repo), project=None)
+    assert by_model.store is by_fields.store is shared_feature_store(feast_sqlite_repo)
+    assert by_model.config == by_fields.config
+    assert by_model.get_features("1001", "user", REFS).found
+
+
 def test_project_override_and_explicit_store(feast_sqlite_repo: Path) -> None:
     other = FeastClient(feast_sqlite_repo, project="other_project")
     assert other.store is not FeastClient(feast_sqlite_repo).store

@@ -133,20 +133,22 @@ def test_labels_and_sensitivity(catalog: FeatureCatalog) -> None:
                     {"name": "tier", "entity_type": "user", "lable": "T"},
                 ]
             },
-            r"entry 2 \(name 'tier'\): lable: unknown key \(not a FeatureDefinition field\)",
+            r"^Invalid feature definition \(feature catalog mapping, entry 2 \(name 'tier'\)\):\n"
+            r"  features\.1\.lable: unknown key; valid keys: description, dtype, entity_type, ",
         ),
         (
             {"features": [{"name": "tier", "entity_type": "user", "sensitivity": "secret"}]},
-            r"entry 1 \(name 'tier'\): sensitivity: Input should be 'public', 'internal', "
+            r"entry 1 \(name 'tier'\)\):\n  features\.0\.sensitivity: Input should be 'public', "
+            r"'internal', "
             r"'confidential' or 'pii' \(got 'secret'\)",
         ),
         (
             {"features": [{"name": "tier"}]},
-            r"entry 1 \(name 'tier'\): entity_type: Field required",
+            r"entry 1 \(name 'tier'\)\):\n  features\.0\.entity_type: Field required",
         ),
         (
             {"features": [{"name": "t", "entity_type": "user", "ttl_seconds": -1}]},
-            r"ttl_seconds: Input should be greater than or equal to 0 \(got -1\)",
+            r"features\.0\.ttl_seconds: Input should be greater than or equal to 0 \(got -1\)",
         ),
         (
             {
@@ -181,9 +183,15 @@ def test_definitions_are_frozen_and_strict() -> None:
     d = FeatureDefinition(name="x", entity_type="user")
     with pytest.raises(ValidationError):
         d.name = "y"  # type: ignore[misc]
-    with pytest.raises(ValidationError, match="Extra inputs"):
+    with pytest.raises(FeatureConfigError) as info:
         FeatureDefinition(name="x", entity_type="user", colour="red")  # type: ignore[call-arg]
-    with pytest.raises(ValidationError):
+    assert str(info.value).splitlines()[:2] == [
+        "Invalid feature definition:",
+        "  colour: unknown key; valid keys: description, dtype, entity_type, feature_services, "
+        "feature_view, label, name, owner, sensitivity, source, source_path, source_type, tags, "
+        "ttl_seconds, version",
+    ]
+    with pytest.raises(FeatureConfigError, match=r"(?m)^  name: String should have at least 1"):
         FeatureDefinition(name="", entity_type="user")
 
 
@@ -318,7 +326,30 @@ def test_lineage_errors_list_what_is_available(catalog: FeatureCatalog) -> None:
         ]
     )
     with pytest.raises(
-        FeatureConfigError, match=r"Ambiguous feature 'brand' .* ask for one of a:brand, b:brand"
+        FeatureConfigError,
+        match=r"^Ambiguous feature 'brand' for entity 'user': it is in 2 feature views\. "
+        r"Use one of: a:brand, b:brand$",
     ):
         ambiguous.lineage("user", "brand")
     assert ambiguous.lineage("user", "b:brand").feature_view == "b"
+
+
+@pytest.mark.parametrize(
+    "name", ["customer_ltv", "lastOrderID", "nps-score", "user_stats:avg_order_value", "x"]
+)
+def test_labels_are_the_shared_humanizer_of_the_bare_name(name: str) -> None:
+    from llm_featurestore.formatting import humanize
+
+    bare = name.rpartition(":")[2]
+    catalog = FeatureCatalog([FeatureDefinition(name=bare, entity_type="user")])
+    assert catalog.label_for("user", name) == humanize(bare)
+    assert catalog.label_for("user", f"other_{bare}") == humanize(f"other_{bare}")
+    definition = catalog.get("user", bare)
+    assert definition is not None
+    assert definition.display_label == humanize(bare)
+
+
+def test_label_examples() -> None:
+    catalog = FeatureCatalog()
+    assert catalog.label_for("user", "customer_ltv") == "Customer LTV"
+    assert catalog.label_for("user", "view:lastOrderID") == "Last order ID"

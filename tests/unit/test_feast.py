@@ -12,16 +12,16 @@ from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
 from feast.protos.feast.types.Value_pb2 import Int64List, Null, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from llm_featurestore.clients.feast import (
+from llm_featurestore.clients.feast.decode import (
     _age,
-    _check_type,
     _classify,
-    _Column,
     _column_values,
     _convert_value,
-    _make_coercer,
     _timestamp,
 )
+from llm_featurestore.clients.feast.ids import make_coercer as _make_coercer
+from llm_featurestore.clients.feast.registry import Column as _Column
+from llm_featurestore.clients.feast.writes import _check_type
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus
 

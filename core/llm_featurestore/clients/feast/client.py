@@ -1,0 +1,242 @@
+"""The :class:`FeastClient` facade: reads and writes through the real Feast SDK.
+
+How feature names are understood is the registry's rule
+(:mod:`llm_featurestore.clients.feast.registry`); how the answer becomes vectors is the
+decoder's (:mod:`llm_featurestore.clients.feast.decode`). This module only waits:
+sync calls wait on Feast directly, async ones on Feast's native async read where the
+online store has one, else on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from llm_featurestore.clients.base import WritableFeatureStore, check_request
+from llm_featurestore.clients.feast.config import FeastClientConfig
+from llm_featurestore.clients.feast.decode import decode_vectors
+from llm_featurestore.clients.feast.ids import coerce_all
+from llm_featurestore.clients.feast.registry import FeastRegistry, Plan
+from llm_featurestore.clients.feast.store import (
+    native_async,
+    shared_feature_store,
+    use_running_loop,
+)
+from llm_featurestore.clients.feast.writes import write_frames
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreError,
+    FeatureStoreUnavailableError,
+    FeatureTimeoutError,
+)
+from llm_featurestore.models import FeatureVector, utcnow
+from llm_featurestore.settings import settings_from
+
+__all__ = ["FeastClient"]
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError"
+
+
+class FeastClient(WritableFeatureStore):
+    """Features from a Feast repo's online store, through the Feast SDK.
+
+    Args:
+        config: A :class:`FeastClientConfig`, or the repo path (the directory holding
+            ``feature_store.yaml``).
+        project: Feast project to use instead of the one in ``feature_store.yaml``.
+        store: An existing ``feast.FeatureStore`` to use; by default one shared
+            store per repo path and project (:func:`shared_feature_store`).
+        **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``)
+            when ``config`` is not given.
+
+    Names: ``view:feature`` refs, bare names unique among the entity's feature views,
+    or a feature service's name alone (see :mod:`~llm_featurestore.clients.feast.registry`).
+    Registry lookups happen once per (entity type, feature names) and are cached; call
+    :meth:`refresh` after ``feast apply`` changes the repo. The async methods use
+    Feast's native ``get_online_features_async`` when the online store reads async
+    (Redis; see :attr:`native_async`) and a worker thread otherwise (SQLite).
+    Connection and store failures raise :class:`FeatureStoreUnavailableError`
+    (:class:`FeatureTimeoutError` for timeouts), with the Feast error chained.
+
+    Raises:
+        FeatureConfigError: ``repo_path`` is not a Feast repo, or a setting is invalid.
+    """
+
+    source = "feast"
+    config_class = FeastClientConfig
+
+    def __init__(
+        self,
+        config: FeastClientConfig | str | os.PathLike[str] | None = None,
+        project: str | None = None,
+        /,
+        *,
+        store: Any = None,
+        **fields: Any,
+    ) -> None:
+        if isinstance(config, (str, os.PathLike)):
+            fields = {"repo_path": config, **fields}
+            config = None
+        if project is not None:
+            fields = {**fields, "project": project}
+        if config is None and "repo_path" not in fields:
+            if store is None:
+                raise FeatureConfigError("FeastClient needs repo_path= or store=")
+            fields["repo_path"] = str(getattr(store, "repo_path", "") or "")
+        self.config = settings_from(FeastClientConfig, config, fields)
+        if store is None:
+            store = shared_feature_store(self.config.repo_path, self.config.project)
+        self.store = store
+        self._registry = FeastRegistry(store)
+        self._native_async: bool | None = None
+
+    def refresh(self) -> None:
+        """Reload the registry and forget resolved names (after ``feast apply``)."""
+        try:
+            self.store.refresh_registry()
+        except Exception as exc:
+            raise FeatureStoreUnavailableError(f"Cannot refresh the Feast registry: {exc}") from exc
+        self._registry.clear()
+
+    @property
+    def native_async(self) -> bool:
+        """True when the online store reads natively async (Redis), False when a thread is used."""
+        if self._native_async is None:
+            self._native_async = native_async(self.store)
+        return self._native_async
+
+    # ------------------------------------------------------------------ reads
+
+    def _prepare(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> tuple[Plan, dict[str, list[Any]]]:
+        check_request(entity_ids, entity_type, feature_names)
+        plan = self._registry.plan(entity_type, feature_names)
+        return plan, {plan.join_key: coerce_all(plan.coerce, entity_ids, entity_type)}
+
+    def _decode(
+        self, response: Any, plan: Plan, entity_ids: Sequence[str], entity_type: str
+    ) -> list[FeatureVector]:
+        return decode_vectors(
+            response, plan, entity_ids, entity_type, source=self.source, now=utcnow()
+        )
+
+    def _read_error(self, exc: Exception, entity_type: str) -> FeatureStoreError:
+        if isinstance(exc, FeatureStoreError):
+            return exc
+        where = f"Feast online read for entity '{entity_type}' (project '{self.store.project}')"
+        if _is_timeout(exc):
+            return FeatureTimeoutError(f"{where} timed out: {exc}")
+        return FeatureStoreUnavailableError(f"{where} failed: {type(exc).__name__}: {exc}")
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        plan, rows = self._prepare(entity_ids, entity_type, feature_names)
+        if not entity_ids:
+            return []
+        try:
+            response = self.store.get_online_features(
+                features=plan.features, entity_rows=rows, full_feature_names=True
+            )
+        except Exception as exc:
+            raise self._read_error(exc, entity_type) from exc
+        return self._decode(response, plan, entity_ids, entity_type)
+
+    async def aget_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        if not self.native_async:
+            return await asyncio.to_thread(
+                self.get_batch_features, entity_ids, entity_type, feature_names
+            )
+        check_request(entity_ids, entity_type, feature_names)
+        if not self._registry.has_plan(entity_type, feature_names):
+            # The first resolution reads the registry (file or network I/O): use a thread.
+            await asyncio.to_thread(self._registry.plan, entity_type, feature_names)
+        plan, rows = self._prepare(entity_ids, entity_type, feature_names)
+        if not entity_ids:
+            return []
+        try:
+            await use_running_loop(self.store)
+            response = await self.store.get_online_features_async(
+                features=plan.features, entity_rows=rows, full_feature_names=True
+            )
+        except Exception as exc:
+            raise self._read_error(exc, entity_type) from exc
+        return self._decode(response, plan, entity_ids, entity_type)
+
+    def list_features(self, entity_type: str) -> list[str]:
+        """Sorted ``view:feature`` refs of ``entity_type``, plus the bare names that are
+        unambiguous (in exactly one of its feature views). Feature services are not
+        listed here; see :meth:`list_feature_services`.
+        """
+        return self._registry.index(entity_type).names.available()
+
+    def list_feature_services(self, entity_type: str) -> list[str]:
+        """Names of the feature services whose views are all keyed by ``entity_type``."""
+        return sorted(self._registry.index(entity_type).services)
+
+    # ------------------------------------------------------------------ health
+
+    def health_check(self) -> bool:
+        """Read one feature of a probe entity from the online store; False on any failure."""
+        try:
+            features, rows = self._registry.probe()
+            if features:
+                self.store.get_online_features(features=features, entity_rows=rows)
+            return True
+        except Exception:
+            return False
+
+    async def ahealth_check(self) -> bool:
+        if not self.native_async:
+            return await asyncio.to_thread(self.health_check)
+        try:
+            features, rows = await asyncio.to_thread(self._registry.probe)
+            if features:
+                await use_running_loop(self.store)
+                await self.store.get_online_features_async(features=features, entity_rows=rows)
+            return True
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------------ writes
+
+    def write_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Write one entity's features to the online store, one row per feature view.
+
+        Names resolve like reads (refs or unambiguous bare names). Feast keeps one
+        row and one event timestamp per (entity, feature view), so a write must set
+        every feature of each view it touches (``None`` stores a null). All checks
+        happen before anything is written; a write spanning several views is not
+        atomic across them.
+
+        Raises:
+            FeatureValidationError: a value fails :func:`validate_feature_values`, does
+                not match the feature's Feast type, or a view's features are incomplete.
+            FeatureConfigError: an unknown or ambiguous feature name, or a bad entity id.
+            FeatureStoreUnavailableError: the online store rejected the write.
+        """
+        frames = write_frames(self._registry, entity_id, entity_type, features, event_timestamp)
+        for view_name, frame in frames:
+            try:
+                self.store.write_to_online_store(view_name, df=frame)
+            except Exception as exc:
+                raise FeatureStoreUnavailableError(
+                    f"Feast write to feature view '{view_name}' failed: {exc}"
+                ) from exc
+
+    def close(self) -> None:
+        """Nothing to release: the shared ``FeatureStore`` outlives its clients."""

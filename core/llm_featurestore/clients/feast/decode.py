@@ -1,0 +1,299 @@
+"""Feast's online response proto as :class:`FeatureVector`\\ s, read column-wise.
+
+Statuses and event timestamps come from the response proto (``to_dict()`` would turn
+NOT_FOUND into a bare ``None``). Every cell is classified by the shared rule,
+:func:`llm_featurestore.clients.cells.classify` with ``null_needs_timestamp=True``,
+which corrects Feast 0.67 where it is imprecise:
+
+* Feast does not apply a feature view's ``ttl`` on online reads (feast-dev/feast#6821):
+  a PRESENT value older than the ttl is reported STALE here (value kept);
+* a stored null comes back PRESENT with an empty value: reported NULL_VALUE;
+* the Redis store answers PRESENT, empty and without a timestamp for an entity it
+  does not hold: reported NOT_FOUND.
+
+This is the hot path, so it does not build :class:`~llm_featurestore.clients.cells.Cell`\\ s
+for :func:`~llm_featurestore.clients.cells.assemble`: values are decoded one column at a
+time, timestamps once per view, and the common column (every cell PRESENT, non-null
+and fresh) skips classification. ``tests/unit/test_feast_decode_properties.py`` proves
+the result equals ``assemble``'s.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from llm_featurestore._deps import require
+from llm_featurestore.clients.cells import classify
+from llm_featurestore.clients.feast.registry import Column, Plan
+from llm_featurestore.errors import FeatureStoreUnavailableError
+from llm_featurestore.models import FeatureStatus, FeatureVector
+
+_feast_type_map = require("feast.type_map", extra="feast")
+_FS = require("feast.protos.feast.serving.ServingService_pb2", extra="feast").FieldStatus
+
+__all__ = ["decode_vectors", "located_columns", "store_status"]
+
+_SCALAR_FIELDS = frozenset(
+    {"string_val", "int64_val", "double_val", "int32_val", "float_val", "bool_val", "bytes_val"}
+)
+_NOT_CACHED = datetime.min.replace(tzinfo=timezone.utc)
+"""Sentinel for "not looked up yet" in timestamp caches (``None`` means no timestamp)."""
+_AGED = (FeatureStatus.PRESENT, FeatureStatus.STALE)
+"""Statuses whose timestamps count towards ``freshness_seconds``."""
+_STATUS_MAP: dict[int, FeatureStatus] = {
+    _FS.PRESENT: FeatureStatus.PRESENT,
+    _FS.NULL_VALUE: FeatureStatus.NULL_VALUE,
+    _FS.NOT_FOUND: FeatureStatus.NOT_FOUND,
+    _FS.OUTSIDE_MAX_AGE: FeatureStatus.STALE,
+    _FS.INVALID: FeatureStatus.NOT_FOUND,
+}
+_PRESENT_CODE = _FS.PRESENT
+_PRESENT = FeatureStatus.PRESENT
+_NOT_FOUND = FeatureStatus.NOT_FOUND
+
+Read = tuple[str, list[Any], list[FeatureStatus], list["datetime | None"]]
+"""One column as read: its key, and per entity its value, status and event time."""
+
+
+def store_status(code: int) -> FeatureStatus:
+    """What Feast's ``FieldStatus`` code says, as our status (unknown codes: NOT_FOUND)."""
+    return _STATUS_MAP.get(code, _NOT_FOUND)
+
+
+def _classify(
+    code: int, value: Any, ts: datetime | None, cutoff: datetime | None
+) -> tuple[FeatureStatus, Any]:
+    """Our status for one cell of the response, and the value to keep for it."""
+    return classify(value, ts, cutoff, store_status(code), null_needs_timestamp=True)
+
+
+def _convert_value(value: Any, value_type: Any) -> Any:
+    """A Feast ``Value`` proto as a Python value; ``None`` for an empty or null value."""
+    which = value.WhichOneof("val")
+    if which is None or which == "null_val":
+        return None
+    if which in _SCALAR_FIELDS:
+        return getattr(value, which)
+    return _feast_type_map.feast_value_type_to_python_type(value, value_type)
+
+
+def _column_values(cells: Any, column: Column) -> list[Any]:
+    """Decode one response column (a repeated ``Value``) to Python values.
+
+    For a scalar column, one C-level pass reads the declared field; only falsy results
+    (an empty cell reads as ``""``/``0``/``False`` too) are decoded again in full, so
+    nulls and values stored in another field stay correct. This runs once per cell.
+    """
+    field = column.scalar_field
+    if field is None:
+        return [_convert_value(v, column.value_type) for v in cells]
+    values = list(map(operator.attrgetter(field), cells))
+    if not all(values):
+        for i, value in enumerate(values):
+            if not value:
+                values[i] = _convert_value(cells[i], column.value_type)
+    return values
+
+
+def _timestamp(
+    proto_ts: Any, cache: dict[tuple[int, int], datetime | None] | None
+) -> datetime | None:
+    """A proto ``Timestamp`` as an aware datetime; ``None`` for the empty (epoch) one."""
+    key = (proto_ts.seconds, proto_ts.nanos)
+    if cache is None:
+        return _timestamp_of(key, {})
+    return cache[key] if key in cache else _timestamp_of(key, cache)
+
+
+def _timestamp_of(
+    seconds_nanos: tuple[int, int], cache: dict[tuple[int, int], datetime | None]
+) -> datetime | None:
+    """``(seconds, nanos)`` as an aware datetime, ``None`` for ``(0, 0)``; stored in ``cache``."""
+    seconds, nanos = seconds_nanos
+    ts = (
+        None
+        if not seconds and not nanos
+        else datetime.fromtimestamp(seconds + nanos / 1e9, tz=timezone.utc)
+    )
+    cache[seconds_nanos] = ts
+    return ts
+
+
+def _age(now: datetime, oldest: datetime | None) -> float:
+    """Seconds since ``oldest`` (0 for none, or one in the future)."""
+    return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
+
+
+def located_columns(plan: Plan, names: Any) -> list[tuple[str, Column, int]]:
+    """Each key of ``plan`` with its column and that column's index in the response.
+
+    Feast orders the columns by its own grouping, stable for one request, so the
+    indexes learnt from the first answer are reused and checked on every call.
+
+    Raises:
+        FeatureStoreUnavailableError: the response lacks a column of the plan.
+    """
+    located = plan.located
+    if located is not None and len(names) == located[0]:
+        for key_column_pos in located[1]:
+            if names[key_column_pos[2]] != key_column_pos[1].response_name:
+                break
+        else:
+            return located[1]
+    index = {name: pos for pos, name in enumerate(names)}
+    missing = [c.response_name for _, c in plan.key_columns if c.response_name not in index]
+    if missing:
+        raise FeatureStoreUnavailableError(
+            f"Feast answered without the columns {', '.join(missing)}"
+        )
+    columns = [(key, c, index[c.response_name]) for key, c in plan.key_columns]
+    plan.located = (len(names), columns)
+    return columns
+
+
+def decode_vectors(
+    response: Any,
+    plan: Plan,
+    entity_ids: Sequence[str],
+    entity_type: str,
+    *,
+    source: str,
+    now: datetime,
+) -> list[FeatureVector]:
+    """One vector per entity of ``response`` (a Feast ``OnlineResponse``), in request order.
+
+    Raises:
+        FeatureStoreUnavailableError: the response does not match the request's shape.
+    """
+    proto = response.proto
+    columns = located_columns(plan, proto.metadata.feature_names.val)
+    if len(entity_ids) == 1:
+        return [_one_vector(proto.results, columns, entity_ids[0], entity_type, source, now)]
+    read = _read_columns(proto.results, columns, len(entity_ids), now)
+    return _vectors_of(read, entity_ids, entity_type, source, now)
+
+
+def _read_columns(
+    results: Any, columns: list[tuple[str, Column, int]], n: int, now: datetime
+) -> list[Read]:
+    """Every column of an ``n``-entity answer, classified (see the module docstring)."""
+    stamps_by_view: dict[str, tuple[list[datetime | None], bool]] = {}
+    ts_cache: dict[tuple[int, int], datetime | None] = {(0, 0): None}
+    read: list[Read] = []
+    for key, column, pos in columns:
+        result = results[pos]
+        cutoff = None if column.ttl is None else now - column.ttl
+        seen = stamps_by_view.get(column.view)
+        if seen is None:
+            pairs = [(t.seconds, t.nanos) for t in result.event_timestamps]
+            stamps = [ts_cache[p] if p in ts_cache else _timestamp_of(p, ts_cache) for p in pairs]
+            known = [t for t in stamps if t is not None]
+            # Whether any value of this view can be stale, decided once per view.
+            seen = stamps_by_view[column.view] = (
+                stamps,
+                cutoff is not None and bool(known) and min(known) < cutoff,
+            )
+        stamps, may_be_stale = seen
+        values = _column_values(result.values, column)
+        codes = list(result.statuses)
+        if not len(values) == len(codes) == len(stamps) == n:
+            raise FeatureStoreUnavailableError(
+                f"Feast answered {len(values)} rows for '{key}' but {n} entities were requested"
+            )
+        if not may_be_stale and codes.count(_PRESENT_CODE) == n and None not in values:
+            statuses = [_PRESENT] * n  # the common case: every value present and fresh
+        else:
+            status_of = _STATUS_MAP.get
+            cells = [
+                classify(v, t, cutoff, status_of(c, _NOT_FOUND), null_needs_timestamp=True)
+                for c, v, t in zip(codes, values, stamps, strict=True)
+            ]
+            statuses = [cell[0] for cell in cells]
+            values = [cell[1] for cell in cells]
+        read.append((key, values, statuses, stamps))
+    return read
+
+
+def _vectors_of(
+    read: list[Read], entity_ids: Sequence[str], entity_type: str, source: str, now: datetime
+) -> list[FeatureVector]:
+    """Transpose the columns read into one vector per entity."""
+    out: list[FeatureVector] = []
+    for i, eid in enumerate(entity_ids):
+        feats: dict[str, Any] = {}
+        statuses_i: dict[str, FeatureStatus] = {}
+        stamps_i: dict[str, datetime | None] = {}
+        oldest: datetime | None = None
+        for key, values, statuses, stamps in read:
+            ts = stamps[i]
+            status = statuses[i]
+            feats[key] = values[i]
+            statuses_i[key] = status
+            stamps_i[key] = ts
+            if ts is not None and status in _AGED and (oldest is None or ts < oldest):
+                oldest = ts
+        out.append(_vector(eid, entity_type, (feats, statuses_i, stamps_i), oldest, source, now))
+    return out
+
+
+def _one_vector(
+    results: Any,
+    columns: list[tuple[str, Column, int]],
+    entity_id: str,
+    entity_type: str,
+    source: str,
+    now: datetime,
+) -> FeatureVector:
+    """The vector of a one-entity answer: no per-column lists to build."""
+    feats: dict[str, Any] = {}
+    statuses: dict[str, FeatureStatus] = {}
+    stamps: dict[str, datetime | None] = {}
+    by_view: dict[str, datetime | None] = {}
+    oldest: datetime | None = None
+    for key, column, pos in columns:
+        result = results[pos]
+        if len(result.values) != 1:
+            raise FeatureStoreUnavailableError(
+                f"Feast answered {len(result.values)} rows for '{key}' but 1 entity was requested"
+            )
+        ts = by_view.get(column.view, _NOT_CACHED)
+        if ts is _NOT_CACHED:
+            ts = by_view[column.view] = _timestamp(result.event_timestamps[0], None)
+        cutoff = None if column.ttl is None else now - column.ttl
+        status, feats[key] = classify(
+            _convert_value(result.values[0], column.value_type),
+            ts,
+            cutoff,
+            _STATUS_MAP.get(result.statuses[0], _NOT_FOUND),
+            null_needs_timestamp=True,
+        )
+        statuses[key] = status
+        stamps[key] = ts
+        if ts is not None and status in _AGED and (oldest is None or ts < oldest):
+            oldest = ts
+    return _vector(entity_id, entity_type, (feats, statuses, stamps), oldest, source, now)
+
+
+def _vector(
+    entity_id: str,
+    entity_type: str,
+    cells: tuple[dict[str, Any], dict[str, FeatureStatus], dict[str, datetime | None]],
+    oldest: datetime | None,
+    source: str,
+    now: datetime,
+) -> FeatureVector:
+    """The vector of classified cells (values, statuses, event times), ``oldest`` aged."""
+    values, statuses, stamps = cells
+    return FeatureVector(
+        entity_id=entity_id,
+        entity_type=entity_type,
+        features=values,
+        statuses=statuses,
+        event_timestamps=stamps,
+        retrieved_at=now,
+        freshness_seconds=_age(now, oldest),
+        source=source,
+    )
