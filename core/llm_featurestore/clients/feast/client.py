@@ -9,7 +9,6 @@ online store has one, else on a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -34,6 +33,7 @@ from llm_featurestore.errors import (
 )
 from llm_featurestore.models import FeatureVector, utcnow
 from llm_featurestore.settings import settings_from
+from llm_featurestore.workers import to_thread
 
 __all__ = ["FeastClient"]
 
@@ -152,13 +152,11 @@ class FeastClient(WritableFeatureStore):
         self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
     ) -> list[FeatureVector]:
         if not self.native_async:
-            return await asyncio.to_thread(
-                self.get_batch_features, entity_ids, entity_type, feature_names
-            )
+            return await to_thread(self.get_batch_features, entity_ids, entity_type, feature_names)
         check_request(entity_ids, entity_type, feature_names)
         if not self._registry.has_plan(entity_type, feature_names):
             # The first resolution reads the registry (file or network I/O): use a thread.
-            await asyncio.to_thread(self._registry.plan, entity_type, feature_names)
+            await to_thread(self._registry.plan, entity_type, feature_names)
         plan, rows = self._prepare(entity_ids, entity_type, feature_names)
         if not entity_ids:
             return []
@@ -196,9 +194,9 @@ class FeastClient(WritableFeatureStore):
 
     async def ahealth_check(self) -> bool:
         if not self.native_async:
-            return await asyncio.to_thread(self.health_check)
+            return await to_thread(self.health_check)
         try:
-            features, rows = await asyncio.to_thread(self._registry.probe)
+            features, rows = await to_thread(self._registry.probe)
             if features:
                 await use_running_loop(self.store)
                 await self.store.get_online_features_async(features=features, entity_rows=rows)
