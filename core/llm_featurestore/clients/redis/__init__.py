@@ -3,7 +3,8 @@
 * :mod:`.codec`: the key layout, and values and event times to and from bytes (pure);
 * :mod:`.config`: :class:`RedisFeatureStoreConfig`, the settings (no driver needed);
 * :mod:`.connection`: the sync pool, the per-loop async pools, driver error mapping;
-* :mod:`.store`: :class:`RedisFeatureStore`, reads, writes and the registry of names.
+* :mod:`.registry`: the per-process copy of the feature names each type holds;
+* :mod:`.store`: :class:`RedisFeatureStore`, reads and writes.
 
 The codec and the settings import without the ``redis`` package; the store is imported
 on first use of :class:`RedisFeatureStore`, and raises
