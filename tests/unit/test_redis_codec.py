@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import llm_featurestore.clients.redis as redis_package
+from llm_featurestore.clients.cells import assemble
 from llm_featurestore.clients.redis import (
     RedisFeatureStore,
     RedisFeatureStoreConfig,
@@ -24,7 +25,7 @@ from llm_featurestore.clients.redis import codec as codec_module
 from llm_featurestore.clients.redis.codec import TS_PREFIX
 from llm_featurestore.clients.redis.config import redact_url
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
-from llm_featurestore.models import FeatureStatus
+from llm_featurestore.models import FeatureStatus, FeatureVector
 
 WHEN = datetime(2026, 5, 6, 7, 8, 9, 654321, tzinfo=timezone.utc)
 NOW = WHEN + timedelta(seconds=10)
@@ -303,3 +304,39 @@ def test_decoding_works_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert values == features
     assert type(values["b"]) is float
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True),
+        st.tuples(json_values, st.integers(min_value=0, max_value=5 * 86_400)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.from_regex(r"[a-z]{1,3}", fullmatch=True), max_size=3),
+    st.none() | st.integers(min_value=1, max_value=3 * 86_400),
+)
+def test_the_fast_read_path_equals_the_shared_rule(
+    features: dict[str, tuple[Any, int]], absent: list[str], max_age_s: int | None
+) -> None:
+    """decode_row (the store's one-pass read path) gives the vectors of cells + assemble."""
+    fields: dict[str, str] = {}
+    for name, (value, age_s) in features.items():
+        fields.update(encode_features({name: value}, NOW - timedelta(seconds=age_s)))
+    names = [*features, *(n for n in absent if n not in features)]
+    reply = reply_for(fields, names)
+    max_age = None if max_age_s is None else timedelta(seconds=max_age_s)
+    values, statuses, stamps = decode_row(reply, names, key="k", max_age=max_age, now=NOW)
+    fast = FeatureVector.build(
+        entity_id="1",
+        entity_type="user",
+        feature_names=names,
+        values=values,
+        statuses=statuses,
+        event_timestamps=stamps,
+        source="redis",
+        retrieved_at=NOW,
+    )
+    cells = codec_module.decode_cells(reply, names, key="k")
+    generic = assemble("1", "user", names, cells, source="redis", now=NOW, max_age=max_age)
+    assert fast == generic

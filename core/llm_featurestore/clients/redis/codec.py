@@ -16,9 +16,10 @@ Layout (``ns`` is the store's ``namespace``)::
   decoded as its raw text with a logged warning, so plain-string writers interoperate; a
   field with no ``__ts__`` companion has no event time.
 
-Nothing here does I/O or imports the ``redis`` driver. Statuses are not decided here:
-:func:`decode_cells` hands :class:`~llm_featurestore.clients.cells.Cell` objects to the
-shared rule of :mod:`llm_featurestore.clients.cells`.
+Nothing here does I/O or imports the ``redis`` driver. Statuses are decided by the
+shared rule of :mod:`llm_featurestore.clients.cells`: :func:`decode_cells` hands it
+:class:`~llm_featurestore.clients.cells.Cell` objects, and :func:`decode_row`, the
+store's read path, calls its ``classify`` per cell.
 """
 
 from __future__ import annotations
@@ -226,10 +227,13 @@ def decode_row(
     max_age: timedelta | None,
     now: datetime,
 ) -> tuple[dict[str, Any], dict[str, FeatureStatus], dict[str, datetime | None]]:
-    """Turn one ``HMGET`` reply into values, statuses and event times.
+    """Turn one ``HMGET`` reply into values, statuses and event times: the read path.
 
-    :func:`decode_cells` judged by the shared rule (:func:`~llm_featurestore.clients.cells.
-    classify`); kept for callers that want the three mappings rather than a vector.
+    The fast twin of :func:`decode_cells` followed by
+    :func:`~llm_featurestore.clients.cells.assemble`: one pass, no ``Cell`` objects,
+    each cell judged by the shared :func:`~llm_featurestore.clients.cells.classify`
+    (a property test proves both give the same vectors). The decoding loop is written
+    twice on purpose: sharing it would cost the read path the time this saves.
 
     Args:
         raw: The reply for fields ``hmget_fields(feature_names)``.
@@ -243,10 +247,20 @@ def decode_row(
         features are left out (the vector builder marks them NOT_FOUND).
     """
     cutoff = cutoff_for(max_age, now)
+    n = len(feature_names)
     values: dict[str, Any] = {}
     statuses: dict[str, FeatureStatus] = {}
     stamps: dict[str, datetime | None] = {}
-    for name, cell in decode_cells(raw, feature_names, key=key).items():
-        statuses[name], values[name] = classify(cell.value, cell.event_timestamp, cutoff)
-        stamps[name] = cell.event_timestamp
+    last_raw_ts: bytes | None = None
+    ts: datetime | None = None
+    for i, name in enumerate(feature_names):
+        blob = raw[i]
+        if blob is None:
+            continue
+        raw_ts = raw[n + i]
+        if raw_ts != last_raw_ts or ts is None:  # features written together share one time
+            ts = _decode_ts(raw_ts, key, name)
+            last_raw_ts = raw_ts
+        statuses[name], values[name] = classify(_decode_value(blob, key, name), ts, cutoff)
+        stamps[name] = ts
     return values, statuses, stamps

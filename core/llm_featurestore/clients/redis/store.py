@@ -5,8 +5,9 @@ The key layout and the byte encoding are in :mod:`.codec`, the settings in
 copy of the name registry in :mod:`.registry`.
 
 * Reads cost one round trip whatever the number of entities: a single entity is one
-  ``HMGET``; a batch is one non-transactional pipeline of ``HMGET``s. Each reply
-  becomes cells judged by the shared rule (:mod:`llm_featurestore.clients.cells`).
+  ``HMGET``; a batch is one non-transactional pipeline of ``HMGET``s. Each reply is
+  judged cell by cell by the shared rule (:func:`.codec.decode_row` calls
+  :func:`~llm_featurestore.clients.cells.classify`).
 * Feature names are checked against a per-process copy of each type's
   ``__features__`` set, refreshed from Redis only when a requested name is not in it;
   the check is written once (:meth:`.registry.NameRegistry.check`) and driven sync or async.
@@ -30,12 +31,12 @@ from llm_featurestore.clients.base import (
     check_request,
     check_write,
 )
-from llm_featurestore.clients.cells import Cell, assemble, max_age_for
+from llm_featurestore.clients.cells import max_age_for
 from llm_featurestore.clients.redis.codec import (
     FEATURES_SET,
     TS_PREFIX,
     check_key_parts,
-    decode_cells,
+    decode_row,
     encode_values,
     entity_key,
     features_key,
@@ -50,7 +51,7 @@ from llm_featurestore.errors import (
     FeatureStoreUnavailableError,
     FeatureValidationError,
 )
-from llm_featurestore.models import FeatureVector, utcnow
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
 from llm_featurestore.settings import settings_from
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +60,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RedisFeatureStore"]
 
-_NO_CELLS: dict[str, Cell] = {}
+_NOTHING: tuple[dict[str, Any], dict[str, FeatureStatus], dict[str, datetime | None]] = ({}, {}, {})
+"""What :func:`decode_row` gives for an entity the hash does not hold (never mutated)."""
 
 
 class _Write(NamedTuple):
@@ -208,12 +210,21 @@ class RedisFeatureStore(WritableFeatureStore):
         out: list[FeatureVector] = []
         for eid in entity_ids:
             if eid == FEATURES_SET:
-                cells = _NO_CELLS
+                values, statuses, stamps = _NOTHING
             else:
                 key = self.key(entity_type, eid)
-                cells = decode_cells(next(replies), feature_names, key=key)
-            vector = assemble(
-                eid, entity_type, feature_names, cells, source=self.source, now=now, max_age=max_age
+                values, statuses, stamps = decode_row(
+                    next(replies), feature_names, key=key, max_age=max_age, now=now
+                )
+            vector = FeatureVector.build(
+                entity_id=eid,
+                entity_type=entity_type,
+                feature_names=feature_names,
+                values=values,
+                statuses=statuses,
+                event_timestamps=stamps,
+                source=self.source,
+                retrieved_at=now,
             )
             out.append(vector)
         return out
