@@ -203,20 +203,9 @@ def decode_cells(
         ``{name: Cell(value, event_time)}`` for the features the hash holds; absent
         features are left out (the shared rule marks them NOT_FOUND).
     """
-    n = len(feature_names)
-    cells: dict[str, Cell] = {}
-    last_raw_ts: bytes | None = None
-    ts: datetime | None = None
-    for i, name in enumerate(feature_names):
-        blob = raw[i]
-        if blob is None:
-            continue
-        raw_ts = raw[n + i]
-        if raw_ts != last_raw_ts or ts is None:  # features written together share one time
-            ts = _decode_ts(raw_ts, key, name)
-            last_raw_ts = raw_ts
-        cells[name] = Cell(_decode_value(blob, key, name), ts)
-    return cells
+    # Without a cutoff the shared rule keeps every value as read: reuse the read path.
+    values, _, stamps = decode_row(raw, feature_names, key=key, max_age=None, now=_EPOCH)
+    return {name: Cell(value, stamps[name]) for name, value in values.items()}
 
 
 def decode_row(
@@ -232,8 +221,7 @@ def decode_row(
     The fast twin of :func:`decode_cells` followed by
     :func:`~llm_featurestore.clients.cells.assemble`: one pass, no ``Cell`` objects,
     each cell judged by the shared :func:`~llm_featurestore.clients.cells.classify`
-    (a property test proves both give the same vectors). The decoding loop is written
-    twice on purpose: sharing it would cost the read path the time this saves.
+    (a property test proves both give the same vectors).
 
     Args:
         raw: The reply for fields ``hmget_fields(feature_names)``.
