@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llm_featurestore.clients.base import MAX_STRING_LENGTH, validate_feature_values
-from llm_featurestore.clients.local import LocalFeatureStore
+from llm_featurestore.clients.local import LocalFeatureStore, LocalFeatureStoreConfig
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus
 
@@ -155,3 +155,47 @@ def test_naive_timestamps_are_taken_as_utc(tmp_path: Path) -> None:
     assert ts == datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
     doc = json.loads((tmp_path / "f.json").read_text())
     assert doc["entities"]["user"]["u1"]["event_timestamps"]["a"] == "2026-01-01T12:00:00+00:00"
+
+
+def test_settings_come_as_a_model_a_path_or_fields(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    config = LocalFeatureStoreConfig(data_path=path, max_age_seconds=60)
+    assert LocalFeatureStore(config).config is config
+    assert LocalFeatureStore(path, max_age_seconds=60).config == config
+    assert LocalFeatureStore(str(path), max_age_seconds=60).config == config
+    assert LocalFeatureStore(data_path=str(path), max_age_seconds=60).data_path == path
+    assert LocalFeatureStore().data_path is None
+    assert LocalFeatureStore.config_class is LocalFeatureStoreConfig
+    assert config.type == "local"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"data_pth": "x.json"}, r"data_pth: unknown key; valid keys: data_path, max_age_seconds"),
+        ({"max_age_seconds": "soon"}, r"max_age_seconds"),
+        ({"data_path": 3}, r"data_path"),
+    ],
+)
+def test_bad_settings_raise_config_errors_naming_the_key(
+    kwargs: dict[str, object], match: str
+) -> None:
+    with pytest.raises(FeatureConfigError, match=match) as err:
+        LocalFeatureStore(**kwargs)
+    assert str(err.value).startswith("Invalid LocalFeatureStoreConfig:")
+
+
+def test_settings_given_twice_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(FeatureConfigError, match="data_path given twice"):
+        LocalFeatureStore(tmp_path / "a.json", data_path=tmp_path / "b.json")
+    with pytest.raises(FeatureConfigError, match="not both"):
+        LocalFeatureStore(LocalFeatureStoreConfig(), max_age_seconds=1)
+
+
+def test_config_matches_the_yaml_section() -> None:
+    from llm_featurestore.config import LocalSection
+
+    section = LocalSection(data_path="x.json", max_age_seconds={"user": 5})
+    config = LocalFeatureStoreConfig(**section.model_dump())
+    assert config.data_path == Path("x.json")
+    assert config.max_age_seconds == {"user": 5}

@@ -1,9 +1,11 @@
-"""RedisFeatureStore's pure parts: encoding, decoding, URL redaction, constructor checks."""
+"""RedisFeatureStore's pure parts: encoding, decoding, URL redaction, settings and their errors."""
 
 from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,15 +13,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import llm_featurestore.clients.redis as redis_package
+from llm_featurestore.clients.cells import assemble
 from llm_featurestore.clients.redis import (
-    TS_PREFIX,
     RedisFeatureStore,
-    _redact,
+    RedisFeatureStoreConfig,
     decode_row,
     encode_features,
 )
+from llm_featurestore.clients.redis import codec as codec_module
+from llm_featurestore.clients.redis.codec import TS_PREFIX
+from llm_featurestore.clients.redis.config import redact_url
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
-from llm_featurestore.models import FeatureStatus
+from llm_featurestore.models import FeatureStatus, FeatureVector
 
 WHEN = datetime(2026, 5, 6, 7, 8, 9, 654321, tzinfo=timezone.utc)
 NOW = WHEN + timedelta(seconds=10)
@@ -160,7 +166,7 @@ def test_encode_decode_round_trip_is_exact(features: dict[str, Any]) -> None:
     ],
 )
 def test_redact_hides_passwords(url: str, shown: str) -> None:
-    assert _redact(url) == shown
+    assert redact_url(url) == shown
 
 
 def test_constructor_connects_lazily_and_hides_the_password() -> None:
@@ -173,16 +179,103 @@ def test_constructor_connects_lazily_and_hides_the_password() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"namespace": ""}, "namespace must be a non-empty string"),
-        ({"socket_timeout_s": 0}, "socket_timeout_s must be a positive number"),
-        ({"socket_timeout_s": float("inf")}, "socket_timeout_s must be a positive number"),
-        ({"retries": -1}, "retries must be 0 or more"),
-        ({"url": "http://127.0.0.1:6379"}, "Invalid Redis URL"),
+        ({"namespace": ""}, r"namespace: String should have at least 1 character \(got ''\)"),
+        ({"socket_timeout_s": 0}, r"socket_timeout_s: Input should be greater than 0 \(got 0\)"),
+        ({"socket_timeout_s": float("inf")}, r"socket_timeout_s: Input should be a finite number"),
+        ({"retries": -1}, r"retries: Input should be greater than or equal to 0 \(got -1\)"),
+        ({"max_connections": 0}, r"max_connections: Input should be greater than 0"),
+        ({"max_age_seconds": "soon"}, r"max_age_seconds"),
+        ({"namespce": "x"}, r"namespce: unknown key; valid keys: max_age_seconds, "),
+        ({"type": "local"}, r"type: Input should be 'redis'"),
     ],
 )
-def test_constructor_rejects_bad_settings(kwargs: dict[str, Any], match: str) -> None:
-    with pytest.raises(FeatureConfigError, match=match):
+def test_bad_settings_raise_config_errors_naming_the_key(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(FeatureConfigError, match=match) as err:
         RedisFeatureStore(**kwargs)
+    assert str(err.value).startswith("Invalid RedisFeatureStoreConfig:")
+    with pytest.raises(FeatureConfigError, match=match):
+        RedisFeatureStoreConfig(**kwargs)
+
+
+def test_an_unparsable_url_is_a_config_error_without_the_password() -> None:
+    with pytest.raises(FeatureConfigError, match=r"Invalid Redis URL .*\(setting url\)") as err:
+        RedisFeatureStore("http://:hunter2@127.0.0.1:6379")
+    assert "hunter2" not in str(err.value)
+    assert "http://:***@127.0.0.1:6379" in str(err.value)
+
+
+def test_settings_come_as_a_model_a_url_or_fields() -> None:
+    config = RedisFeatureStoreConfig(url="redis://127.0.0.1:1/3", namespace="app", retries=0)
+    from_model = RedisFeatureStore(config)
+    assert from_model.config is config
+    from_url = RedisFeatureStore("redis://127.0.0.1:1/3", namespace="app", retries=0)
+    from_fields = RedisFeatureStore(url="redis://127.0.0.1:1/3", namespace="app", retries=0)
+    assert from_url.config == from_fields.config == config
+    assert (from_url.url, from_url.namespace, from_url.socket_timeout_s) == (
+        "redis://127.0.0.1:1/3",
+        "app",
+        1.0,
+    )
+    assert RedisFeatureStore.config_class is RedisFeatureStoreConfig
+    for store in (from_model, from_url, from_fields):
+        store.close()
+
+
+def test_settings_given_twice_are_refused() -> None:
+    config = RedisFeatureStoreConfig()
+    with pytest.raises(FeatureConfigError, match="not both"):
+        RedisFeatureStore(config, namespace="x")
+    with pytest.raises(FeatureConfigError, match="url given twice"):
+        RedisFeatureStore("redis://a:1/0", url="redis://b:1/0")
+    with pytest.raises(FeatureConfigError, match="Expected a RedisFeatureStoreConfig"):
+        RedisFeatureStore({"url": "redis://a:1/0"})  # type: ignore[arg-type]
+
+
+def test_config_defaults_and_bounds_match_the_yaml_section() -> None:
+    from llm_featurestore.config import RedisSection
+
+    section = RedisSection()
+    assert RedisFeatureStoreConfig(**section.model_dump()).model_dump(exclude={"type"}) == (
+        section.model_dump()
+    )
+
+
+def test_config_repr_and_str_hide_the_password() -> None:
+    config = RedisFeatureStoreConfig(url="redis://user:hunter2@host:1/0")
+    assert "hunter2" not in repr(config)
+    assert "hunter2" not in str(config)
+    assert "url='redis://user:***@host:1/0'" in repr(config)
+    assert config.url == "redis://user:hunter2@host:1/0"  # the value itself is kept
+
+
+def test_the_config_imports_without_the_redis_driver() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from llm_featurestore.clients.redis import RedisFeatureStoreConfig, encode_features\n"
+        "print(RedisFeatureStoreConfig(namespace='x').namespace)\n"
+        "try:\n"
+        "    from llm_featurestore.clients.redis import RedisFeatureStore\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["x", "MissingDependencyError"]
+
+
+def test_the_package_api_is_pinned() -> None:
+    assert sorted(redis_package.__all__) == [
+        "RedisFeatureStore",
+        "RedisFeatureStoreConfig",
+        "decode_row",
+        "encode_features",
+    ]
+    for name in redis_package.__all__:
+        assert getattr(redis_package, name) is not None
+    assert redis_package.TS_PREFIX == "__ts__:"  # still importable from the old path
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        redis_package.NoSuchThing  # noqa: B018
 
 
 def test_reads_check_the_request_before_any_io() -> None:
@@ -203,9 +296,7 @@ def test_values_orjson_rejects_fall_back_to_the_json_module() -> None:
 
 
 def test_decoding_works_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llm_featurestore.clients import redis as module
-
-    monkeypatch.setattr(module, "_fast_loads", None)
+    monkeypatch.setattr(codec_module, "_fast_loads", None)
     features = {"a": 1, "b": 2.0, "c": ["x", None], "d": {"k": True}, "e": "é"}
     fields = encode_features(features, WHEN)
     values, _, _ = decode_row(
@@ -213,3 +304,39 @@ def test_decoding_works_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert values == features
     assert type(values["b"]) is float
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True),
+        st.tuples(json_values, st.integers(min_value=0, max_value=5 * 86_400)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.from_regex(r"[a-z]{1,3}", fullmatch=True), max_size=3),
+    st.none() | st.integers(min_value=1, max_value=3 * 86_400),
+)
+def test_the_fast_read_path_equals_the_shared_rule(
+    features: dict[str, tuple[Any, int]], absent: list[str], max_age_s: int | None
+) -> None:
+    """decode_row (the store's one-pass read path) gives the vectors of cells + assemble."""
+    fields: dict[str, str] = {}
+    for name, (value, age_s) in features.items():
+        fields.update(encode_features({name: value}, NOW - timedelta(seconds=age_s)))
+    names = [*features, *(n for n in absent if n not in features)]
+    reply = reply_for(fields, names)
+    max_age = None if max_age_s is None else timedelta(seconds=max_age_s)
+    values, statuses, stamps = decode_row(reply, names, key="k", max_age=max_age, now=NOW)
+    fast = FeatureVector.build(
+        entity_id="1",
+        entity_type="user",
+        feature_names=names,
+        values=values,
+        statuses=statuses,
+        event_timestamps=stamps,
+        source="redis",
+        retrieved_at=NOW,
+    )
+    cells = codec_module.decode_cells(reply, names, key="k")
+    generic = assemble("1", "user", names, cells, source="redis", now=NOW, max_age=max_age)
+    assert fast == generic

@@ -1,4 +1,8 @@
-"""A feature store in a JSON file, or in memory: for development, tests and demos."""
+"""A feature store in a JSON file, or in memory: for development, tests and demos.
+
+:class:`LocalFeatureStoreConfig` (its settings) and :class:`LocalFeatureStore` live
+together here: the store needs no driver, so nothing is gained by splitting them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from llm_featurestore.clients.base import (
     WritableFeatureStore,
@@ -22,10 +28,23 @@ from llm_featurestore.clients.base import (
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for
 from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
 from llm_featurestore.models import FeatureVector, utcnow
+from llm_featurestore.settings import BackendConfig, settings_from
 
-__all__ = ["LocalFeatureStore"]
+__all__ = ["LocalFeatureStore", "LocalFeatureStoreConfig"]
 
 _FORMAT_VERSION = 1
+
+
+class LocalFeatureStoreConfig(BackendConfig):
+    """The settings of :class:`LocalFeatureStore` (the ``local:`` section of a config)."""
+
+    type: Literal["local"] = "local"
+    data_path: Path | None = Field(
+        None, description="JSON file to load from and persist to; in memory when omitted."
+    )
+    max_age_seconds: float | dict[str, float] | None = Field(
+        None, description="Older values read as STALE: one number, or entity type -> seconds."
+    )
 
 
 class LocalFeatureStore(WritableFeatureStore):
@@ -37,27 +56,49 @@ class LocalFeatureStore(WritableFeatureStore):
     mid-write leaves the previous file intact.
 
     Args:
-        data_path: JSON file to load from and persist to; ``None`` keeps data in memory.
-        max_age_seconds: Values older than this (one number, or per entity type) are
-            returned with status STALE.
+        config: The settings (:class:`LocalFeatureStoreConfig`); or, as a shorthand, the
+            data file's path. Omit it to pass the settings as keyword arguments.
+        **fields: The fields of :class:`LocalFeatureStoreConfig`: ``data_path`` (the
+            JSON file; ``None`` keeps data in memory) and ``max_age_seconds`` (values
+            older than this, one number or per entity type, read as STALE).
+
+    Raises:
+        FeatureConfigError: a setting is unknown or invalid (the message names it), or
+            the data file cannot be read.
     """
 
     source = "local"
     may_block = False  # reads are dict look-ups; only writes touch the file
+    config_class = LocalFeatureStoreConfig
 
     def __init__(
         self,
-        data_path: str | os.PathLike[str] | None = None,
-        *,
-        max_age_seconds: float | Mapping[str, float] | None = None,
+        config: LocalFeatureStoreConfig | str | os.PathLike[str] | None = None,
+        /,
+        **fields: Any,
     ) -> None:
-        self.data_path = Path(data_path) if data_path is not None else None
-        self.max_age_seconds = max_age_seconds
+        if isinstance(config, (str, os.PathLike)):  # LocalFeatureStore("features.json")
+            if "data_path" in fields:
+                raise FeatureConfigError("data_path given twice: positionally and as data_path=")
+            config, fields = None, {"data_path": config, **fields}
+        self.config: LocalFeatureStoreConfig = settings_from(
+            LocalFeatureStoreConfig, config, fields
+        )
         self._lock = threading.Lock()
         self._entities: dict[str, dict[str, dict[str, Any]]] = {}
         self._names: dict[str, set[str]] = {}
         if self.data_path is not None and self.data_path.exists():
             self._load(self.data_path)
+
+    @property
+    def data_path(self) -> Path | None:
+        """The JSON file the store persists to, or ``None`` in memory."""
+        return self.config.data_path
+
+    @property
+    def max_age_seconds(self) -> float | dict[str, float] | None:
+        """Values older than this (one number, or per entity type) read as STALE."""
+        return self.config.max_age_seconds
 
     def _load(self, path: Path) -> None:
         try:
