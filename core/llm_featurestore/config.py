@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from llm_featurestore.clients.base import FeatureStoreClient
+from llm_featurestore.clients.feast.config import FeastClientConfig
+from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
+from llm_featurestore.clients.local import LocalFeatureStoreConfig
+from llm_featurestore.clients.redis.config import RedisFeatureStoreConfig
+from llm_featurestore.clients.tecton.config import TectonClientConfig
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.serving import (
     CacheConfig,
@@ -34,6 +39,8 @@ from llm_featurestore.serving import (
     CoalesceConfig,
     ServingClient,
 )
+from llm_featurestore.settings import BackendConfig, ConfigModel, validate_config
+from llm_featurestore.workers import WorkerConfig, configure_workers, worker_settings
 
 __all__ = [
     "PROVIDERS",
@@ -48,66 +55,13 @@ __all__ = [
     "load_config",
 ]
 
-MaxAge = float | dict[str, float] | None
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FeastSection(_Section):
-    repo_path: str = Field(description="Folder holding feature_store.yaml.")
-    project: str | None = Field(None, description="Feast project; the repo's own by default.")
-
-
-class FeastHttpSection(_Section):
-    url: str = Field(description="Base URL of `feast serve`, e.g. http://127.0.0.1:6566.")
-    timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one request.")
-    max_connections: int = Field(100, gt=0, description="Size of the connection pool.")
-    join_keys: dict[str, str] | None = Field(
-        None, description="entity type -> join key (default `<type>_id`)."
-    )
-    ttl_seconds: dict[str, float] | None = Field(
-        None, description="feature view -> ttl; older values read as STALE."
-    )
-    features: dict[str, list[str]] | None = Field(
-        None,
-        description="entity type -> feature refs, for list_features and bare names "
-        "(`feast serve` has no listing endpoint).",
-    )
-
-
-class RedisSection(_Section):
-    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
-    namespace: str = Field("llmfs", description="Key prefix: `<namespace>:<type>:<id>`.")
-    max_age_seconds: MaxAge = Field(None, description="Older values read as STALE.")
-    socket_timeout_s: float = Field(1.0, gt=0, description="Reply and connect timeout.")
-    retries: int = Field(1, ge=0, description="Retries of a failed connection.")
-    max_connections: int = Field(64, gt=0, description="Size of the connection pool.")
-
-
-class TectonSection(_Section):
-    url: str = Field(description="Cluster URL, e.g. https://acme.tecton.ai.")
-    workspace: str
-    feature_service: str
-    api_key_env: str = Field("TECTON_API_KEY", description="Environment variable with the key.")
-    join_key: str | dict[str, str] | None = Field(
-        None, description="Join key, or entity type -> join key (default `<type>_id`)."
-    )
-    request_context: dict[str, Any] | None = Field(
-        None, description="request_context_map sent with every request."
-    )
-    max_age_seconds: MaxAge = Field(None, description="Older effective times read as STALE.")
-    timeout_s: float = Field(2.0, gt=0, description="HTTP timeout of one request.")
-    micro_batch_size: int = Field(5, gt=0, description="Entities per get-features-batch call.")
-    max_connections: int = Field(32, gt=0, description="Size of the connection pool.")
-    retries: int = Field(1, ge=0, description="Retries of a failed connection.")
-
-
-class LocalSection(_Section):
-    data_path: str | None = Field(None, description="JSON file; in memory when omitted.")
-    max_age_seconds: MaxAge = Field(None, description="Older values read as STALE.")
-
+# Each section is its backend's own settings class (defaults and bounds live there);
+# the old names stay as aliases.
+FeastSection = FeastClientConfig
+FeastHttpSection = FeastHttpClientConfig
+RedisSection = RedisFeatureStoreConfig
+TectonSection = TectonClientConfig
+LocalSection = LocalFeatureStoreConfig
 
 BuiltinProvider = Literal["feast", "feast_http", "redis", "tecton", "local"]
 
@@ -121,22 +75,24 @@ PROVIDERS: dict[str, str] = {
 """Short provider names and the classes they load (imported lazily)."""
 
 
-class FeatureStoreConfig(BaseModel):
+class FeatureStoreConfig(ConfigModel):
     """The ``feature_store:`` section."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    config_name = "feature store configuration"
 
     provider: str = Field(
         description="feast | feast_http | redis | tecton | local, or a dotted path "
-        "`package.module:Class` to a FeatureStoreClient taking `options` as keyword arguments."
+        "`package.module:Class` to a FeatureStoreClient. Such a class declares its settings "
+        "model as `config_class` (a BackendConfig), which validates `options`; without one, "
+        "`options` are passed as keyword arguments."
     )
-    feast: FeastSection | None = None
-    feast_http: FeastHttpSection | None = None
-    redis: RedisSection | None = None
-    tecton: TectonSection | None = None
-    local: LocalSection | None = None
+    feast: FeastClientConfig | None = None
+    feast_http: FeastHttpClientConfig | None = None
+    redis: RedisFeatureStoreConfig | None = None
+    tecton: TectonClientConfig | None = None
+    local: LocalFeatureStoreConfig | None = None
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Keyword arguments for a dotted-path provider."
+        default_factory=dict, description="Settings of a dotted-path provider."
     )
     timeout_ms: float | None = Field(200.0, gt=0, description="Budget of one store call.")
     fallback_on_timeout: bool = Field(True, description="Degrade instead of raising.")
@@ -145,6 +101,11 @@ class FeatureStoreConfig(BaseModel):
     circuit_breaker: CircuitBreakerConfig | None = Field(default_factory=CircuitBreakerConfig)
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Cold-start values: {entity_type: {feature: value}}."
+    )
+    workers: WorkerConfig | None = Field(
+        None,
+        description="Sizes of the library's thread pools (process-wide: a change shuts the "
+        "running pools down, to be created at the new size on next use).",
     )
 
     @model_validator(mode="after")
@@ -161,14 +122,6 @@ class FeatureStoreConfig(BaseModel):
                 f"{', '.join(sorted(PROVIDERS))}, or a dotted path 'package.module:Class'"
             )
         return self
-
-
-def _format_validation_error(exc: ValidationError, origin: str) -> str:
-    lines = [f"Invalid feature store configuration ({origin}):"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in ("feature_store", *err["loc"]))
-        lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
 
 
 def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[dict[str, Any], Path | None]:
@@ -205,10 +158,8 @@ def load_config(
     origin = str(source) if not isinstance(source, Mapping) else "dict"
     if not isinstance(section, Mapping):
         raise FeatureConfigError(f"'feature_store' must be a mapping ({origin})")
-    try:
-        return FeatureStoreConfig.model_validate(section), base
-    except ValidationError as exc:
-        raise FeatureConfigError(_format_validation_error(exc, origin)) from exc
+    config = validate_config(FeatureStoreConfig, section, origin=origin, prefix=("feature_store",))
+    return config, base
 
 
 def _resolve(path: str | None, base: Path | None) -> str | None:
@@ -230,33 +181,38 @@ def _import_class(target: str) -> type[FeatureStoreClient]:
     return cls
 
 
-def _backend_kwargs(config: FeatureStoreConfig, base: Path | None) -> dict[str, Any]:
-    builders: dict[str, Callable[[], dict[str, Any]]] = {
-        "feast": lambda: {
-            "repo_path": _resolve(config.feast.repo_path, base),  # type: ignore[union-attr]
-            "project": config.feast.project,  # type: ignore[union-attr]
-        },
-        "feast_http": lambda: config.feast_http.model_dump(exclude_none=True),  # type: ignore[union-attr]
-        "redis": lambda: config.redis.model_dump(),  # type: ignore[union-attr]
-        "tecton": lambda: config.tecton.model_dump(exclude_none=True),  # type: ignore[union-attr]
-        "local": lambda: {
-            "data_path": _resolve(config.local.data_path if config.local else None, base),
-            "max_age_seconds": config.local.max_age_seconds if config.local else None,
-        },
-    }
-    builder = builders.get(config.provider)
-    return builder() if builder else dict(config.options)
+def _settings(
+    config: FeatureStoreConfig, cls: type[FeatureStoreClient], base: Path | None
+) -> BackendConfig | dict[str, Any]:
+    """The backend's settings: its section (relative paths resolved), or ``options``."""
+    if config.provider not in PROVIDERS:
+        model = cls.config_class
+        if model is None:
+            return dict(config.options)
+        options = {"type": model.model_fields["type"].default, **config.options}
+        return validate_config(model, options, prefix=("feature_store", "options"))
+    if config.provider == "feast" and config.feast is not None:
+        return config.feast.model_copy(update={"repo_path": _resolve(config.feast.repo_path, base)})
+    if config.provider == "local":
+        local = config.local or LocalFeatureStoreConfig()
+        path = _resolve(None if local.data_path is None else str(local.data_path), base)
+        return local.model_copy(update={"data_path": None if path is None else Path(path)})
+    section: BackendConfig = getattr(config, config.provider)
+    return section
 
 
 def build_backend(config: FeatureStoreConfig, base: Path | None = None) -> FeatureStoreClient:
     """Instantiate the configured backend, without the serving layer."""
     cls = _import_class(PROVIDERS.get(config.provider, config.provider))
-    try:
-        return cls(**_backend_kwargs(config, base))
-    except TypeError as exc:
-        raise FeatureConfigError(
-            f"Provider '{config.provider}' rejected its settings: {exc}"
-        ) from exc
+    settings = _settings(config, cls, base)
+    if isinstance(settings, dict):
+        try:
+            return cls(**settings)
+        except TypeError as exc:
+            raise FeatureConfigError(
+                f"Provider '{config.provider}' rejected its settings: {exc}"
+            ) from exc
+    return cls(settings)  # type: ignore[call-arg]
 
 
 def load_client(
@@ -273,6 +229,10 @@ def load_client(
         MissingDependencyError: the provider's extra is not installed.
     """
     config, base = load_config(source)
+    if config.workers is not None and config.workers != worker_settings():
+        configure_workers(
+            config.workers.workers, serving_lane_workers=config.workers.serving_lane_workers
+        )
     return ServingClient(
         build_backend(config, base),
         timeout_ms=config.timeout_ms,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from pydantic import Field
 
-from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.config import FeatureStoreConfig, load_client, load_config
+from llm_featurestore.clients.base import FeatureStoreClient
+from llm_featurestore.clients.local import LocalFeatureStore, LocalFeatureStoreConfig
+from llm_featurestore.config import PROVIDERS, FeatureStoreConfig, load_client, load_config
 from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.models import FeatureStatus
+from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.serving import ServingClient
+from llm_featurestore.settings import BackendConfig
+from llm_featurestore.workers import WorkerConfig, configure_workers, worker_settings
 
 YAML = """
 feature_store:
@@ -63,9 +69,12 @@ def test_dict_without_the_top_level_key_is_accepted() -> None:
     [
         (
             {"provider": "local", "timeout": 5},
-            "feature_store.timeout: Extra inputs are not permitted",
+            "feature_store.timeout: unknown key; valid keys: cache, ",
         ),
-        ({"provider": "local", "local": {"path": "x"}}, "feature_store.local.path: Extra inputs"),
+        (
+            {"provider": "local", "local": {"path": "x"}},
+            "feature_store.local.path: unknown key; valid keys: data_path, max_age_seconds, type",
+        ),
         (
             {"provider": "local", "timeout_ms": -1},
             "feature_store.timeout_ms: Input should be greater than 0",
@@ -116,7 +125,11 @@ def test_dotted_path_provider_receives_its_options() -> None:
     [
         ("no.such.module:Thing", {}, "Cannot load provider class 'no.such.module:Thing'"),
         ("llm_featurestore.config:load_client", {}, "is not a FeatureStoreClient subclass"),
-        ("llm_featurestore.clients.local:LocalFeatureStore", {"bogus": 1}, "rejected its settings"),
+        (
+            "llm_featurestore.clients.local:LocalFeatureStore",
+            {"bogus": 1},
+            r"feature_store\.options\.bogus: unknown key; valid keys: data_path",
+        ),
     ],
 )
 def test_bad_dotted_path_providers(provider: str, options: dict[str, object], message: str) -> None:
@@ -174,9 +187,110 @@ def test_each_network_provider_receives_its_section(monkeypatch: pytest.MonkeyPa
 
 
 def test_network_sections_reject_unknown_keys() -> None:
-    with pytest.raises(FeatureConfigError, match=r"feature_store\.redis\.socket_timeout: Extra"):
+    with pytest.raises(
+        FeatureConfigError, match=r"feature_store\.redis\.socket_timeout: unknown key"
+    ):
         load_config({"provider": "redis", "redis": {"socket_timeout": 1}})
     with pytest.raises(
         FeatureConfigError, match=r"feature_store\.tecton\.workspace: Field required"
     ):
         load_config({"provider": "tecton", "tecton": {"url": "u", "feature_service": "s"}})
+
+
+class _EchoConfig(BackendConfig):
+    """A third-party backend's own settings model."""
+
+    type: Literal["echo"] = "echo"
+    greeting: str = Field(min_length=1)
+    repeat: int = Field(1, ge=1)
+
+
+class _Echo(FeatureStoreClient):
+    """A third-party backend that declares its settings class."""
+
+    config_class = _EchoConfig
+
+    def __init__(self, config: _EchoConfig) -> None:
+        self.config = config
+
+    def get_batch_features(
+        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+    ) -> list[FeatureVector]:
+        values = dict.fromkeys(feature_names, self.config.greeting * self.config.repeat)
+        statuses = dict.fromkeys(feature_names, FeatureStatus.PRESENT)
+        return [
+            FeatureVector.build(
+                entity_id=e,
+                entity_type=entity_type,
+                feature_names=feature_names,
+                values=values,
+                statuses=statuses,
+                source="echo",
+            )
+            for e in entity_ids
+        ]
+
+    def list_features(self, entity_type: str) -> list[str]:
+        return ["greeting"]
+
+    def health_check(self) -> bool:
+        return True
+
+
+def test_a_third_party_backend_is_configured_through_its_own_settings_class() -> None:
+    section = {"provider": f"{__name__}:_Echo", "options": {"greeting": "hi", "repeat": 2}}
+    with load_client(section) as client:
+        assert isinstance(client.backend, _Echo)
+        assert client.backend.config == _EchoConfig(greeting="hi", repeat=2)
+        assert client.get_features("1", "user", ["greeting"]).features == {"greeting": "hihi"}
+    with pytest.raises(FeatureConfigError) as info:
+        load_client({**section, "options": {"greeting": "", "repat": 3}})
+    lines = str(info.value).splitlines()
+    assert lines[0] == "Invalid _EchoConfig:"
+    assert lines[1].startswith("  feature_store.options.greeting: String should have at least 1")
+    assert (
+        lines[2] == "  feature_store.options.repat: unknown key; valid keys: greeting, repeat, type"
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "section_class"),
+    [
+        ("feast", "FeastClientConfig"),
+        ("feast_http", "FeastHttpClientConfig"),
+        ("redis", "RedisFeatureStoreConfig"),
+        ("tecton", "TectonClientConfig"),
+        ("local", "LocalFeatureStoreConfig"),
+    ],
+)
+def test_each_section_is_its_backends_settings_class(provider: str, section_class: str) -> None:
+    field = FeatureStoreConfig.model_fields[provider]
+    assert section_class in str(field.annotation)
+    assert PROVIDERS[provider].split(":")[0].startswith("llm_featurestore.clients.")
+
+
+def test_the_backend_gets_the_section_itself_with_paths_resolved(tmp_path: Path) -> None:
+    path = tmp_path / "conf.yaml"
+    path.write_text(
+        "feature_store:\n  provider: local\n  local: {data_path: store.json, max_age_seconds: 5}\n",
+        encoding="utf-8",
+    )
+    with load_client(path) as client:
+        backend = client.backend
+        assert isinstance(backend, LocalFeatureStore)
+        assert backend.config == LocalFeatureStoreConfig(
+            data_path=tmp_path / "store.json", max_age_seconds=5
+        )
+
+
+def test_the_workers_section_sizes_the_pools() -> None:
+    try:
+        with load_client({"provider": "local", "workers": {"workers": 3}}):
+            assert worker_settings().workers == 3
+        with pytest.raises(
+            FeatureConfigError, match=r"feature_store\.workers\.workers: Input should be greater"
+        ):
+            load_config({"provider": "local", "workers": {"workers": 0}})
+    finally:
+        configure_workers()
+    assert worker_settings().workers == WorkerConfig().workers
