@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llm_featurestore._deps import require
-from llm_featurestore.clients.cells import classify
+from llm_featurestore.clients.cells import classified_vector, classify
 from llm_featurestore.clients.feast.registry import Column, Plan
 from llm_featurestore.errors import FeatureStoreUnavailableError
 from llm_featurestore.models import FeatureStatus, FeatureVector
@@ -120,11 +120,6 @@ def _timestamp_of(
     )
     cache[seconds_nanos] = ts
     return ts
-
-
-def _age(now: datetime, oldest: datetime | None) -> float:
-    """Seconds since ``oldest`` (0 for none, or one in the future)."""
-    return 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
 
 
 def located_columns(plan: Plan, names: Any) -> list[tuple[str, Column, int]]:
@@ -235,7 +230,11 @@ def _vectors_of(
             stamps_i[key] = ts
             if ts is not None and status in _AGED and (oldest is None or ts < oldest):
                 oldest = ts
-        out.append(_vector(eid, entity_type, (feats, statuses_i, stamps_i), oldest, source, now))
+        out.append(
+            classified_vector(
+                eid, entity_type, feats, statuses_i, stamps_i, oldest=oldest, source=source, now=now
+            )
+        )
     return out
 
 
@@ -274,26 +273,6 @@ def _one_vector(
         stamps[key] = ts
         if ts is not None and status in _AGED and (oldest is None or ts < oldest):
             oldest = ts
-    return _vector(entity_id, entity_type, (feats, statuses, stamps), oldest, source, now)
-
-
-def _vector(
-    entity_id: str,
-    entity_type: str,
-    cells: tuple[dict[str, Any], dict[str, FeatureStatus], dict[str, datetime | None]],
-    oldest: datetime | None,
-    source: str,
-    now: datetime,
-) -> FeatureVector:
-    """The vector of classified cells (values, statuses, event times), ``oldest`` aged."""
-    values, statuses, stamps = cells
-    return FeatureVector(
-        entity_id=entity_id,
-        entity_type=entity_type,
-        features=values,
-        statuses=statuses,
-        event_timestamps=stamps,
-        retrieved_at=now,
-        freshness_seconds=_age(now, oldest),
-        source=source,
+    return classified_vector(
+        entity_id, entity_type, feats, statuses, stamps, oldest=oldest, source=source, now=now
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from llm_featurestore.clients.cells import classify, cutoff_for
+from llm_featurestore.clients.cells import classified_vector, classify, cutoff_for
 from llm_featurestore.clients.http.errors import response_error
 from llm_featurestore.clients.names import NameIndex, service_keys
 from llm_featurestore.errors import (
@@ -280,15 +280,8 @@ def _vector(
         values[key], statuses[key], stamps[key] = value, status, ts
         if ts is not None and status in _AGED and (oldest is None or ts < oldest):
             oldest = ts
-    return FeatureVector(
-        entity_id=entity_id,
-        entity_type=entity_type,
-        features=values,
-        statuses=statuses,
-        event_timestamps=stamps,
-        retrieved_at=now,
-        freshness_seconds=0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0),
-        source=source,
+    return classified_vector(
+        entity_id, entity_type, values, statuses, stamps, oldest=oldest, source=source, now=now
     )
 
 
