@@ -28,6 +28,11 @@ why it is off by default (``bench/bench_langchain.py`` measures both).
 
 Every returned document carries ``metadata["llmfs_backfill"]``: ``False`` for results
 that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
+
+Size: the retriever class is about 350 lines, over the ~300 target, because a
+``BaseRetriever`` must carry its fields, their documentation and the four framework
+entry points (invoke, ainvoke, batch, abatch) itself; the decisions it calls are
+elsewhere (the read flow, ``_search``'s candidates and selection, the filter spec).
 """
 
 from __future__ import annotations
