@@ -13,7 +13,6 @@ from feast.protos.feast.types.Value_pb2 import Int64List, Null, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from llm_featurestore.clients.feast.decode import (
-    _age,
     _classify,
     _column_values,
     _convert_value,
@@ -157,9 +156,15 @@ def test_proto_timestamps_become_aware_datetimes_and_epoch_is_none() -> None:
 
 
 def test_age_is_never_negative() -> None:
-    assert _age(TS, None) == 0.0
-    assert _age(TS, TS - timedelta(seconds=90)) == 90.0
-    assert _age(TS, TS + timedelta(seconds=5)) == 0.0
+    from llm_featurestore.clients.cells import classified_vector
+
+    def age(oldest: datetime | None) -> float:
+        vector = classified_vector("1", "user", {}, {}, {}, oldest=oldest, source="feast", now=TS)
+        return vector.freshness_seconds
+
+    assert age(None) == 0.0
+    assert age(TS - timedelta(seconds=90)) == 90.0
+    assert age(TS + timedelta(seconds=5)) == 0.0
 
 
 def _col(value_type: ValueType) -> _Column:
