@@ -36,6 +36,8 @@ __all__ = [
 
 _PRESENT = FeatureStatus.PRESENT
 _STALE = FeatureStatus.STALE
+_NOT_FOUND = FeatureStatus.NOT_FOUND
+_AGED = (_PRESENT, _STALE)
 
 
 class Cell(NamedTuple):
@@ -107,27 +109,22 @@ def assemble(
     values: dict[str, Any] = {}
     statuses: dict[str, FeatureStatus] = {}
     stamps: dict[str, datetime | None] = {}
+    oldest: datetime | None = None
     for name in feature_names:
         cell = cells.get(name)
         if cell is None:
+            values[name], statuses[name], stamps[name] = None, _NOT_FOUND, None
             continue
-        statuses[name], values[name] = classify(
-            cell.value,
-            cell.event_timestamp,
-            cutoff,
-            cell.status,
-            null_needs_timestamp=null_needs_timestamp,
+        ts = cell.event_timestamp
+        status, values[name] = classify(
+            cell.value, ts, cutoff, cell.status, null_needs_timestamp=null_needs_timestamp
         )
-        stamps[name] = cell.event_timestamp
-    return FeatureVector.build(
-        entity_id=entity_id,
-        entity_type=entity_type,
-        feature_names=feature_names,
-        values=values,
-        statuses=statuses,
-        event_timestamps=stamps,
-        source=source,
-        retrieved_at=now,
+        statuses[name] = status
+        stamps[name] = ts
+        if ts is not None and status in _AGED and (oldest is None or ts < oldest):
+            oldest = ts
+    return classified_vector(
+        entity_id, entity_type, values, statuses, stamps, oldest=oldest, source=source, now=now
     )
 
 
