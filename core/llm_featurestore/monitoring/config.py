@@ -34,14 +34,17 @@ class MonitorConfig(ConfigModel):
         ge=0.0,
         le=100.0,
         description="The store gate opens when availability over the last "
-        "availability_window consulted results drops below this percentage...",
+        "availability_window consulted results drops below this percentage.",
     )
-    availability_window: int = Field(50, ge=1, description="...measured over this many...")
+    availability_window: int = Field(
+        50, ge=1, description="Consulted results the availability is measured over."
+    )
     availability_min_samples: int = Field(
         20,
         ge=1,
         validate_default=True,
-        description="...once at least this many are in the window (at most availability_window).",
+        description="Results needed in the window before the availability rule applies "
+        "(at most availability_window).",
     )
     quality_min_samples: int = Field(
         30,
