@@ -294,3 +294,23 @@ def test_the_workers_section_sizes_the_pools() -> None:
     finally:
         configure_workers()
     assert worker_settings().workers == WorkerConfig().workers
+
+
+class _Plain(_Echo):
+    """A third-party backend without a settings class: options are keyword arguments."""
+
+    config_class = None
+
+    def __init__(self, greeting: str) -> None:  # type: ignore[override]
+        super().__init__(_EchoConfig(greeting=greeting))
+
+
+def test_a_backend_without_a_settings_class_gets_options_as_keywords() -> None:
+    section = {"provider": f"{__name__}:_Plain", "options": {"greeting": "yo"}}
+    with load_client(section) as client:
+        assert client.get_features("1", "user", ["greeting"]).features == {"greeting": "yo"}
+    with pytest.raises(FeatureConfigError) as info:
+        load_client({**section, "options": {"greting": "yo"}})
+    message = str(info.value)
+    assert message.startswith(f"Provider '{__name__}:_Plain' rejected its settings: ")
+    assert "greting" in message
