@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from llm_featurestore.errors import FeatureConfigError
 
-__all__ = ["BackendConfig", "ConfigModel", "config_error", "settings_from", "validate_config"]
+__all__ = [
+    "BackendConfig",
+    "ConfigModel",
+    "MaxAgeSeconds",
+    "config_error",
+    "settings_from",
+    "validate_config",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_INPUT_CHARS = 80
@@ -48,6 +55,10 @@ class ConfigModel(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         cls.__pydantic_custom_init__ = False
         cls.model_rebuild(force=True, raise_errors=False)
+
+
+MaxAgeSeconds = float | dict[str, float] | None
+"""A backend's ``max_age_seconds`` setting: one number, or entity type -> seconds."""
 
 
 class BackendConfig(ConfigModel):

@@ -28,7 +28,7 @@ from llm_featurestore.clients.base import (
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for
 from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
 from llm_featurestore.models import FeatureVector, utcnow
-from llm_featurestore.settings import BackendConfig, settings_from
+from llm_featurestore.settings import BackendConfig, MaxAgeSeconds, settings_from
 
 __all__ = ["LocalFeatureStore", "LocalFeatureStoreConfig"]
 
@@ -42,7 +42,7 @@ class LocalFeatureStoreConfig(BackendConfig):
     data_path: Path | None = Field(
         None, description="JSON file to load from and persist to; in memory when omitted."
     )
-    max_age_seconds: float | dict[str, float] | None = Field(
+    max_age_seconds: MaxAgeSeconds = Field(
         None, description="Older values read as STALE: one number, or entity type -> seconds."
     )
 
@@ -96,7 +96,7 @@ class LocalFeatureStore(WritableFeatureStore):
         return self.config.data_path
 
     @property
-    def max_age_seconds(self) -> float | dict[str, float] | None:
+    def max_age_seconds(self) -> MaxAgeSeconds:
         """Values older than this (one number, or per entity type) read as STALE."""
         return self.config.max_age_seconds
 

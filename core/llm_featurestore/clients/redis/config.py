@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 
-from llm_featurestore.settings import BackendConfig
+from llm_featurestore.settings import BackendConfig, MaxAgeSeconds
 
 __all__ = ["RedisFeatureStoreConfig", "redact_url"]
 
@@ -47,7 +47,7 @@ class RedisFeatureStoreConfig(BackendConfig):
         min_length=1,
         description="Prefix of every key: `<namespace>:<type>:<id>`; one per application.",
     )
-    max_age_seconds: float | dict[str, float] | None = Field(
+    max_age_seconds: MaxAgeSeconds = Field(
         None, description="Older values read as STALE: one number, or entity type -> seconds."
     )
     socket_timeout_s: float = Field(

@@ -52,7 +52,7 @@ from llm_featurestore.errors import (
     FeatureValidationError,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
-from llm_featurestore.settings import settings_from
+from llm_featurestore.settings import MaxAgeSeconds, settings_from
 
 if TYPE_CHECKING:  # pragma: no cover
     from redis import Redis as SyncRedis
@@ -141,7 +141,7 @@ class RedisFeatureStore(WritableFeatureStore):
         return self.config.namespace
 
     @property
-    def max_age_seconds(self) -> float | dict[str, float] | None:
+    def max_age_seconds(self) -> MaxAgeSeconds:
         """Values older than this (one number, or per entity type) read as STALE."""
         return self.config.max_age_seconds
 

@@ -46,7 +46,7 @@ from llm_featurestore.errors import (  # noqa: E402
     unknown_entity_type,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow  # noqa: E402
-from llm_featurestore.settings import settings_from  # noqa: E402
+from llm_featurestore.settings import MaxAgeSeconds, settings_from  # noqa: E402
 
 __all__ = ["TectonClient"]
 
@@ -146,7 +146,7 @@ class TectonClient(HttpBackend):
         return self.config.request_context or {}
 
     @property
-    def max_age_seconds(self) -> float | dict[str, float] | None:
+    def max_age_seconds(self) -> MaxAgeSeconds:
         return self.config.max_age_seconds
 
     @property

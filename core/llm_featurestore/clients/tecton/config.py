@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from llm_featurestore.clients.http.urls import http_url
 from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.settings import BackendConfig
+from llm_featurestore.settings import BackendConfig, MaxAgeSeconds
 
 __all__ = ["TectonClientConfig"]
 
@@ -40,7 +40,7 @@ class TectonClientConfig(BackendConfig):
     request_context: dict[str, Any] | None = Field(
         None, description="request_context_map sent with every request."
     )
-    max_age_seconds: float | dict[str, float] | None = Field(
+    max_age_seconds: MaxAgeSeconds = Field(
         None, description="Older effective times read as STALE (one number or per entity type)."
     )
     timeout_s: float = Field(
