@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from llm_featurestore.clients.cells import max_age_for, status_for
 from llm_featurestore.errors import (
@@ -27,7 +27,11 @@ from llm_featurestore.workers import to_thread
 
 __all__ = [
     "MAX_STRING_LENGTH",
+    "PUSH_MODES",
+    "EntityKey",
     "FeatureStoreClient",
+    "PushMode",
+    "PushableFeatureStore",
     "WritableFeatureStore",
     "WriteRequest",
     "check_feature_names",
@@ -42,6 +46,9 @@ __all__ = [
 MAX_STRING_LENGTH = 65_536
 """Longest string value (in characters) a writable backend accepts."""
 MAX_LIST_LENGTH = 10_000
+PushMode = Literal["online", "offline", "online_and_offline"]
+"""Where :meth:`PushableFeatureStore.push` sends rows (Feast's ``PushMode``)."""
+PUSH_MODES: tuple[PushMode, ...] = ("online", "offline", "online_and_offline")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-:]*$")
 
 
@@ -175,6 +182,44 @@ class WritableFeatureStore(FeatureStoreClient):
     ) -> None:
         """Async twin of :meth:`write_features`."""
         await to_thread(self.write_features, entity_id, entity_type, features, event_timestamp)
+
+
+class EntityKey(NamedTuple):
+    """One entity a write or push touched: what a cache must forget."""
+
+    entity_type: str
+    entity_id: str
+
+
+class PushableFeatureStore(WritableFeatureStore):
+    """A store with named push sources (Feast): rows go to the views fed by a source."""
+
+    @abstractmethod
+    def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
+        """Validate ``rows`` and push them to every feature view fed by ``push_source``.
+
+        Args:
+            push_source: The push source's name.
+            rows: A list of row dicts (join key, feature values and, optionally, the
+                source's timestamp columns; missing timestamps are now), or a pandas
+                DataFrame of the same columns.
+            to: ``"online"``, ``"offline"`` or ``"online_and_offline"``.
+
+        Returns:
+            The entities the rows touched (for cache invalidation), in row order,
+            without duplicates.
+
+        Raises:
+            FeatureValidationError: a row or value may not be pushed; nothing was sent.
+            FeatureConfigError: an unknown push source or mode; the message lists the valid ones.
+            FeatureStoreUnavailableError: the store could not take the rows.
+        """
+
+    async def apush(
+        self, push_source: str, rows: Any, *, to: PushMode = "online"
+    ) -> list[EntityKey]:
+        """Async twin of :meth:`push`."""
+        return await to_thread(self.push, push_source, rows, to=to)
 
 
 def check_request(
