@@ -22,14 +22,38 @@ so the answer keeps the block's shape: one header line, ``- Label: ...`` lines, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypedDict
 
 from llm_featurestore.prompting.enricher import FeatureEnricher
 from llm_featurestore.prompting.results import EnrichmentResult, FeatureProvenance
 
-__all__ = ["DEFAULT_TOOL_NAME", "allowed_features", "describe_tool", "render_facts"]
+__all__ = [
+    "DEFAULT_TOOL_NAME",
+    "FactRecord",
+    "allowed_features",
+    "describe_tool",
+    "fact_records",
+    "render_facts",
+]
 
 DEFAULT_TOOL_NAME = "user_facts"
 _SHOWN_AS = {"mask": "masked", "hash": "hashed"}
+
+
+class FactRecord(TypedDict):
+    """One allowed feature of a structured answer (:func:`fact_records`)."""
+
+    name: str
+    """``"entity_type.feature"``."""
+    label: str
+    value: Any
+    """The rendered value (masked or hashed when the policy says so); ``None`` when not shown."""
+    status: str
+    """The store's status (``present``, ``defaulted``, ``stale``, ...)."""
+    shown_as: str | None
+    """``"masked"`` or ``"hashed"`` for a protected value, else ``None``."""
+    reason: str | None
+    """Why the value is not shown (a drop reason or the status), else ``None``."""
 
 
 def allowed_features(enricher: FeatureEnricher, task_type: str) -> list[str]:
@@ -69,30 +93,79 @@ def render_facts(
     Returns:
         The block of facts, or one sentence saying why there are none.
     """
-    if result.skipped_reason is not None:
-        return f"No facts about the user are available ({result.skipped_reason})."
-    if not result.store_available:
-        return "No facts about the user are available (the feature store is unavailable)."
-    allowed = allowed_features(enricher, result.task_type)
-    shown = set(allowed)
-    picked = set(wanted or ())
-    values = result.variables.get("features_by_name", {})
-    lines = [
-        _line(p, values.get(p.qualified_name))
-        for p in result.provenance
-        if p.qualified_name in shown
-        and (not picked or p.feature in picked or p.qualified_name in picked)
-    ]
-    if picked - {n for q in allowed for n in (q, q.split(".", 1)[1])}:
+    unavailable = _unavailable(result)
+    if unavailable is not None:
+        return unavailable
+    records, unknown = _select(enricher, result, wanted)
+    lines = [_line(record) for record in records]
+    if unknown:
+        allowed = allowed_features(enricher, result.task_type)
         lines.append(f"- Note: the facts you can ask for are {', '.join(allowed) or 'none'}")
     if not lines:
         return "No facts about the user are available."
     return "\n".join([enricher.config.header, *lines, enricher.config.footer])
 
 
-def _line(p: FeatureProvenance, value: str | None) -> str:
-    if p.used and value is not None:
-        notes = [p.status.value, *([_SHOWN_AS[p.protection]] if p.protection in _SHOWN_AS else [])]
-        return f"- {p.label}: {value} ({', '.join(notes)})"
+def fact_records(
+    enricher: FeatureEnricher, result: EnrichmentResult, wanted: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The same answer as :func:`render_facts`, as data (for MCP's structured output).
+
+    Returns:
+        ``{"facts": [FactRecord, ...], "unknown": [names not allowed],
+        "available": [allowed names], "note": str | None}``; ``note`` says why there
+        are no facts at all (the monitor, or the store is unavailable).
+    """
+    allowed = allowed_features(enricher, result.task_type)
+    unavailable = _unavailable(result)
+    if unavailable is not None:
+        return {"facts": [], "unknown": [], "available": allowed, "note": unavailable}
+    records, unknown = _select(enricher, result, wanted)
+    return {"facts": records, "unknown": unknown, "available": allowed, "note": None}
+
+
+def _unavailable(result: EnrichmentResult) -> str | None:
+    if result.skipped_reason is not None:
+        return f"No facts about the user are available ({result.skipped_reason})."
+    if not result.store_available:
+        return "No facts about the user are available (the feature store is unavailable)."
+    return None
+
+
+def _select(
+    enricher: FeatureEnricher, result: EnrichmentResult, wanted: Sequence[str] | None
+) -> tuple[list[FactRecord], list[str]]:
+    """The records of the allowed features ``wanted`` picks, and the names it asked for
+    that are not allowed (or do not exist)."""
+    allowed = allowed_features(enricher, result.task_type)
+    shown = set(allowed)
+    picked = list(dict.fromkeys(wanted or ()))
+    values = result.variables.get("features_by_name", {})
+    records = [
+        _record(p, values.get(p.qualified_name))
+        for p in result.provenance
+        if p.qualified_name in shown
+        and (not picked or p.feature in picked or p.qualified_name in picked)
+    ]
+    known = {n for q in allowed for n in (q, q.split(".", 1)[1])}
+    return records, [name for name in picked if name not in known]
+
+
+def _record(p: FeatureProvenance, value: str | None) -> FactRecord:
+    shown = p.used and value is not None
     reason = p.drop_reason.value if p.drop_reason is not None else p.status.value
-    return f"- {p.label}: not available ({reason})"
+    return FactRecord(
+        name=p.qualified_name,
+        label=p.label,
+        value=value if shown else None,
+        status=p.status.value,
+        shown_as=_SHOWN_AS.get(p.protection or "") if shown else None,
+        reason=None if shown else reason,
+    )
+
+
+def _line(record: FactRecord) -> str:
+    if record["reason"] is None:
+        notes = [record["status"], *([record["shown_as"]] if record["shown_as"] else [])]
+        return f"- {record['label']}: {record['value']} ({', '.join(notes)})"
+    return f"- {record['label']}: not available ({record['reason']})"
