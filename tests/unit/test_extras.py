@@ -24,3 +24,8 @@ def test_the_chroma_extra_brings_chroma_and_its_integrations() -> None:
     assert {"chromadb", "langchain-chroma", "llama-index-vector-stores-chroma"} <= _extra(
         "examples"
     )
+
+
+def test_the_mcp_extra_brings_the_official_sdk_and_all_includes_it() -> None:
+    assert _extra("mcp") == {"mcp"}
+    assert "mcp" in _extra("all")

@@ -30,6 +30,14 @@ PINNED: dict[str, list[str]] = {
         "main",
         "parse_entity",
     ],
+    "llm_featurestore.mcp": [
+        "FeatureTools",
+        "McpConfig",
+        "McpHttpConfig",
+        "TOOL_NAMES",
+        "build_server",
+        "run_server",
+    ],
     "llm_featurestore.clients": ["FeatureStoreClient", "LocalFeatureStore", "WritableFeatureStore"],
     "llm_featurestore.clients.feast": [
         "FeastClient",

@@ -6,12 +6,14 @@
         [--entity organization:acme] [--prompt TEXT]
     llm-featurestore catalog [--config FILE]               # list every feature definition
     llm-featurestore catalog [--config FILE] search TEXT   # search names, labels, tags, ...
+    llm-featurestore mcp [--config FILE] [--entity user:123] [--http]  # MCP tool server
     llm-featurestore demo [DEMO OPTIONS]                    # the shopping-assistant demo
 
 The config file is the YAML that :func:`llm_featurestore.config.load_client` reads
 (a ``feature_store:`` section), optionally with an ``enricher:`` section
 (:class:`~llm_featurestore.enricher.EnricherConfig` fields) and a ``catalog:`` section
-(a path to a catalog YAML, relative to the config file, or the catalog itself). Without
+(a path to a catalog YAML, relative to the config file, or the catalog itself), and an
+``mcp:`` section for ``mcp`` (:class:`~llm_featurestore.mcp.McpConfig`). Without
 ``catalog:``, a Feast provider's registry is the catalog. ``--config`` defaults to
 ``$LLM_FEATURESTORE_CONFIG``.
 
@@ -21,7 +23,7 @@ feature), reported as one line on stderr.
 
 The package imports only the standard library at start-up; everything else is imported
 by the command that needs it. ``common`` reads the config file, ``show`` prints,
-``commands`` holds the three commands and ``app`` the parser and :func:`main`.
+``commands`` holds the commands and ``app`` the parser and :func:`main`.
 """
 
 from __future__ import annotations

@@ -53,6 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("words", nargs="*", metavar="search TEXT", help="search instead of list")
     catalog.set_defaults(handler=commands.catalog_command)
 
+    mcp = sub.add_parser(
+        "mcp", help="serve the feature tools to MCP clients (stdio, or --http on 127.0.0.1)"
+    )
+    mcp.add_argument("--config", help=f"YAML config (default: ${CONFIG_ENV})")
+    mcp.add_argument(
+        "--entity",
+        action="append",
+        default=[],
+        metavar="TYPE:ID",
+        help="the user the tools answer about, e.g. user:123 (overrides mcp.entities)",
+    )
+    mcp.add_argument("--task", help="task type whose policy applies (overrides mcp.task_type)")
+    mcp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    mcp.add_argument("--port", type=int, help="HTTP port (overrides mcp.http.port)")
+    mcp.set_defaults(handler=commands.mcp_command)
+
     demo = sub.add_parser(
         "demo", help="run the shopping-assistant demo (options are passed through)"
     )

@@ -1,4 +1,4 @@
-"""The three commands: ``inspect``, ``catalog`` and ``demo``."""
+"""The commands: ``inspect``, ``catalog``, ``mcp`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from llm_featurestore.models import FeatureVector
     from llm_featurestore.reading import FeatureVectors
 
-__all__ = ["DEMO_MODULE", "catalog_command", "demo", "find_demo_root", "inspect"]
+__all__ = ["DEMO_MODULE", "catalog_command", "demo", "find_demo_root", "inspect", "mcp_command"]
 
 
 def _unknown(vector: FeatureVector) -> bool:
@@ -129,6 +129,34 @@ def _read(
         result = enricher.enrich_from_vectors(prompt, vectors, task, vectors.latency_ms)
     ignored = [f"{et}:{eid}" for et, eid in entities.items() if et not in required]
     return vectors, result, ignored
+
+
+def mcp_command(args: argparse.Namespace) -> int:
+    """Serve the feature tools over MCP until the client goes away (stdio) or Ctrl-C."""
+    from llm_featurestore.enricher import FeatureEnricher
+    from llm_featurestore.mcp import McpConfig, build_server, run_server
+    from llm_featurestore.settings import validate_config
+
+    settings = read_settings(args.config)
+    section = settings.document.get("mcp") or {}
+    if not isinstance(section, dict):
+        raise CliError(f"'mcp' in {settings.path} must be a mapping of McpConfig fields")
+    overrides: dict[str, object] = {}
+    if args.entity:
+        overrides["entities"] = {**section.get("entities", {}), **_entities(args.entity)}
+    if args.task:
+        overrides["task_type"] = args.task
+    if args.port is not None:
+        overrides["http"] = {**section.get("http", {}), "port": args.port}
+    config = validate_config(
+        McpConfig, {**section, **overrides}, origin=settings.path, prefix=("mcp",)
+    )
+    catalog = catalog_for(settings)
+    with open_client(settings) as client:
+        enricher = FeatureEnricher(client, enricher_config(settings), catalog=catalog)
+        server = build_server(enricher, config)
+        run_server(server, config, "streamable-http" if args.http else "stdio")
+    return EXIT_OK
 
 
 def catalog_command(args: argparse.Namespace) -> int:
