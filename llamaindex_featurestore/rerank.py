@@ -10,19 +10,21 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from llamaindex_featurestore.context import entities_for, query_vectors
-from llamaindex_featurestore.reads import aread_query, covering, read_query
+from llamaindex_featurestore.reads import aread_query, read_query
 from llm_featurestore.clients.base import FeatureStoreClient
-from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
+from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
+from llm_featurestore.reranking import (
+    CONTEXT_KEY,
+    RERANK_KEY,
+    FeatureReranker,
+    Rescored,
+    WeightedCondition,
+    rescore,
+)
 
 __all__ = ["CONTEXT_KEY", "RERANK_KEY", "FeatureRerankPostprocessor", "rerank_nodes", "tag_node"]
-
-RERANK_KEY = "llmfs_rerank_boost"
-"""Node metadata key holding the sum of rule weights added to a node's score."""
-CONTEXT_KEY = "llmfs_context"
-"""Node metadata key marking a feature-context node (never re-scored or dropped here)."""
 
 
 def tag_node(
@@ -46,27 +48,35 @@ def tag_node(
 
 def rerank_nodes(
     nodes: Sequence[NodeWithScore],
-    weighted: Sequence[tuple[ResolvedCondition, float]],
+    weighted: Sequence[WeightedCondition],
     top_n: int | None = None,
 ) -> list[NodeWithScore]:
     """Re-score ``nodes`` by weighted conditions; pure, no I/O.
 
-    ``new score = (score or 0.0) + sum(weight of every condition the node's metadata
-    satisfies)``; nodes are sorted by new score, highest first, ties in input order. With
-    no conditions they pass through in input order. Context nodes
-    (``metadata["llmfs_context"]``) stay first, untouched, and do not count towards
-    ``top_n``. Inputs are not modified: re-scored nodes are copies recording the boost
-    under ``"llmfs_rerank_boost"``.
+    The decision is :func:`llm_featurestore.reranking.rescore`: ``new score = (score or
+    0.0) + sum(weight of every condition the node's metadata satisfies)``; nodes are
+    sorted by new score, highest first, ties in input order. With no conditions they
+    pass through in input order. Context nodes (``metadata["llmfs_context"]``) stay
+    first, untouched, and do not count towards ``top_n``. Inputs are not modified:
+    re-scored nodes are copies recording the boost under ``"llmfs_rerank_boost"``.
     """
-    context = [n for n in nodes if n.node.metadata.get(CONTEXT_KEY)]
-    others = [n for n in nodes if not n.node.metadata.get(CONTEXT_KEY)]
-    if weighted:
-        scored = []
-        for item in others:
-            boost = sum(w for cond, w in weighted if cond.matches(item.node.metadata))
-            scored.append(tag_node(item, RERANK_KEY, boost, score=item.get_score() + boost))
-        others = sorted(scored, key=NodeWithScore.get_score, reverse=True)  # stable
-    return [*context, *(others if top_n is None else others[:top_n])]
+    return _nodes(rescore(nodes, weighted, metadata=_metadata, score=_score, top_n=top_n))
+
+
+def _metadata(item: NodeWithScore) -> Mapping[str, Any]:
+    return item.node.metadata
+
+
+def _score(item: NodeWithScore) -> float:
+    return item.get_score()
+
+
+def _nodes(ranked: Sequence[Rescored[NodeWithScore]]) -> list[NodeWithScore]:
+    """Nodes as they came when not re-scored, else copies with their boost and new score."""
+    return [
+        r.item if r.boost is None else tag_node(r.item, RERANK_KEY, r.boost, score=r.score)
+        for r in ranked
+    ]
 
 
 class FeatureRerankPostprocessor(BaseNodePostprocessor):
@@ -79,7 +89,9 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     favorite_category``: +0.5), a negative one demotes (``price gt avg_order_value`` with
     ``factor=1.5``: -0.5). Rules whose feature has no usable value are skipped; with no
     user, a degraded read or a read the monitor refused, the nodes keep their scores and
-    order (``top_n`` still applies). Vectors the query already holds are reused.
+    order (``top_n`` still applies). Vectors the query already holds are reused. The
+    decision is :class:`llm_featurestore.reranking.FeatureReranker`'s, which LangChain's
+    :class:`~langchain_featurestore.rerank.FeatureRerankCompressor` shares.
 
     Args:
         client: Where features come from.
@@ -92,8 +104,8 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         monitor: Gates the read (its store gate) and receives its outcome.
 
     Raises:
-        FeatureConfigError: ``weights`` does not have one number per rule, or ``top_n``
-            is below 1.
+        FeatureConfigError: ``weights`` does not have one finite number per rule, or
+            ``top_n`` is not an integer of at least 1.
     """
 
     spec: FeatureFilterSpec
@@ -116,18 +128,11 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         fallback: bool = True,
         monitor: FeatureMonitor | None = None,
     ) -> None:
-        weights = [1.0] * len(spec.rules) if weights is None else [float(w) for w in weights]
-        if len(weights) != len(spec.rules):
-            raise FeatureConfigError(
-                f"weights has {len(weights)} value(s) but the spec has {len(spec.rules)} "
-                "rule(s); give one weight per rule, in rule order"
-            )
-        if top_n is not None and top_n < 1:
-            raise FeatureConfigError(f"top_n must be at least 1 (or None for all), got {top_n}")
+        reranker = FeatureReranker(spec, weights=weights, top_n=top_n)  # validates
         super().__init__(
             spec=spec,
-            weights=weights,
-            top_n=top_n,
+            weights=list(reranker.weights),
+            top_n=reranker.top_n,
             user_id=user_id,
             entities=dict(entities or {}),
             fallback=fallback,
@@ -148,14 +153,9 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         return ReadRequest(ids, needs, known=query_vectors(query_bundle))
 
     def _rerank(self, nodes: list[NodeWithScore], vectors: FeatureVectors) -> list[NodeWithScore]:
-        etype = self.spec.entity_type
-        vector = covering(vectors, etype, self.spec.feature_names)
-        weighted = [
-            (cond, weight)
-            for rule, weight in zip(self.spec.rules, self.weights, strict=True)
-            for cond in FeatureFilterSpec(rules=[rule], entity_type=etype).resolve(vector)
-        ]
-        return rerank_nodes(nodes, weighted, self.top_n)
+        reranker = FeatureReranker(self.spec, weights=self.weights, top_n=self.top_n)
+        vector = reranker.vector(vectors)
+        return _nodes(reranker.rerank(nodes, vector, metadata=_metadata, score=_score))
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
