@@ -5,6 +5,10 @@
 - :class:`FeatureFilteredRetriever`: vector search filtered by the user's features.
 - :func:`personalized_rag_chain` / :func:`personalized_retrieval`: lookup and retrieval in
   parallel, one lookup per request.
+- :class:`FeatureRerankCompressor` (a ``BaseDocumentCompressor``) and
+  :class:`FeatureRerankRetriever`: boost and demote retrieved documents by the user's
+  features, as LlamaIndex's ``FeatureRerankPostprocessor`` does nodes (imported on
+  first use).
 - :class:`FeatureContextMiddleware` (``langchain.agents.create_agent``) and
   :func:`feature_facts_tool`: the user's features in LangChain 1.x agents
   (``pip install 'llm-featurestore[agents]'``; imported on first use, so the rest of the
@@ -29,10 +33,18 @@ from langchain_featurestore.retrievers import (
 
 if TYPE_CHECKING:
     from langchain_featurestore.agents import FeatureContextMiddleware
+    from langchain_featurestore.rerank import (
+        RERANK_KEY,
+        FeatureRerankCompressor,
+        FeatureRerankRetriever,
+    )
     from langchain_featurestore.tools import feature_facts_tool
 
 _LAZY = {
     "FeatureContextMiddleware": "langchain_featurestore.agents",
+    "FeatureRerankCompressor": "langchain_featurestore.rerank",
+    "FeatureRerankRetriever": "langchain_featurestore.rerank",
+    "RERANK_KEY": "langchain_featurestore.rerank",
     "feature_facts_tool": "langchain_featurestore.tools",
 }
 
@@ -48,10 +60,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BACKFILL_KEY",
+    "RERANK_KEY",
     "FeatureContextMiddleware",
     "FeatureEnricherRunnable",
     "FeatureFilteredRetriever",
     "FeatureLookup",
+    "FeatureRerankCompressor",
+    "FeatureRerankRetriever",
     "SearchCandidates",
     "feature_facts_tool",
     "format_documents",

@@ -146,7 +146,7 @@ def rescore(
         ranked = []
         for item in others:
             meta = metadata(item)
-            boost = sum(weight for cond, weight in weighted if cond.matches(meta))
+            boost = sum((weight for cond, weight in weighted if cond.matches(meta)), 0.0)
             ranked.append(Rescored(item, boost, score(item) + boost))
         ranked.sort(key=lambda r: r.score, reverse=True)  # stable: ties keep input order
     else:
