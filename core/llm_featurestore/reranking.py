@@ -194,7 +194,7 @@ class FeatureReranker:
         """The read (for :class:`~llm_featurestore.reading.FeatureReader`) these rules
         need for ``entities``; ``known`` vectors are reused, only what they lack is read
         (nothing, when they hold every feature)."""
-        return ReadRequest(entities, self.required_features(), known=known or {})
+        return ReadRequest(entities, self.required_features(), known={} if known is None else known)
 
     def vector(self, vectors: Mapping[str, FeatureVector]) -> FeatureVector | None:
         """The entity's vector when it holds every feature the rules read, else ``None``."""
