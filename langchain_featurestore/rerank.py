@@ -48,11 +48,12 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config, set_config_context
 from langchain_core.runnables.utils import coro_with_context
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
+from langchain_featurestore._batched import BatchedRunnable
 from langchain_featurestore._runtime import runtime_ids
 from langchain_featurestore.lookup import vector_for
 from llm_featurestore.clients.base import FeatureStoreClient
@@ -61,7 +62,14 @@ from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest, warn_no_entity
-from llm_featurestore.reranking import CONTEXT_KEY, RERANK_KEY, FeatureReranker, Rescored
+from llm_featurestore.reranking import (
+    CONTEXT_KEY,
+    RERANK_KEY,
+    FeatureReranker,
+    Rescored,
+    check_top_n,
+    check_weights,
+)
 
 __all__ = ["CONTEXT_KEY", "RERANK_KEY", "FeatureRerankCompressor", "FeatureRerankRetriever"]
 
@@ -91,7 +99,8 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
 
     Raises:
         FeatureConfigError: ``weights`` does not have one finite number per rule, or
-            ``top_n`` is below 1.
+            ``top_n`` is not an integer of at least 1 (the messages of
+            :class:`~llamaindex_featurestore.rerank.FeatureRerankPostprocessor`).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -108,9 +117,20 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
     fallback: bool = True
     monitor: FeatureMonitor | None = None
 
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _check_weights(cls, weights: Any, info: ValidationInfo) -> Any:
+        spec = info.data.get("spec")  # absent when the spec itself was refused
+        return weights if spec is None else check_weights(spec, weights)
+
+    @field_validator("top_n", mode="before")
+    @classmethod
+    def _check_top_n(cls, top_n: Any) -> Any:
+        return check_top_n(top_n)
+
     @model_validator(mode="after")
     def _check(self) -> FeatureRerankCompressor:
-        self.weights = list(self._reranker().weights)
+        self.weights = list(self._reranker().weights)  # None: 1.0 per rule
         return self
 
     @property
@@ -141,8 +161,9 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
         ids = runtime_ids(
             {etype: self.key}, state=source, config=ensure_config(config), defaults=defaults
         )
-        known = _known(features, etype)
-        ids.update({t: v.entity_id for t, v in known.items() if t == etype})
+        known = _known(features, etype, self.features_key)
+        if etype in known:
+            ids[etype] = known[etype].entity_id
         if self.spec.rules and etype not in ids:
             warn_no_entity("FeatureRerankCompressor", {etype: self.key})
         return self._reranker().request(ids, known)
@@ -224,8 +245,9 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
         """A Runnable re-ranking a list of documents (``retriever | it``), or a dict
         holding them under ``documents_key`` (``personalized_retrieval(...) | it``): the
         dict comes back with them re-ranked, and its vectors under ``features_key`` are
-        reused, so an entity they cover is not read again."""
-        return RunnableLambda(self._invoke, afunc=self._ainvoke, name="FeatureRerankCompressor")
+        reused, so an entity they cover is not read again. ``batch`` over N inputs
+        reads with one backend call per entity type."""
+        return _RerankStep(self)
 
     def _unpack(self, input: Any) -> tuple[list[Document], Mapping[str, Any] | None]:
         if isinstance(input, Mapping) and self.documents_key in input:
@@ -241,9 +263,6 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
             f"'{self.features_key}'), got {type(input).__name__}"
         )
 
-    def _pack(self, input: Any, documents: list[Document]) -> Any:
-        return {**input, self.documents_key: documents} if isinstance(input, Mapping) else documents
-
     def _prepare(
         self, input: Any, config: RunnableConfig
     ) -> tuple[list[Document], ReadRequest | None]:
@@ -253,27 +272,61 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
             return documents, None
         return documents, self._request(source, config, (source or {}).get(self.features_key))
 
-    def _invoke(self, input: Any, config: RunnableConfig) -> Any:
-        documents, request = self._prepare(input, config)
-        vectors = FeatureVectors() if request is None else self._reader().read(request)
-        return self._pack(input, self._finish(documents, vectors))
+    def _outputs(
+        self,
+        inputs: Sequence[Any],
+        prepared: Sequence[tuple[list[Document], ReadRequest | None]],
+        read: Sequence[FeatureVectors],
+    ) -> list[Any]:
+        """Each input with its documents re-ranked by its read (in order, one per request)."""
+        reads = iter(read)
+        out = []
+        for input_, (documents, request) in zip(inputs, prepared, strict=True):
+            vectors = FeatureVectors() if request is None else next(reads)
+            ranked = self._finish(documents, vectors)
+            out.append(
+                {**input_, self.documents_key: ranked} if isinstance(input_, Mapping) else ranked
+            )
+        return out
 
-    async def _ainvoke(self, input: Any, config: RunnableConfig) -> Any:
-        documents, request = self._prepare(input, config)
-        vectors = FeatureVectors() if request is None else await self._reader().aread(request)
-        return self._pack(input, self._finish(documents, vectors))
+
+class _RerankStep(BatchedRunnable[Any, Any]):
+    """:meth:`FeatureRerankCompressor.as_runnable`: N inputs, one read flow call."""
+
+    def __init__(self, compressor: FeatureRerankCompressor) -> None:
+        self.compressor = compressor
+        self.name = "FeatureRerankCompressor"
+
+    def _run(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        c = self.compressor
+        prepared = [c._prepare(i, config) for i, config in zip(inputs, configs, strict=True)]
+        read = c._reader().read_many([r for _, r in prepared if r is not None])
+        return c._outputs(inputs, prepared, read)
+
+    async def _arun(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        c = self.compressor
+        prepared = [c._prepare(i, config) for i, config in zip(inputs, configs, strict=True)]
+        read = await c._reader().aread_many([r for _, r in prepared if r is not None])
+        return c._outputs(inputs, prepared, read)
 
 
-def _known(features: Any, entity_type: str) -> Mapping[str, FeatureVector]:
+def _known(features: Any, entity_type: str, key: str) -> Mapping[str, FeatureVector]:
     """Vectors already read, as ``{entity_type: FeatureVector}``; a lookup's mapping is
     kept as it is, so its outcome carries over (a refused read stays refused).
 
     Raises:
-        FeatureConfigError: ``features`` is not one of :func:`vector_for`'s shapes.
+        FeatureConfigError: ``features`` is not one of :func:`vector_for`'s shapes, or
+            is one vector of another entity type.
     """
     vector = vector_for(features, entity_type)
     if isinstance(features, Mapping):
         return features
+    if vector is not None and vector.entity_type != entity_type:
+        raise FeatureConfigError(
+            f"The vector under '{key}' is for entity type '{vector.entity_type}' (id "
+            f"'{vector.entity_id}'), but the rerank spec reads '{entity_type}'; pass the "
+            f"'{entity_type}' vector, or a mapping {{entity_type: FeatureVector}}"
+        )
     return {} if vector is None else {entity_type: vector}
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -68,11 +68,16 @@ def check_weights(spec: FeatureFilterSpec, weights: Sequence[float] | None) -> l
     """One finite weight per rule of ``spec``, in rule order; 1.0 each when ``None``.
 
     Raises:
-        FeatureConfigError: not one weight per rule, or a weight that is not a finite
-            number (the message names its position and value).
+        FeatureConfigError: not a list, not one weight per rule, or a weight that is
+            not a finite number (the message names its position and value).
     """
     if weights is None:
         return [1.0] * len(spec.rules)
+    if isinstance(weights, (str, bytes, Mapping)) or not isinstance(weights, Iterable):
+        raise FeatureConfigError(
+            f"weights must be a list of numbers, one per rule, got {type(weights).__name__} "
+            f"{weights!r}"
+        )
     checked: list[float] = []
     for i, weight in enumerate(weights):
         if isinstance(weight, bool) or not isinstance(weight, numbers.Real):

@@ -27,9 +27,9 @@ from langchain_featurestore import (
 )
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.errors import FeatureStoreUnavailableError
+from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule, ResolvedCondition
-from llm_featurestore.models import utcnow
+from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
 from llm_featurestore.reranking import CONTEXT_KEY
 from tests.unit.test_langchain_fakes import CountingClient, DeadBackend, HashEmbeddings
 from tests.unit.test_llamaindex_context import gated_monitor
@@ -356,3 +356,80 @@ async def test_a_read_the_monitor_refused_is_not_asked_again(
     assert out["features"].skipped_reason == "monitor_disabled"
     assert out["documents"] == documents()
     assert client.calls == []
+
+
+async def test_batch_reads_with_one_backend_call(store: LocalFeatureStore, use_async: bool) -> None:
+    client = CountingClient(store)
+    step = compressor(client).as_runnable()
+    inputs: list[Any] = [documents(), {"documents": documents(), "user_id": "cold"}, []]
+    configs: list[RunnableConfig] = [configurable("u1"), {}, configurable("u1")]
+    out = await step.abatch(inputs, configs) if use_async else step.batch(inputs, configs)
+    assert ids(out[0])[2:] == ["hike-cheap", "no-meta", "run-pricey"]
+    assert out[1]["documents"] == documents()  # cold: no usable feature
+    assert out[2] == []
+    assert client.calls == [(["u1", "cold"], "user", SPEC.feature_names)]
+    assert step.get_name() == "FeatureRerankCompressor"
+
+
+# ------------------------------------------------------------------ errors
+
+
+ORG = FeatureVector.build(
+    entity_id="o1",
+    entity_type="organization",
+    feature_names=["plan"],
+    values={"plan": "pro"},
+    statuses={"plan": FeatureStatus.PRESENT},
+    source="local",
+)
+EXPECTS = (
+    "FeatureRerankCompressor expects a list of Documents, or a dict holding them under "
+    "'documents' (and vectors already read under 'features'), got "
+)
+
+
+@pytest.mark.parametrize(
+    ("input", "config", "message"),
+    [
+        ("running shoes", {}, EXPECTS + "str"),
+        ({"question": "q", "docs": []}, {}, EXPECTS + "dict"),
+        ([Document(page_content="a"), "b"], {}, EXPECTS + "list"),
+        (
+            {"documents": documents(), "features": "u1"},
+            {},
+            "features must be a FeatureVector, a mapping {entity_type: FeatureVector} or None "
+            "(the output of FeatureLookup), got str",
+        ),
+        (
+            {"documents": documents(), "features": ORG},
+            {},
+            "The vector under 'features' is for entity type 'organization' (id 'o1'), but the "
+            "rerank spec reads 'user'; pass the 'user' vector, or a mapping "
+            "{entity_type: FeatureVector}",
+        ),
+        (
+            documents(),
+            configurable(1.5),
+            "Entity id under 'user_id' must be a string or an integer, got float 1.5",
+        ),
+    ],
+)
+async def test_bad_inputs_are_config_errors(
+    store: LocalFeatureStore, input: Any, config: Any, message: str, use_async: bool
+) -> None:
+    with pytest.raises(FeatureConfigError) as info:
+        await run(compressor(store).as_runnable(), input, use_async, config)
+    assert str(info.value) == message
+
+
+def test_vectors_already_read_must_fit_the_spec(store: LocalFeatureStore) -> None:
+    c = compressor(store)
+    with pytest.raises(FeatureConfigError, match="got a vector for 'organization' \\(id 'o1'\\)"):
+        c.rerank_documents(documents(), ORG)
+    partial = store.get_features("u1", "user", ["favorite_category"])
+    with pytest.raises(FeatureConfigError) as info:
+        c.rerank_documents(documents(), partial)
+    assert "fetched without feature(s) preferred_brands" in str(info.value)
+    assert "include spec.feature_names in the lookup's feature_names" in str(info.value)
+    with pytest.raises(FeatureConfigError, match="got list"):
+        c.rerank_documents(documents(), [partial])
