@@ -22,7 +22,7 @@ becomes a :class:`Plan` (request-data fields included) is :mod:`.plans`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -44,6 +44,8 @@ __all__ = [
     "RegistrySnapshot",
     "entity_of",
     "on_demand_entity",
+    "push_targets",
+    "read_data_sources",
     "read_registry",
     "services_by_feature",
     "ttl_of",
@@ -99,6 +101,32 @@ def read_registry(
         of = f" of project '{project}'" if project else ""
         raise FeatureStoreUnavailableError(f"Cannot read the Feast registry{of}: {exc}") from exc
     return RegistrySnapshot(str(project), entities, views, services, on_demand)
+
+
+def read_data_sources(store: Any, *, allow_cache: bool = True) -> tuple[list[Any], list[Any]]:
+    """``store``'s data sources, and its label views (views a push source may feed that
+    ``list_feature_views`` leaves out; none before Feast had them).
+
+    Raises:
+        FeatureStoreUnavailableError: the registry cannot be read.
+    """
+    try:
+        sources = list(store.list_data_sources(allow_cache=allow_cache))
+        list_label_views = getattr(store, "list_label_views", None)
+        labels = list(list_label_views(allow_cache=allow_cache)) if list_label_views else []
+    except Exception as exc:
+        raise FeatureStoreUnavailableError(f"Cannot read the Feast data sources: {exc}") from exc
+    return sources, labels
+
+
+def push_targets(views: Iterable[Any]) -> dict[str, list[str]]:
+    """Push source name -> the names of the ``views`` it feeds (their stream source), sorted."""
+    out: dict[str, list[str]] = {}
+    for view in views:
+        source = getattr(view, "stream_source", None)
+        if source is not None and type(source).__name__ == "PushSource":
+            out.setdefault(source.name, []).append(view.name)
+    return {name: sorted(set(names)) for name, names in out.items()}
 
 
 def entity_of(view: Any) -> str | None:
