@@ -33,7 +33,11 @@ from llm_featurestore.clients.feast_http.protocol import (
     resolve_http_names,
 )
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings
-from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    unknown_entity_type,
+)
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.settings import settings_from
 
@@ -41,6 +45,18 @@ __all__ = ["FeastHttpClient"]
 
 _MAX_PLANS = 1024
 _HINT = " (per FeastHttpClient(request_fields=...); views and services it omits take none)"
+_DROPPED = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
+"""How a pooled connection the server closed fails when reused."""
+
+
+def _dropped(exc: FeatureStoreUnavailableError) -> bool:
+    """Whether a read failed on a connection the server had closed.
+
+    ``feast serve`` closes the connection after every error answer (Starlette re-raises
+    the exception its handler answered), so the read after a refused one may find its
+    pooled connection gone. Reads are safe to resend, once.
+    """
+    return isinstance(exc.__cause__, _DROPPED)
 
 
 class FeastHttpClient(HttpBackend):
@@ -222,7 +238,7 @@ class FeastHttpClient(HttpBackend):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(self._send("POST", PATH, what, body))
+                body = flow.send(self._post(what, body))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
@@ -240,7 +256,7 @@ class FeastHttpClient(HttpBackend):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(await self._asend("POST", PATH, what, body))
+                body = flow.send(await self._apost(what, body))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
@@ -272,6 +288,24 @@ class FeastHttpClient(HttpBackend):
             [entity_id], entity_type, feature_names, request_data=batch
         )
         return vectors[0]
+
+    def _post(self, what: str, body: str) -> httpx.Response:
+        """``POST /get-online-features``, resent once on a dropped connection."""
+        try:
+            return self._send("POST", PATH, what, body)
+        except FeatureStoreUnavailableError as exc:
+            if not _dropped(exc):
+                raise
+        return self._send("POST", PATH, what, body)
+
+    async def _apost(self, what: str, body: str) -> httpx.Response:
+        """Async twin of :meth:`_post`."""
+        try:
+            return await self._asend("POST", PATH, what, body)
+        except FeatureStoreUnavailableError as exc:
+            if not _dropped(exc):
+                raise
+        return await self._asend("POST", PATH, what, body)
 
     @staticmethod
     def _what(entity_ids: Sequence[str], entity_type: str) -> str:
