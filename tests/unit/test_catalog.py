@@ -188,8 +188,8 @@ def test_definitions_are_frozen_and_strict() -> None:
     assert str(info.value).splitlines()[:2] == [
         "Invalid feature definition:",
         "  colour: unknown key; valid keys: description, dtype, entity_type, feature_services, "
-        "feature_view, label, name, owner, sensitivity, source, source_path, source_type, tags, "
-        "ttl_seconds, version",
+        "feature_view, label, name, owner, request_sources, sensitivity, source, source_path, "
+        "source_type, tags, ttl_seconds, version",
     ]
     with pytest.raises(FeatureConfigError, match=r"(?m)^  name: String should have at least 1"):
         FeatureDefinition(name="", entity_type="user")

@@ -15,6 +15,9 @@ PINNED: dict[str, list[str]] = {
         "FeatureCatalog",
         "FeatureDefinition",
         "FeatureLineage",
+        "OnDemandViewDefinition",
+        "PushSourceDefinition",
+        "RequestSourceDefinition",
         "Sensitivity",
     ],
     "llm_featurestore.cli": [

@@ -8,11 +8,29 @@ sensitivity from it; operators use :meth:`~FeatureCatalog.search` for discovery 
 comes from and which task types used it (from a
 :class:`~llm_featurestore.monitor.FeatureMonitor`).
 
-The package: :mod:`.definitions` (the models), :mod:`.collection` (the catalog, its
-names, search and lineage) and :mod:`.loaders` (YAML, and Feast's registry).
+Next to features, the catalog lists where they come from besides stored views:
+on-demand views, request sources and push sources (:mod:`.sources`).
+
+The package: :mod:`.definitions` (the feature models), :mod:`.sources` (the source
+models), :mod:`.collection` (the catalog, its names, search and lineage),
+:mod:`.loaders` (YAML, and Feast's registry) and :mod:`.feast_sources` (Feast's
+on-demand views, request and push sources).
 """
 
 from llm_featurestore.catalog.collection import FeatureCatalog
 from llm_featurestore.catalog.definitions import FeatureDefinition, FeatureLineage, Sensitivity
+from llm_featurestore.catalog.sources import (
+    OnDemandViewDefinition,
+    PushSourceDefinition,
+    RequestSourceDefinition,
+)
 
-__all__ = ["FeatureCatalog", "FeatureDefinition", "FeatureLineage", "Sensitivity"]
+__all__ = [
+    "FeatureCatalog",
+    "FeatureDefinition",
+    "FeatureLineage",
+    "OnDemandViewDefinition",
+    "PushSourceDefinition",
+    "RequestSourceDefinition",
+    "Sensitivity",
+]

@@ -18,6 +18,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_featurestore.catalog.definitions import FeatureDefinition, FeatureLineage, label_of
+from llm_featurestore.catalog.sources import (
+    SOURCE_SECTIONS,
+    OnDemandViewDefinition,
+    PushSourceDefinition,
+    RequestSourceDefinition,
+    SourceDefinition,
+)
 from llm_featurestore.clients.names import NameIndex
 from llm_featurestore.errors import FeatureConfigError, unknown_name_message
 
@@ -57,6 +64,10 @@ def _search_fields(d: FeatureDefinition) -> tuple[str, ...]:
 class FeatureCatalog:
     """A thread-safe collection of :class:`FeatureDefinition`, keyed by entity type and name.
 
+    It also lists where features come from besides stored views, each kind by name
+    (:mod:`~llm_featurestore.catalog.sources`): :meth:`on_demand_views`,
+    :meth:`request_sources` and :meth:`push_sources`, added with :meth:`add_source`.
+
     Args:
         definitions: Initial definitions, added with :meth:`add`.
 
@@ -68,6 +79,9 @@ class FeatureCatalog:
         self._lock = threading.RLock()
         self._by_ref: dict[tuple[str, str], FeatureDefinition] = {}
         self._indexes: dict[str, NameIndex] = {}
+        self._sources: dict[type[SourceDefinition], dict[str, SourceDefinition]] = {
+            kind: {} for kind in SOURCE_SECTIONS.values()
+        }
         for definition in definitions:
             self.add(definition)
 
@@ -91,6 +105,40 @@ class FeatureCatalog:
                 )
             self._by_ref[key] = definition
             self._indexes.pop(definition.entity_type, None)
+
+    def add_source(self, definition: SourceDefinition) -> None:
+        """Add an on-demand view, request source or push source definition.
+
+        Raises:
+            FeatureConfigError: the catalog already holds one of that kind and name.
+        """
+        with self._lock:
+            kind = self._sources[type(definition)]
+            if definition.name in kind:
+                raise FeatureConfigError(
+                    f"{type(definition).config_name.capitalize()} '{definition.name}' is "
+                    "already in the catalog; remove the duplicate"
+                )
+            kind[definition.name] = definition
+
+    def _listed(self, kind: type[SourceDefinition]) -> builtins.list[Any]:
+        with self._lock:
+            return sorted(self._sources[kind].values(), key=lambda d: d.name)
+
+    def on_demand_views(
+        self, entity_type: str | None = None
+    ) -> builtins.list[OnDemandViewDefinition]:
+        """The on-demand views (of ``entity_type`` when given), sorted by name."""
+        views: builtins.list[OnDemandViewDefinition] = self._listed(OnDemandViewDefinition)
+        return [v for v in views if entity_type in (None, v.entity_type)]
+
+    def request_sources(self) -> builtins.list[RequestSourceDefinition]:
+        """The request sources, sorted by name."""
+        return self._listed(RequestSourceDefinition)
+
+    def push_sources(self) -> builtins.list[PushSourceDefinition]:
+        """The push sources, sorted by name."""
+        return self._listed(PushSourceDefinition)
 
     def _index(self, entity_type: str) -> NameIndex:
         """The names of ``entity_type`` (call with the lock held)."""
@@ -219,6 +267,7 @@ class FeatureCatalog:
             source_type=d.source_type,
             source_path=d.source_path,
             feature_services=sorted(d.feature_services),
+            request_sources=list(d.request_sources),
             task_types=sorted(tasks),
             owner=d.owner,
             definition=d,
@@ -240,7 +289,14 @@ class FeatureCatalog:
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML shape of this catalog (``from_yaml(catalog.to_dict())`` round-trips)."""
-        return {"features": [d.model_dump(exclude_defaults=True, mode="json") for d in self.list()]}
+        doc: dict[str, Any] = {
+            "features": [d.model_dump(exclude_defaults=True, mode="json") for d in self.list()]
+        }
+        for section, kind in SOURCE_SECTIONS.items():
+            listed = self._listed(kind)
+            if listed:
+                doc[section] = [d.model_dump(exclude_defaults=True, mode="json") for d in listed]
+        return doc
 
     @classmethod
     def from_feast(cls, repo_path_or_store: str | os.PathLike[str] | Any) -> FeatureCatalog:

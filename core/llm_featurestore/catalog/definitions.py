@@ -50,6 +50,11 @@ class FeatureDefinition(ConfigModel):
     feature_services: list[str] = Field(
         default_factory=list, description="Feature services that include this feature."
     )
+    request_sources: list[str] = Field(
+        default_factory=list,
+        description="For an on-demand feature: the request sources whose fields a read "
+        "passes as request data.",
+    )
 
     @property
     def display_label(self) -> str:
@@ -84,6 +89,9 @@ class FeatureLineage(BaseModel):
     source_type: str | None
     source_path: str | None
     feature_services: list[str]
+    request_sources: list[str] = Field(
+        default_factory=list, description="Request sources it is computed from (on-demand)."
+    )
     task_types: list[str] = Field(description="Task types whose prompts used it (sorted).")
     owner: str | None
     definition: FeatureDefinition

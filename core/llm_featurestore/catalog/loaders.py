@@ -16,6 +16,17 @@ YAML shape (every key but ``name`` and ``entity_type`` optional; unknown keys ar
         source: orders_daily         # data source name, for lineage
         source_path: s3://bucket/orders.parquet
         feature_view: user_stats
+    on_demand_views:                 # optional, like request_sources and push_sources
+      - name: transformed_conv_rate  # fields: catalog.sources.OnDemandViewDefinition
+        entity_type: driver
+        features: [conv_rate_plus_val1]
+        request_sources: [vals_to_add]
+    request_sources:
+      - name: vals_to_add
+        fields: {val_to_add: Int64}
+    push_sources:
+      - name: driver_stats_push_source
+        feature_views: [driver_hourly_stats_fresh]
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llm_featurestore.catalog.definitions import SENSITIVITIES, FeatureDefinition
+from llm_featurestore.catalog.sources import SOURCE_SECTIONS
 from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
 from llm_featurestore.settings import validate_config
 
@@ -34,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["load_feast", "load_yaml"]
 
-_TOP_LEVEL = ("features", "version")
+_TOP_LEVEL = ("features", "version", *SOURCE_SECTIONS)
 
 
 def _read_document(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, str]:
@@ -97,6 +109,35 @@ def load_yaml(catalog: FeatureCatalog, source: str | os.PathLike[str] | Mapping[
             catalog.add(definition)
         except FeatureConfigError as exc:
             raise FeatureConfigError(f"Feature catalog {where}, {label}: {exc}") from None
+    _load_sources(catalog, doc, where)
+
+
+def _load_sources(catalog: FeatureCatalog, doc: Mapping[str, Any], where: str) -> None:
+    """The ``on_demand_views``, ``request_sources`` and ``push_sources`` lists."""
+    for section, kind in SOURCE_SECTIONS.items():
+        entries = doc.get(section, [])
+        if not isinstance(entries, list):
+            raise FeatureConfigError(
+                f"Feature catalog {where}: '{section}' must be a list of mappings, "
+                f"got {type(entries).__name__}"
+            )
+        for i, entry in enumerate(entries):
+            label = f"{section} entry {i + 1}"
+            if not isinstance(entry, Mapping):
+                raise FeatureConfigError(
+                    f"Feature catalog {where}, {label}: expected a mapping of "
+                    f"{kind.__name__} fields, got {type(entry).__name__}"
+                )
+            definition = validate_config(
+                kind,
+                dict(entry),
+                origin=f"feature catalog {where}, {label}",
+                prefix=(section, str(i)),
+            )
+            try:
+                catalog.add_source(definition)
+            except FeatureConfigError as exc:
+                raise FeatureConfigError(f"Feature catalog {where}, {label}: {exc}") from None
 
 
 def load_feast(catalog: FeatureCatalog, repo_path_or_store: str | os.PathLike[str] | Any) -> None:
@@ -107,16 +148,18 @@ def load_feast(catalog: FeatureCatalog, repo_path_or_store: str | os.PathLike[st
     the repo (:func:`~llm_featurestore.clients.feast.shared_feature_store`) unless a
     ``FeatureStore`` or a :class:`~llm_featurestore.clients.feast.FeastClient` is given.
 
-    Reads every feature view and stream feature view keyed by exactly one entity (as
-    the Feast client does; views with composite or no entity keys, and on-demand
-    feature views, are skipped). For each field: ``dtype`` (Feast's type name, e.g.
+    Reads every feature view and stream feature view keyed by exactly one entity, and
+    every on-demand view whose source views are (as the Feast client does; views with
+    composite or no entity keys are skipped). For each field: ``dtype`` (Feast's type name, e.g.
     ``"Float64"``), ``description``, ``tags`` (view tags overlaid by field tags),
     ``ttl_seconds`` (the view's ttl; a zero ttl is None), ``feature_view``,
     ``source``/``source_path``/``source_type`` (the view's batch source, or stream
     source without one) and ``feature_services``. Reserved tags, looked up on the
     field then the view: ``sensitivity``, ``owner`` (else the view's owner) and
     ``version`` (else the view's current version number); ``label`` is read from
-    field tags only.
+    field tags only. On-demand features have ``source_type="OnDemandFeatureView"`` and
+    their ``request_sources``; the catalog also lists every on-demand view, request
+    source and push source (:func:`~llm_featurestore.catalog.feast_sources.add_feast_sources`).
 
     Raises:
         MissingDependencyError: Feast is not installed (``pip install
@@ -124,6 +167,7 @@ def load_feast(catalog: FeatureCatalog, repo_path_or_store: str | os.PathLike[st
         FeatureConfigError: the repo cannot be opened or read, or a ``sensitivity`` tag
             holds an unknown level (the message names the view and field).
     """
+    from llm_featurestore.catalog.feast_sources import add_feast_sources
     from llm_featurestore.clients.feast import FeastClient, shared_feature_store
     from llm_featurestore.clients.feast.registry import (
         entity_of,
@@ -150,6 +194,10 @@ def load_feast(catalog: FeatureCatalog, repo_path_or_store: str | os.PathLike[st
         for feature in view.features:
             services = in_services.get((view.name, feature.name), [])
             catalog.add(_definition_from_feast(view, feature, entity_type, services))
+    try:
+        add_feast_sources(catalog, store, snapshot, in_services, _definition_from_feast)
+    except FeatureStoreUnavailableError as exc:
+        raise FeatureConfigError(str(exc)) from exc
 
 
 def _feast_source(view: Any) -> tuple[str | None, str | None, str | None]:

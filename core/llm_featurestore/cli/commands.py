@@ -22,7 +22,7 @@ from llm_featurestore.cli.common import (
     parse_entity,
     read_settings,
 )
-from llm_featurestore.cli.show import new_console, print_result, print_vector
+from llm_featurestore.cli.show import new_console, print_result, print_sources, print_vector
 
 if TYPE_CHECKING:
     from llm_featurestore.enricher import EnricherConfig, EnrichmentResult
@@ -200,6 +200,8 @@ def catalog_command(args: argparse.Namespace) -> int:
             Text(origin),
         )
     console.print(table)
+    if query is None:
+        print_sources(console, catalog)
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""How the commands print: rich tables of vectors, the block, and the catalog."""
+"""How the commands print: rich tables of vectors, the block, and the catalog's sources."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from llm_featurestore.catalog import FeatureCatalog
     from llm_featurestore.enricher import EnrichmentResult
     from llm_featurestore.models import FeatureVector
 
-__all__ = ["new_console", "print_result", "print_vector"]
+__all__ = ["new_console", "print_result", "print_sources", "print_vector"]
 
 
 def new_console() -> Console:
@@ -136,3 +137,53 @@ def print_result(
     )
     if show_prompt:
         console.print(Panel(Text(result.enriched_prompt), title="Final prompt", expand=False))
+
+
+def _listing(names: Any) -> str:
+    return ", ".join(names) or "-"
+
+
+def print_sources(console: Console, catalog: FeatureCatalog) -> None:
+    """The catalog's on-demand views, request sources and push sources, a table each
+    (nothing for a kind the catalog has none of)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    tables: list[Table] = []
+    views = catalog.on_demand_views()
+    if views:
+        table = Table(title=f"{len(views)} on-demand views", title_justify="left")
+        for column in ("View", "Entity", "Mode", "Features", "Reads", "Request sources"):
+            table.add_column(column)
+        for v in views:
+            mode = f"{v.mode} (written online)" if v.write_to_online_store else v.mode
+            table.add_row(
+                Text(v.name),
+                Text(v.entity_type or "-"),
+                Text(mode),
+                Text(_listing(v.features)),
+                Text(_listing(v.feature_views)),
+                Text(_listing(v.request_sources)),
+            )
+        tables.append(table)
+    requests = catalog.request_sources()
+    if requests:
+        table = Table(title=f"{len(requests)} request sources", title_justify="left")
+        for column in ("Source", "Fields (pass as request_data)", "Needed by"):
+            table.add_column(column)
+        for r in requests:
+            fields = _listing(f"{name}: {dtype}" for name, dtype in r.fields.items())
+            table.add_row(Text(r.name), Text(fields), Text(_listing(r.on_demand_views)))
+        tables.append(table)
+    pushes = catalog.push_sources()
+    if pushes:
+        table = Table(title=f"{len(pushes)} push sources", title_justify="left")
+        for column in ("Source", "Feeds", "Batch source"):
+            table.add_column(column)
+        for p in pushes:
+            table.add_row(
+                Text(p.name), Text(_listing(p.feature_views)), Text(p.batch_source or "-")
+            )
+        tables.append(table)
+    for table in tables:
+        console.print(table)

@@ -4,7 +4,10 @@ The package, one idea per module:
 
 * :mod:`.config`: :class:`FeastClientConfig`, importable without Feast;
 * :mod:`.store`: the process-wide ``FeatureStore`` per repo, and its event-loop binding;
-* :mod:`.registry`: entity indexes, name resolution, feature services and plans;
+* :mod:`.registry`: entity indexes, name resolution, on-demand views, feature services;
+* :mod:`.plans`: requested names as plans (columns, request-data fields, bare names);
+* :mod:`.request_data`: request data for on-demand views, checked and as columns
+  (no Feast import: the HTTP client shares it);
 * :mod:`.ids`: string ids as join key values;
 * :mod:`.decode`: the response proto as vectors (the shared cell rule, column-wise);
 * :mod:`.writes`: writes through pandas, one row per feature view;

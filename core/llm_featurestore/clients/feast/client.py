@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from llm_featurestore.clients.base import WritableFeatureStore, check_request
 from llm_featurestore.clients.feast.config import FeastClientConfig
 from llm_featurestore.clients.feast.decode import decode_vectors
 from llm_featurestore.clients.feast.ids import coerce_all
 from llm_featurestore.clients.feast.registry import FeastRegistry, Plan
+from llm_featurestore.clients.feast.request_data import request_columns, single_request_data
 from llm_featurestore.clients.feast.store import (
     native_async,
     shared_feature_store,
@@ -54,8 +55,12 @@ class FeastClient(WritableFeatureStore):
         **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``)
             when ``config`` is not given.
 
-    Names: ``view:feature`` refs, bare names unique among the entity's feature views,
-    or a feature service's name alone (see :mod:`~llm_featurestore.clients.feast.registry`).
+    Names: ``view:feature`` refs, bare names unique among the entity's feature views
+    (on-demand views included), or a feature service's name alone (see
+    :mod:`~llm_featurestore.clients.feast.registry`). Features of on-demand views are
+    computed by Feast at read time from their request sources' fields, passed per
+    entity as ``request_data`` (see :meth:`get_batch_features` and
+    :meth:`request_fields`).
     Registry lookups happen once per (entity type, feature names) and are cached; call
     :meth:`refresh` after ``feast apply`` changes the repo. The async methods use
     Feast's native ``get_online_features_async`` when the online store reads async
@@ -69,6 +74,7 @@ class FeastClient(WritableFeatureStore):
 
     source = "feast"
     config_class = FeastClientConfig
+    accepts_request_data: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -113,11 +119,19 @@ class FeastClient(WritableFeatureStore):
     # ------------------------------------------------------------------ reads
 
     def _prepare(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        request_data: Sequence[Mapping[str, Any]] | None,
     ) -> tuple[Plan, dict[str, list[Any]]]:
+        """The plan and Feast's ``entity_rows`` (join key and request-data columns),
+        every check done before any read of the online store."""
         check_request(entity_ids, entity_type, feature_names)
         plan = self._registry.plan(entity_type, feature_names)
-        return plan, {plan.join_key: coerce_all(plan.coerce, entity_ids, entity_type)}
+        columns = request_columns(plan.request_fields, entity_ids, entity_type, request_data)
+        keys = coerce_all(plan.coerce, entity_ids, entity_type)
+        return plan, {**columns, plan.join_key: keys}
 
     def _decode(
         self, response: Any, plan: Plan, entity_ids: Sequence[str], entity_type: str
@@ -135,49 +149,123 @@ class FeastClient(WritableFeatureStore):
         return FeatureStoreUnavailableError(f"{where} failed: {type(exc).__name__}: {exc}")
 
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[FeatureVector]:
-        plan, rows = self._prepare(entity_ids, entity_type, feature_names)
+        """Read ``feature_names`` for every id (see the base class).
+
+        Args:
+            entity_ids: The ids, in the order of the answer.
+            entity_type: The Feast entity, e.g. ``"driver"``.
+            feature_names: Refs, unique bare names, or one feature service's name.
+            request_data: One mapping per id (request field -> value), aligned with
+                ``entity_ids``: the fields of the request sources of the on-demand
+                views read (:meth:`request_fields` lists them). ``None`` when none
+                are needed.
+
+        Raises:
+            FeatureConfigError: an unknown or ambiguous name, a bad id, request data
+                of the wrong shape or length, or a request field no requested
+                feature needs (the message lists the valid ones).
+            FeatureValidationError: a needed request field is missing (the message
+                says which, for which features, and how to pass it), or a value is
+                invalid or not of the field's Feast type.
+            FeatureStoreUnavailableError: the online store could not be read.
+        """
+        plan, rows = self._prepare(entity_ids, entity_type, feature_names, request_data)
         if not entity_ids:
             return []
         try:
             response = self.store.get_online_features(
-                features=plan.features, entity_rows=rows, full_feature_names=True
+                features=plan.features, entity_rows=rows, full_feature_names=plan.full_names
             )
         except Exception as exc:
             raise self._read_error(exc, entity_type) from exc
         return self._decode(response, plan, entity_ids, entity_type)
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[FeatureVector]:
         if not self.native_async:
-            return await to_thread(self.get_batch_features, entity_ids, entity_type, feature_names)
+            return await to_thread(
+                self.get_batch_features,
+                entity_ids,
+                entity_type,
+                feature_names,
+                request_data=request_data,
+            )
         check_request(entity_ids, entity_type, feature_names)
         if not self._registry.has_plan(entity_type, feature_names):
             # The first resolution reads the registry (file or network I/O): use a thread.
             await to_thread(self._registry.plan, entity_type, feature_names)
-        plan, rows = self._prepare(entity_ids, entity_type, feature_names)
+        plan, rows = self._prepare(entity_ids, entity_type, feature_names, request_data)
         if not entity_ids:
             return []
         try:
             await use_running_loop(self.store)
             response = await self.store.get_online_features_async(
-                features=plan.features, entity_rows=rows, full_feature_names=True
+                features=plan.features, entity_rows=rows, full_feature_names=plan.full_names
             )
         except Exception as exc:
             raise self._read_error(exc, entity_type) from exc
         return self._decode(response, plan, entity_ids, entity_type)
 
+    def get_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Mapping[str, Any] | None = None,
+    ) -> FeatureVector:
+        """One entity's features; ``request_data`` is its one mapping (see the batch)."""
+        batch = single_request_data(request_data)
+        return self.get_batch_features([entity_id], entity_type, feature_names, request_data=batch)[
+            0
+        ]
+
+    async def aget_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Mapping[str, Any] | None = None,
+    ) -> FeatureVector:
+        batch = single_request_data(request_data)
+        vectors = await self.aget_batch_features(
+            [entity_id], entity_type, feature_names, request_data=batch
+        )
+        return vectors[0]
+
+    def request_fields(self, entity_type: str, feature_names: Sequence[str]) -> dict[str, str]:
+        """The request-data fields a read of ``feature_names`` needs, with their Feast
+        type names (``{"val_to_add": "Int64"}``), in the order of their request sources;
+        ``{}`` when it needs none. Also what ``FeastHttpClient(request_fields=...)`` takes
+        for an on-demand view or feature service."""
+        check_request([], entity_type, feature_names)
+        plan = self._registry.plan(entity_type, feature_names)
+        return {f.name: f.dtype for f in plan.request_fields}
+
     def list_features(self, entity_type: str) -> list[str]:
-        """Sorted ``view:feature`` refs of ``entity_type``, plus the bare names that are
-        unambiguous (in exactly one of its feature views). Feature services are not
-        listed here; see :meth:`list_feature_services`.
+        """Sorted ``view:feature`` refs of ``entity_type`` (on-demand views' included),
+        plus the bare names that are unambiguous (in exactly one of its views). Feature
+        services are not listed here; see :meth:`list_feature_services`.
         """
         return self._registry.index(entity_type).names.available()
 
     def list_feature_services(self, entity_type: str) -> list[str]:
-        """Names of the feature services whose views are all keyed by ``entity_type``."""
+        """Names of the feature services whose views (on-demand views included) all
+        belong to ``entity_type``."""
         return sorted(self._registry.index(entity_type).services)
 
     # ------------------------------------------------------------------ health

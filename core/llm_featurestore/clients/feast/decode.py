@@ -27,7 +27,7 @@ from typing import Any
 
 from llm_featurestore._deps import require
 from llm_featurestore.clients.cells import classified_vector, classify
-from llm_featurestore.clients.feast.registry import Column, Plan
+from llm_featurestore.clients.feast.plans import Column, Plan
 from llm_featurestore.errors import FeatureStoreUnavailableError
 from llm_featurestore.models import FeatureStatus, FeatureVector
 

@@ -5,25 +5,32 @@ The one reading of Feast's registry for :class:`FeastClient` and
 
 * a feature view belongs to an entity type when it is keyed by that one entity
   (views with composite keys, or none, are skipped: :func:`entity_of`);
-* a view's ``ttl`` counts when positive (:func:`ttl_of`);
-* a feature service belongs to an entity type when every view it projects does;
+* an on-demand feature view belongs to the entity type of its source feature views,
+  when they all have the same one (:func:`on_demand_entity`); its features are refs
+  like any other (``transformed_conv_rate:conv_rate_plus_val1``) and count when a
+  bare name must be unique;
+* a view's ``ttl`` counts when positive (:func:`ttl_of`); on-demand views have none;
+* a feature service belongs to an entity type when every view it projects does
+  (on-demand views included);
 * names resolve through :class:`~llm_featurestore.clients.names.NameIndex`
   (``view:feature`` refs and unique bare names; the shared unknown/ambiguous messages).
 
 A feature service is requested by passing its name alone; its result keys are
-:func:`~llm_featurestore.clients.names.service_keys` of its features.
+:func:`~llm_featurestore.clients.names.service_keys` of its features. How a request
+becomes a :class:`Plan` (request-data fields included) is :mod:`.plans`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from llm_featurestore._deps import require
 from llm_featurestore.clients.feast.ids import make_coercer, probe_id
-from llm_featurestore.clients.names import NameIndex, service_keys
+from llm_featurestore.clients.feast.plans import Column, Plan, build_plan
+from llm_featurestore.clients.names import NameIndex
 from llm_featurestore.errors import FeatureStoreUnavailableError, unknown_entity_type
 
 ValueType = require("feast", extra="feast").ValueType
@@ -36,6 +43,9 @@ __all__ = [
     "Plan",
     "RegistrySnapshot",
     "entity_of",
+    "on_demand_entity",
+    "push_targets",
+    "read_data_sources",
     "read_registry",
     "services_by_feature",
     "ttl_of",
@@ -43,16 +53,6 @@ __all__ = [
 
 _MAX_PLANS = 1024
 _DUMMY_ENTITY = "__dummy"
-
-_SCALAR_FIELD_OF: dict[Any, str] = {
-    ValueType.STRING: "string_val",
-    ValueType.INT64: "int64_val",
-    ValueType.INT32: "int32_val",
-    ValueType.DOUBLE: "double_val",
-    ValueType.FLOAT: "float_val",
-    ValueType.BOOL: "bool_val",
-    ValueType.BYTES: "bytes_val",
-}
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,26 @@ class RegistrySnapshot:
     views: dict[str, Any]
     """Feature views by name (stream feature views too, when asked for)."""
     services: list[Any]
+    on_demand: dict[str, Any] = field(default_factory=dict)
+    """On-demand feature views by name."""
 
     def views_of(self, entity_type: str) -> dict[str, Any]:
         """The views keyed by ``entity_type`` alone, by name."""
         return {n: v for n, v in self.views.items() if entity_of(v) == entity_type}
 
+    def on_demand_of(self, entity_type: str) -> dict[str, Any]:
+        """The on-demand views of ``entity_type`` (:func:`on_demand_entity`), by name."""
+        return {
+            n: v
+            for n, v in self.on_demand.items()
+            if on_demand_entity(v, self.views) == entity_type
+        }
+
 
 def read_registry(
     store: Any, *, allow_cache: bool = True, stream_views: bool = False
 ) -> RegistrySnapshot:
-    """List ``store``'s entities, feature views and feature services.
+    """List ``store``'s entities, feature views, on-demand views and feature services.
 
     Raises:
         FeatureStoreUnavailableError: the registry cannot be read.
@@ -86,10 +96,37 @@ def read_registry(
                 views.setdefault(view.name, view)
         entities = {e.name: e for e in store.list_entities(allow_cache=allow_cache)}
         services = list(store.list_feature_services())
+        on_demand = {v.name: v for v in store.list_on_demand_feature_views(allow_cache=allow_cache)}
     except Exception as exc:
         of = f" of project '{project}'" if project else ""
         raise FeatureStoreUnavailableError(f"Cannot read the Feast registry{of}: {exc}") from exc
-    return RegistrySnapshot(str(project), entities, views, services)
+    return RegistrySnapshot(str(project), entities, views, services, on_demand)
+
+
+def read_data_sources(store: Any, *, allow_cache: bool = True) -> tuple[list[Any], list[Any]]:
+    """``store``'s data sources, and its label views (views a push source may feed that
+    ``list_feature_views`` leaves out; none before Feast had them).
+
+    Raises:
+        FeatureStoreUnavailableError: the registry cannot be read.
+    """
+    try:
+        sources = list(store.list_data_sources(allow_cache=allow_cache))
+        list_label_views = getattr(store, "list_label_views", None)
+        labels = list(list_label_views(allow_cache=allow_cache)) if list_label_views else []
+    except Exception as exc:
+        raise FeatureStoreUnavailableError(f"Cannot read the Feast data sources: {exc}") from exc
+    return sources, labels
+
+
+def push_targets(views: Iterable[Any]) -> dict[str, list[str]]:
+    """Push source name -> the names of the ``views`` it feeds (their stream source), sorted."""
+    out: dict[str, list[str]] = {}
+    for view in views:
+        source = getattr(view, "stream_source", None)
+        if source is not None and type(source).__name__ == "PushSource":
+            out.setdefault(source.name, []).append(view.name)
+    return {name: sorted(set(names)) for name, names in out.items()}
 
 
 def entity_of(view: Any) -> str | None:
@@ -98,6 +135,18 @@ def entity_of(view: Any) -> str | None:
     if len(entities) != 1 or entities[0] == _DUMMY_ENTITY:
         return None
     return str(entities[0])
+
+
+def on_demand_entity(view: Any, views: Mapping[str, Any]) -> str | None:
+    """The entity type of an on-demand view: its own single entity when it declares one
+    (views written to the online store do), else the one entity of all its source
+    feature views (``None`` when they have none, several, or are not in ``views``)."""
+    own = entity_of(view)
+    if own is not None:
+        return own
+    projections = getattr(view, "source_feature_view_projections", {}).values()
+    types = {entity_of(views[p.name]) if p.name in views else None for p in projections}
+    return types.pop() if len(types) == 1 else None
 
 
 def ttl_of(view: Any) -> timedelta | None:
@@ -124,20 +173,8 @@ class FeatureInfo:
     name: str
     ttl: timedelta | None
     value_type: Any
-
-
-@dataclass(frozen=True)
-class Column:
-    response_name: str
-    """``view__feature``, as named in the response with ``full_feature_names=True``."""
-    view: str
-    ttl: timedelta | None
-    value_type: Any
-
-    @property
-    def scalar_field(self) -> str | None:
-        """The ``Value`` oneof field a scalar of this type is stored in, if scalar."""
-        return _SCALAR_FIELD_OF.get(self.value_type)
+    on_demand: bool = False
+    """True for a feature of an on-demand view (computed at read time, not writable)."""
 
 
 @dataclass
@@ -151,24 +188,13 @@ class EntityIndex:
     names: NameIndex
     services: dict[str, Any]
     views: dict[str, Any]
+    """The stored feature views, by name."""
+    on_demand: dict[str, Any] = field(default_factory=dict)
+    """The on-demand feature views, by name."""
 
     def to_ref(self, name: str) -> str:
         """Resolve one ref or bare name to its ``view:feature`` ref (see ``NameIndex``)."""
         return self.names.resolve(name)
-
-
-@dataclass
-class Plan:
-    """A resolved request: what to ask Feast for and how to read its answer."""
-
-    features: Any
-    """A list of refs, or a ``FeatureService``: passed to ``get_online_features``."""
-    key_columns: tuple[tuple[str, Column], ...]
-    """Each result key, in request order, with the response column that fills it."""
-    join_key: str
-    coerce: Callable[[str], Any]
-    located: tuple[int, list[tuple[str, Column, int]]] | None = field(default=None)
-    """Response width and each key with its column's index, learnt from the first answer."""
 
 
 def build_index(snapshot: RegistrySnapshot, entity_type: str) -> EntityIndex:
@@ -184,6 +210,7 @@ def build_index(snapshot: RegistrySnapshot, entity_type: str) -> EntityIndex:
             entity_type, snapshot.entities, scope=f"Feast project '{snapshot.project}'"
         )
     own_views = snapshot.views_of(entity_type)
+    own_on_demand = snapshot.on_demand_of(entity_type)
     join_key = entity.join_key
     refs: dict[str, FeatureInfo] = {}
     for view in own_views.values():
@@ -191,11 +218,17 @@ def build_index(snapshot: RegistrySnapshot, entity_type: str) -> EntityIndex:
         for feat in view.features:
             info = FeatureInfo(view.name, feat.name, ttl, feat.dtype.to_value_type())
             refs[f"{view.name}:{feat.name}"] = info
+    for odfv in own_on_demand.values():
+        for feat in odfv.features:
+            value_type = feat.dtype.to_value_type()
+            refs[f"{odfv.name}:{feat.name}"] = FeatureInfo(
+                odfv.name, feat.name, None, value_type, on_demand=True
+            )
     own_services = {
         s.name: s
         for s in snapshot.services
         if s.feature_view_projections
-        and all(p.name in own_views for p in s.feature_view_projections)
+        and all(p.name in own_views or p.name in own_on_demand for p in s.feature_view_projections)
     }
     hint = (
         f" (feature services, passed alone: {', '.join(sorted(own_services))})"
@@ -210,6 +243,7 @@ def build_index(snapshot: RegistrySnapshot, entity_type: str) -> EntityIndex:
         names=NameIndex(refs, scope=f"entity '{entity_type}'", hint=hint),
         services=own_services,
         views=own_views,
+        on_demand=own_on_demand,
     )
 
 
@@ -222,34 +256,6 @@ def _join_key_type(entity: Any, views: Mapping[str, Any]) -> Any:
                 if col.name == entity.join_key:
                     value_type = col.dtype.to_value_type()
     return value_type
-
-
-def _ref_plan(index: EntityIndex, names: tuple[str, ...]) -> Plan:
-    key_columns: list[tuple[str, Column]] = []
-    refs: list[str] = []
-    for name in names:
-        ref = index.to_ref(name)
-        info = index.refs[ref]
-        if ref not in refs:
-            refs.append(ref)
-        column = Column(f"{info.view}__{info.name}", info.view, info.ttl, info.value_type)
-        key_columns.append((name, column))
-    return Plan(refs, tuple(key_columns), index.join_key, index.coerce)
-
-
-def _service_plan(index: EntityIndex, service: Any) -> Plan:
-    pairs: list[tuple[str, str]] = []
-    infos: list[FeatureInfo] = []
-    for projection in service.feature_view_projections:
-        alias = projection.name_to_use()
-        for feat in projection.features:
-            pairs.append((alias, feat.name))
-            infos.append(index.refs[f"{projection.name}:{feat.name}"])
-    key_columns = tuple(
-        (key, Column(f"{view}__{name}", info.view, info.ttl, info.value_type))
-        for (view, name), key, info in zip(pairs, service_keys(pairs), infos, strict=True)
-    )
-    return Plan(service, key_columns, index.join_key, index.coerce)
 
 
 class FeastRegistry:
@@ -285,12 +291,7 @@ class FeastRegistry:
         key = (entity_type, tuple(feature_names))
         plan = self._plans.get(key)
         if plan is None:
-            index = self.index(entity_type)
-            names = key[1]
-            if len(names) == 1 and names[0] in index.services and names[0] not in index.names.bare:
-                plan = _service_plan(index, index.services[names[0]])
-            else:
-                plan = _ref_plan(index, names)
+            plan = build_plan(self.index(entity_type), key[1])
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan

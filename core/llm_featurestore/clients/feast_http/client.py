@@ -8,17 +8,24 @@ mapping are the shared :class:`~llm_featurestore.clients.http.HttpBackend`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import httpx
 
 from llm_featurestore.clients.base import check_request
+from llm_featurestore.clients.feast.request_data import request_columns, single_request_data
 from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
+from llm_featurestore.clients.feast_http.on_demand import (
+    bare_names_plan,
+    missing_request_data_error,
+    with_request_fields,
+)
 from llm_featurestore.clients.feast_http.protocol import (
     PATH,
     SERVICE_NAME,
     HttpPlan,
+    MissingColumnError,
     build_request,
     error_for_response,
     name_index,
@@ -26,13 +33,30 @@ from llm_featurestore.clients.feast_http.protocol import (
     resolve_http_names,
 )
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings
-from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    unknown_entity_type,
+)
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.settings import settings_from
 
 __all__ = ["FeastHttpClient"]
 
 _MAX_PLANS = 1024
+_HINT = " (per FeastHttpClient(request_fields=...); views and services it omits take none)"
+_DROPPED = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
+"""How a pooled connection the server closed fails when reused."""
+
+
+def _dropped(exc: FeatureStoreUnavailableError) -> bool:
+    """Whether a read failed on a connection the server had closed.
+
+    ``feast serve`` closes the connection after every error answer (Starlette re-raises
+    the exception its handler answered), so the read after a refused one may find its
+    pooled connection gone. Reads are safe to resend, once.
+    """
+    return isinstance(exc.__cause__, _DROPPED)
 
 
 class FeastHttpClient(HttpBackend):
@@ -45,10 +69,12 @@ class FeastHttpClient(HttpBackend):
         async_transport: Replaces the network for async calls.
         **fields: The settings as keyword arguments, instead of ``config``: ``url``,
             ``timeout_s``, ``max_connections``, ``retries``, ``join_keys``,
-            ``ttl_seconds`` and ``features`` (see :class:`FeastHttpClientConfig`).
+            ``ttl_seconds``, ``features`` and ``request_fields`` (see
+            :class:`FeastHttpClientConfig`).
 
     The HTTP clients are created on first use and released by :meth:`close` /
-    :meth:`aclose`.
+    :meth:`aclose`. Reads take request data for on-demand features like
+    :class:`~llm_featurestore.clients.feast.FeastClient`'s (see :mod:`.on_demand`).
 
     Raises:
         FeatureConfigError: a setting is unknown or invalid (the message names it).
@@ -57,6 +83,7 @@ class FeastHttpClient(HttpBackend):
     source = "feast_http"
     config_class = FeastHttpClientConfig
     service_name = SERVICE_NAME
+    accepts_request_data: ClassVar[bool] = True
     config: FeastHttpClientConfig
 
     def __init__(
@@ -94,18 +121,66 @@ class FeastHttpClient(HttpBackend):
         plan = self._plans.get(key)
         if plan is None:
             plan = resolve_http_names(entity_type, feature_names, self.features)
+            plan = with_request_fields(plan, self.config.request_fields)
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
 
-    def _body(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
-    ) -> tuple[HttpPlan, str]:
+    def _join_key(self, entity_type: str) -> str:
+        return self.join_keys.get(entity_type) or f"{entity_type}_id"
+
+    def _request(
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        request_data: Sequence[Mapping[str, Any]] | None = None,
+    ) -> tuple[HttpPlan, dict[str, Any]]:
+        """The plan and the body of one read, every check done before any I/O."""
         check_request(entity_ids, entity_type, feature_names)
         plan = self._plan(entity_type, feature_names)
-        join_key = self.join_keys.get(entity_type) or f"{entity_type}_id"
-        return plan, json.dumps(build_request(plan, join_key, entity_ids))
+        columns = request_columns(
+            plan.request_fields, entity_ids, entity_type, request_data, json_safe=True, hint=_HINT
+        )
+        return plan, build_request(plan, self._join_key(entity_type), entity_ids, columns)
+
+    def _body(
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        request_data: Sequence[Mapping[str, Any]] | None = None,
+    ) -> tuple[HttpPlan, str]:
+        plan, doc = self._request(entity_ids, entity_type, feature_names, request_data)
+        return plan, json.dumps(doc)
+
+    def _flow(
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        request_data: Sequence[Mapping[str, Any]] | None,
+    ) -> Generator[str, httpx.Response, list[FeatureVector]]:
+        """One read: yields request bodies, receives their answers, returns the vectors.
+
+        A refs read answered without some of its columns is asked again once with bare
+        names (:func:`bare_names_plan`), and that plan is kept for the next reads.
+        """
+        plan, doc = self._request(entity_ids, entity_type, feature_names, request_data)
+        if not entity_ids:
+            return []
+        response = yield json.dumps(doc)
+        try:
+            return self._answer(response, plan, entity_ids, entity_type)
+        except MissingColumnError:
+            bare = bare_names_plan(plan, self._join_key(entity_type))
+            if bare is None:
+                raise
+        response = yield json.dumps({**doc, "full_feature_names": False})
+        vectors = self._answer(response, bare, entity_ids, entity_type)
+        self._plans[(entity_type, tuple(feature_names))] = bare
+        return vectors
 
     def _answer(
         self,
@@ -125,6 +200,9 @@ class FeastHttpClient(HttpBackend):
     def _refused(
         self, response: httpx.Response, plan: HttpPlan, entity_type: str, what: str
     ) -> Exception:
+        missing = missing_request_data_error(response.text, self.url, plan)
+        if missing is not None:
+            return missing
         error = error_for_response(
             response.status_code, response.text, self.url, entity_type=entity_type, what=what
         )
@@ -145,22 +223,89 @@ class FeastHttpClient(HttpBackend):
     # ------------------------------------------------------------------ reads
 
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[FeatureVector]:
-        plan, body = self._body(entity_ids, entity_type, feature_names)
-        if not entity_ids:
-            return []
-        response = self._send("POST", PATH, self._what(entity_ids, entity_type), body)
-        return self._answer(response, plan, entity_ids, entity_type)
+        """Read ``feature_names`` for every id; ``request_data`` is one mapping per id
+        (see :meth:`FeastClient.get_batch_features
+        <llm_featurestore.clients.feast.FeastClient.get_batch_features>`)."""
+        flow = self._flow(entity_ids, entity_type, feature_names, request_data)
+        try:
+            body = next(flow)
+            what = self._what(entity_ids, entity_type)
+            while True:
+                body = flow.send(self._post(what, body))
+        except StopIteration as done:
+            vectors: list[FeatureVector] = done.value
+            return vectors
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[FeatureVector]:
-        plan, body = self._body(entity_ids, entity_type, feature_names)
-        if not entity_ids:
-            return []
-        response = await self._asend("POST", PATH, self._what(entity_ids, entity_type), body)
-        return self._answer(response, plan, entity_ids, entity_type)
+        flow = self._flow(entity_ids, entity_type, feature_names, request_data)
+        try:
+            body = next(flow)
+            what = self._what(entity_ids, entity_type)
+            while True:
+                body = flow.send(await self._apost(what, body))
+        except StopIteration as done:
+            vectors: list[FeatureVector] = done.value
+            return vectors
+
+    def get_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Mapping[str, Any] | None = None,
+    ) -> FeatureVector:
+        """One entity's features; ``request_data`` is its one mapping."""
+        batch = single_request_data(request_data)
+        return self.get_batch_features([entity_id], entity_type, feature_names, request_data=batch)[
+            0
+        ]
+
+    async def aget_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Mapping[str, Any] | None = None,
+    ) -> FeatureVector:
+        batch = single_request_data(request_data)
+        vectors = await self.aget_batch_features(
+            [entity_id], entity_type, feature_names, request_data=batch
+        )
+        return vectors[0]
+
+    def _post(self, what: str, body: str) -> httpx.Response:
+        """``POST /get-online-features``, resent once on a dropped connection."""
+        try:
+            return self._send("POST", PATH, what, body)
+        except FeatureStoreUnavailableError as exc:
+            if not _dropped(exc):
+                raise
+        return self._send("POST", PATH, what, body)
+
+    async def _apost(self, what: str, body: str) -> httpx.Response:
+        """Async twin of :meth:`_post`."""
+        try:
+            return await self._asend("POST", PATH, what, body)
+        except FeatureStoreUnavailableError as exc:
+            if not _dropped(exc):
+                raise
+        return await self._asend("POST", PATH, what, body)
 
     @staticmethod
     def _what(entity_ids: Sequence[str], entity_type: str) -> str:

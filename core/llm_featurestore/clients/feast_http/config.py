@@ -38,6 +38,13 @@ class FeastHttpClientConfig(BackendConfig):
         description="entity type -> feature refs, for list_features and bare names "
         "(`feast serve` has no listing endpoint).",
     )
+    request_fields: dict[str, dict[str, str]] | None = Field(
+        None,
+        description="on-demand feature view or feature service -> the request-data fields "
+        "it needs and their Feast types (`{val_to_add: Int64}`), to check request data "
+        "before sending; views and services it does not list need none. Unset: request "
+        "data is sent unchecked.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -16,7 +16,9 @@ The server exposes no registry, so names are understood without one:
 
 Answers become vectors through the shared cell rule (:mod:`~llm_featurestore.clients.cells`)
 with ``null_needs_timestamp``: Feast's Redis store answers a PRESENT ``null`` without
-a timestamp for an entity it does not hold.
+a timestamp for an entity it does not hold. On-demand features come back PRESENT without
+an event time (NOT_FOUND when the computation gives no value). Request data for them
+travels as extra columns of the body's ``entities`` (:mod:`.on_demand` checks it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llm_featurestore.clients.cells import classified_vector, classify, cutoff_for
+from llm_featurestore.clients.feast.request_data import RequestField
 from llm_featurestore.clients.http.errors import response_error
 from llm_featurestore.clients.names import NameIndex, service_keys
 from llm_featurestore.errors import (
@@ -42,6 +45,7 @@ __all__ = [
     "PATH",
     "SERVICE_NAME",
     "HttpPlan",
+    "MissingColumnError",
     "build_request",
     "error_for_response",
     "name_index",
@@ -93,6 +97,16 @@ class HttpPlan:
     service: str | None
     key_columns: tuple[tuple[str, str], ...]
     """Each result key, in request order, with its response column (``view__feature``)."""
+    request_fields: tuple[RequestField, ...] | None = None
+    """The request-data fields the read needs; ``None`` when not known (sent unchecked)."""
+    full_names: bool = True
+    """The body's ``full_feature_names``; with bare names, ``views`` holds each column's view."""
+    views: tuple[str, ...] = ()
+    """The view of each key column, when the column names do not say (bare names)."""
+
+
+class MissingColumnError(FeatureStoreUnavailableError):
+    """The answer lacks a column the plan asked for."""
 
 
 def resolve_http_names(
@@ -144,10 +158,17 @@ def resolve_http_names(
     return HttpPlan(features=tuple(refs), service=None, key_columns=tuple(key_columns))
 
 
-def build_request(plan: HttpPlan, join_key: str, entity_ids: Sequence[str]) -> dict[str, Any]:
+def build_request(
+    plan: HttpPlan,
+    join_key: str,
+    entity_ids: Sequence[str],
+    request_columns: Mapping[str, list[Any]] | None = None,
+) -> dict[str, Any]:
     """The JSON body of ``POST /get-online-features`` (ids are sent as strings; the
-    server converts them to the join key's type)."""
-    body: dict[str, Any] = {"entities": {join_key: list(entity_ids)}, "full_feature_names": True}
+    server converts them to the join key's type). Request data goes into ``entities``
+    as one column per field, aligned with the ids."""
+    entities: dict[str, list[Any]] = {**(request_columns or {}), join_key: list(entity_ids)}
+    body: dict[str, Any] = {"entities": entities, "full_feature_names": plan.full_names}
     if plan.service is not None:
         body["feature_service"] = plan.service
     else:
@@ -207,7 +228,7 @@ def _column(
 ) -> list[tuple[FeatureStatus, Any, datetime | None]]:
     """One answer column, each cell through :func:`classify`: (status, value, time) per id."""
     if result is None:
-        raise FeatureStoreUnavailableError(
+        raise MissingColumnError(
             f"Feast feature server answered without column '{column}' for '{key}'"
         )
     values = result.get("values") or []
@@ -251,10 +272,11 @@ def parse_response(
     now = now or utcnow()
     key_columns, by_name = _columns(doc, plan)
     ttl = ttl_seconds or {}
+    views = plan.views or tuple(column.partition("__")[0] for _, column in key_columns)
     ts_cache: dict[str | None, datetime | None] = {}
     columns: list[tuple[str, list[tuple[FeatureStatus, Any, datetime | None]]]] = []
-    for key, column in key_columns:
-        seconds = ttl.get(column.partition("__")[0])
+    for (key, column), view in zip(key_columns, views, strict=True):
+        seconds = ttl.get(view)
         cutoff = cutoff_for(timedelta(seconds=seconds) if seconds else None, now)
         cells = _column(key, column, by_name.get(column), len(entity_ids), cutoff, ts_cache)
         columns.append((key, cells))
