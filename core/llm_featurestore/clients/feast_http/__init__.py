@@ -1,8 +1,8 @@
-"""Read features from Feast's feature server (``feast serve``) over HTTP.
+"""Read, write and push features through Feast's feature server (``feast serve``) over HTTP.
 
 ``config``: :class:`FeastHttpClientConfig` (imports cheaply); ``protocol``: names,
-request bodies and answers (pure); ``client``: :class:`FeastHttpClient`. Members
-import on first use.
+request bodies and answers (pure); ``writes``: write and push bodies, the merge and
+their answers (pure); ``client``: :class:`FeastHttpClient`. Members import on first use.
 """
 
 from __future__ import annotations

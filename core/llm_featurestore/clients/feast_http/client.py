@@ -1,19 +1,27 @@
-"""Read features from Feast's feature server (``feast serve``) over pooled HTTP.
+"""Read, write and push features through Feast's feature server (``feast serve``) over
+pooled HTTP.
 
-Many app servers can share one Feast deployment this way. The protocol (names,
-bodies, answers) is in :mod:`.protocol`; the connection pools, retries and error
-mapping are the shared :class:`~llm_featurestore.clients.http.HttpBackend`.
+Many app servers can share one Feast deployment this way. The read protocol (names,
+bodies, answers) is in :mod:`.protocol`, writes and pushes in :mod:`.writes`; the
+connection pools, retries and error mapping are the shared
+:class:`~llm_featurestore.clients.http.HttpBackend`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 import httpx
 
-from llm_featurestore.clients.base import check_request
+from llm_featurestore.clients.base import (
+    EntityKey,
+    PushableFeatureStore,
+    PushMode,
+    check_request,
+)
 from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.feast_http.protocol import (
     PATH,
@@ -25,17 +33,23 @@ from llm_featurestore.clients.feast_http.protocol import (
     parse_response,
     resolve_http_names,
 )
+from llm_featurestore.clients.feast_http.writes import Flow, Read, Step, push_flow, write_flow
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings
-from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.errors import (
+    FeatureConfigError,
+    FeatureStoreUnavailableError,
+    unknown_entity_type,
+)
+from llm_featurestore.models import FeatureVector, utcnow
 from llm_featurestore.settings import settings_from
 
 __all__ = ["FeastHttpClient"]
 
 _MAX_PLANS = 1024
+R = TypeVar("R")
 
 
-class FeastHttpClient(HttpBackend):
+class FeastHttpClient(HttpBackend, PushableFeatureStore):
     """Features from a Feast feature server (``feast serve``), over pooled HTTP.
 
     Args:
@@ -194,3 +208,130 @@ class FeastHttpClient(HttpBackend):
         if refs is None:
             raise unknown_entity_type(entity_type, self.features)
         return name_index(entity_type, refs).available()
+
+    # ------------------------------------------------------------------ writes and pushes
+
+    def write_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Write one entity's features with ``POST /write-to-online-store``, one request
+        per feature view.
+
+        Names are refs, or bare names resolved through ``features``. Each view's
+        timestamp columns are ``timestamp_columns[view]`` (default ``event_timestamp``,
+        the event time, and ``created``, now). A write that sets only some features of a
+        view is **merged** when ``features`` lists the view's features: the others are
+        read with :meth:`get_batch_features` and written back unchanged (nulls for an
+        entity with no row). The merge is read-then-write, not atomic against another
+        writer of the same view and entity, and the merged row gets the new event
+        timestamp. Values are checked before anything is sent.
+
+        Raises:
+            FeatureValidationError: a value may not be stored, or the server refused the
+                row (missing features, a wrong type or timestamp column); the message
+                has the server's words and what to pass.
+            FeatureConfigError: a name that cannot be resolved, a bad id, or a view the
+                server does not know.
+            FeatureStoreUnavailableError: the server could not be reached or failed
+                (:class:`FeatureTimeoutError` when it did not answer in time).
+        """
+        self._drive(
+            write_flow(self.config, entity_id, entity_type, features, event_timestamp, utcnow())
+        )
+
+    async def awrite_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Async twin of :meth:`write_features`."""
+        await self._adrive(
+            write_flow(self.config, entity_id, entity_type, features, event_timestamp, utcnow())
+        )
+
+    def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
+        """Push rows with ``POST /push`` to the views ``push_source`` feeds.
+
+        Args:
+            push_source: The push source's name.
+            rows: A list of row dicts or a pandas DataFrame, every row with the same
+                columns; the push source's timestamp columns (``timestamp_columns``,
+                default ``event_timestamp`` and ``created``) are now where left out.
+            to: ``"online"``, ``"offline"`` or ``"online_and_offline"``.
+
+        Returns:
+            The entities the rows touched (their join key columns: ``join_keys``, or
+            ``<entity type>_id``), in row order, without duplicates.
+
+        Raises:
+            FeatureValidationError: a row or value may not be pushed, or the server
+                refused the rows (the message has its words and what to pass).
+            FeatureConfigError: an unknown push mode (the message lists them), or a push
+                source the server does not know.
+            FeatureStoreUnavailableError: the server could not be reached or failed.
+        """
+        return self._drive(push_flow(self.config, push_source, rows, to, utcnow()))
+
+    async def apush(
+        self, push_source: str, rows: Any, *, to: PushMode = "online"
+    ) -> list[EntityKey]:
+        """Async twin of :meth:`push`."""
+        return await self._adrive(push_flow(self.config, push_source, rows, to, utcnow()))
+
+    def _drive(self, flow: Flow[R]) -> R:
+        """Run a write flow's steps with blocking I/O."""
+        try:
+            step = next(flow)
+            while True:
+                try:
+                    answer = self._do(step)
+                except FeatureStoreUnavailableError as exc:
+                    if not _stale_connection(exc):
+                        raise
+                    answer = self._do(step)  # once more, on a fresh connection
+                step = flow.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _adrive(self, flow: Flow[R]) -> R:
+        """Run a write flow's steps on the event loop."""
+        try:
+            step = next(flow)
+            while True:
+                try:
+                    answer = await self._ado(step)
+                except FeatureStoreUnavailableError as exc:
+                    if not _stale_connection(exc):
+                        raise
+                    answer = await self._ado(step)
+                step = flow.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _do(self, step: Step) -> Any:
+        if isinstance(step, Read):
+            return self.get_batch_features([step.entity_id], step.entity_type, list(step.refs))[0]
+        return self._send("POST", step.path, step.what, step.body)
+
+    async def _ado(self, step: Step) -> Any:
+        if isinstance(step, Read):
+            ids = [step.entity_id]
+            return (await self.aget_batch_features(ids, step.entity_type, list(step.refs)))[0]
+        return await self._asend("POST", step.path, step.what, step.body)
+
+
+def _stale_connection(exc: FeatureStoreUnavailableError) -> bool:
+    """A request that met a pooled connection the server had closed.
+
+    Feast's server closes the connection after every error answer, so the next request
+    on it can fail before any answer. A write step is then sent once more: writes
+    repeat the same row, and a repeated push repeats identical rows (same event and
+    created times), which Feast's point-in-time reads deduplicate.
+    """
+    return isinstance(exc.__cause__, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError))
