@@ -36,15 +36,13 @@ def _plain(value: Any) -> Any:
     """A DataFrame cell as the Python value a row dict would hold."""
     if value is None:
         return None
-    item = getattr(value, "item", None)
-    if item is not None and type(value).__module__ == "numpy":
-        value = item()  # numpy scalars: np.int64(3) -> 3
+    if type(value).__module__ == "numpy":
+        # An array cell (an Array feature) becomes a list, a numpy scalar a Python one.
+        value = value.tolist() if getattr(value, "ndim", 0) else value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
     if type(value).__name__ in ("NaTType", "NAType"):
         return None
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        return value.tolist()  # a numpy array cell (an Array feature) -> list
     return value
 
 

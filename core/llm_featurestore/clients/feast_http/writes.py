@@ -282,9 +282,10 @@ def _push_entities(
     """``(entity type, join key column)`` pairs found among a push's columns."""
     configured = config.join_keys or {}
     pairs = [(et, jk) for et, jk in configured.items() if jk in columns]
+    claimed = set(configured.values())
     for column in columns:
         entity_type = column[: -len("_id")]
-        if column.endswith("_id") and entity_type and entity_type not in configured:
+        if column.endswith("_id") and entity_type and column not in claimed:
             pairs.append((entity_type, column))
     if not pairs:
         raise FeatureValidationError(
@@ -316,13 +317,15 @@ def _push_columns(
     records: Sequence[Mapping[str, Any]], stamps: Sequence[str], push_source: str, now: datetime
 ) -> dict[str, list[Any]]:
     """The rows as JSON-safe columns, with every timestamp column filled."""
-    names = list(records[0])
+    names = [n for n in records[0] if n not in stamps]
     columns: dict[str, list[Any]] = {n: [] for n in [*names, *stamps]}
     for i, row in enumerate(records):
-        if set(row) != set(names):
+        have = {n for n in row if n not in stamps}
+        if have != set(names):
             raise FeatureValidationError(
-                f"Row {i} of the push to '{push_source}' has columns {', '.join(sorted(row))} "
-                f"but row 0 has {', '.join(sorted(names))}: every row needs the same columns"
+                f"Row {i} of the push to '{push_source}' has columns {', '.join(sorted(have))} "
+                f"but row 0 has {', '.join(sorted(names))}: every row needs the same columns "
+                f"(the timestamp columns {', '.join(stamps)} may be left out)"
             )
         values = {k: v for k, v in row.items() if k not in stamps}
         try:
