@@ -219,21 +219,18 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         event_timestamp: datetime | None = None,
     ) -> None:
         """Write one entity's features with ``POST /write-to-online-store``, one request
-        per feature view.
+        per feature view (the rules: :mod:`~llm_featurestore.clients.feast_http.writes`).
 
-        Names are refs, or bare names resolved through ``features``. Each view's
-        timestamp columns are ``timestamp_columns[view]`` (default ``event_timestamp``,
-        the event time, and ``created``, now). A write that sets only some features of a
-        view is **merged** when ``features`` lists the view's features: the others are
-        read with :meth:`get_batch_features` and written back unchanged (nulls for an
-        entity with no row). The merge is read-then-write, not atomic against another
-        writer of the same view and entity, and the merged row gets the new event
-        timestamp. Values are checked before anything is sent.
+        Names are refs, or bare names resolved through ``features``; each view's
+        timestamp columns are ``timestamp_columns[view]`` (default ``event_timestamp``
+        and ``created``). A partial write is **merged** when ``features`` lists the
+        view's features: the others are read with :meth:`get_batch_features` and
+        written back unchanged (read-then-write: not atomic against another writer of
+        the view; the merged row gets the new event timestamp).
 
         Raises:
             FeatureValidationError: a value may not be stored, or the server refused the
-                row (missing features, a wrong type or timestamp column); the message
-                has the server's words and what to pass.
+                row; the message has the server's words and what to pass.
             FeatureConfigError: a name that cannot be resolved, a bad id, or a view the
                 server does not know.
             FeatureStoreUnavailableError: the server could not be reached or failed
@@ -258,16 +255,10 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
     def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
         """Push rows with ``POST /push`` to the views ``push_source`` feeds.
 
-        Args:
-            push_source: The push source's name.
-            rows: A list of row dicts or a pandas DataFrame, every row with the same
-                columns; the push source's timestamp columns (``timestamp_columns``,
-                default ``event_timestamp`` and ``created``) are now where left out.
-            to: ``"online"``, ``"offline"`` or ``"online_and_offline"``.
-
-        Returns:
-            The entities the rows touched (their join key columns: ``join_keys``, or
-            ``<entity type>_id``), in row order, without duplicates.
+        ``rows``: a list of row dicts or a DataFrame, every row with the same columns;
+        the source's ``timestamp_columns`` (default ``event_timestamp`` and ``created``)
+        are now where left out. Returns the entities touched (join key columns from
+        ``join_keys``, or ``<entity type>_id``), in row order, without duplicates.
 
         Raises:
             FeatureValidationError: a row or value may not be pushed, or the server
