@@ -16,6 +16,7 @@ from typing import Any
 GROUPS = {
     "serving": "bench.bench_serving",
     "feast": "bench.bench_feast",
+    "writes": "bench.bench_writes",
     "redis": "bench.bench_redis",
     "enricher": "bench.bench_enricher",
     "langchain": "bench.bench_langchain",

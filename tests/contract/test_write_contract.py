@@ -1,8 +1,9 @@
 """What every writable backend must do, sync and async: one suite over real stores.
 
-Local (a JSON file), Redis (the session's redis-server) and Feast (a SQLite online
-store of its own): a write reads back as written, with its event time; a partial
-write keeps the rest; a bad value or id writes nothing; staleness follows the time.
+Local (a JSON file), Redis (the session's redis-server), Feast (a SQLite online store
+of its own) and Feast's feature server (``feast serve`` of the push repo, written and
+read over HTTP): a write reads back as written, with its event time; a partial write
+keeps the rest; a bad value or id writes nothing; staleness follows the time.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from tests.contract import write_harness as w
-from tests.fixtures import feast_repo
+from tests.fixtures import feast_push_repo, feast_repo
 
 pytestmark = pytest.mark.integration
 
-BACKENDS = ["local", "redis", "feast"]
+BACKENDS = ["local", "redis", "feast", "feast_http"]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -59,6 +60,18 @@ def write_feast(write_feast_repo: Path) -> Iterator[w.WriteHarness]:
     from llm_featurestore.clients.feast import FeastClient
 
     store = FeastClient(write_feast_repo)
+    yield w.feast_harness(store)
+    store.close()
+
+
+@pytest.fixture
+def write_feast_http(
+    feast_push_server_url: str, feast_push_sqlite_repo: Path
+) -> Iterator[w.WriteHarness]:
+    from llm_featurestore.clients.feast_http import FeastHttpClient
+
+    kwargs = feast_push_repo.http_kwargs(feast_push_sqlite_repo)
+    store = FeastHttpClient(feast_push_server_url, **kwargs)
     yield w.feast_harness(store)
     store.close()
 

@@ -296,17 +296,41 @@ def test_write_rejects_a_value_of_the_wrong_feast_type(client: FeastClient) -> N
         )
 
 
-def test_write_must_cover_every_feature_of_a_view_and_writes_nothing_otherwise(
-    client: FeastClient,
-) -> None:
-    with pytest.raises(
-        FeatureValidationError,
-        match=r"write to 'user_stats' must set all its features; missing: avg_order_value, "
-        r"purchases_30d, last_viewed_brand",
-    ):
-        client.write_features("7005", "user", {"favorite_category": "x", "loyalty_tier": "t"})
-    # Validation failed before any view was written, user_extra included.
-    assert not client.get_features("7005", "user", ["loyalty_tier"]).found
+def test_a_partial_write_merges_the_current_row_of_each_view(client: FeastClient) -> None:
+    hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsecond=0)
+    client.write_features(
+        "7005",
+        "user",
+        {
+            "favorite_category": "trail",
+            "avg_order_value": 10.0,
+            "purchases_30d": 1,
+            "user_stats:last_viewed_brand": "acme",
+        },
+        hour_ago,
+    )
+    client.write_features("7005", "user", {"favorite_category": "road", "loyalty_tier": "t"})
+    names = [*REFS, "user_stats:last_viewed_brand", "loyalty_tier", "user_extra:last_viewed_brand"]
+    vec = client.get_features("7005", "user", names)
+    assert vec.features == {
+        "user_stats:favorite_category": "road",
+        "user_stats:avg_order_value": 10.0,
+        "user_stats:purchases_30d": 1,
+        "user_stats:last_viewed_brand": "acme",
+        "loyalty_tier": "t",
+        "user_extra:last_viewed_brand": None,  # user_extra had no row: a null
+    }
+    assert vec.statuses["user_extra:last_viewed_brand"] is FeatureStatus.NULL_VALUE
+    # The merged row carries the new event time, kept values included.
+    stamp = vec.event_timestamps["user_stats:avg_order_value"]
+    assert stamp is not None
+    assert stamp > hour_ago
+
+
+def test_a_write_that_fails_validation_writes_no_view(client: FeastClient) -> None:
+    with pytest.raises(FeatureValidationError, match="'user_stats:purchases_30d' is INT64"):
+        client.write_features("7007", "user", {"loyalty_tier": "t", "purchases_30d": "three"})
+    assert not client.get_features("7007", "user", ["loyalty_tier"]).found
 
 
 def test_write_of_only_nulls_is_rejected(client: FeastClient) -> None:

@@ -308,3 +308,10 @@ def test_an_ambiguous_bare_name_counts_on_demand_views(sqlite_client: FeastClien
         sqlite_client.get_features(
             "1001", fi.ENTITY, ["conv_rate_plus_val1"], request_data=REQUEST[0]
         )
+
+
+def test_an_on_demand_feature_cannot_be_written(sqlite_client: FeastClient) -> None:
+    with pytest.raises(FeatureValidationError, match="on-demand view 'transformed_conv_rate'"):
+        sqlite_client.write_features(
+            "1001", "driver", {"transformed_conv_rate:conv_rate_plus_val1": 1.5}
+        )

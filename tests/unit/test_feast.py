@@ -20,7 +20,7 @@ from llm_featurestore.clients.feast.decode import (
 )
 from llm_featurestore.clients.feast.ids import make_coercer as _make_coercer
 from llm_featurestore.clients.feast.registry import Column as _Column
-from llm_featurestore.clients.feast.writes import _check_type
+from llm_featurestore.clients.feast.writes import check_type
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus
 
@@ -96,16 +96,16 @@ def test_convert_value(value: Value, expected: Any) -> None:
     ],
 )
 def test_write_type_checks(value_type: ValueType, good: Any, bad: Any) -> None:
-    _check_type("v:f", good, value_type)
-    _check_type("v:f", None, value_type)
+    check_type("v:f", good, value_type)
+    check_type("v:f", None, value_type)
     with pytest.raises(
         FeatureValidationError, match=rf"^Feature 'v:f' is {value_type.name} in Feast"
     ):
-        _check_type("v:f", bad, value_type)
+        check_type("v:f", bad, value_type)
 
 
 def test_types_without_a_check_pass_through() -> None:
-    _check_type("v:f", [1, 2], ValueType.INT64_LIST)
+    check_type("v:f", [1, 2], ValueType.INT64_LIST)
 
 
 # ----------------------------------------------------------------- response cells

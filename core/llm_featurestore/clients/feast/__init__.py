@@ -10,7 +10,9 @@ The package, one idea per module:
   (no Feast import: the HTTP client shares it);
 * :mod:`.ids`: string ids as join key values;
 * :mod:`.decode`: the response proto as vectors (the shared cell rule, column-wise);
-* :mod:`.writes`: writes through pandas, one row per feature view;
+* :mod:`.writes`: writes through pandas, one row per feature view, merged when partial;
+* :mod:`.push`: pushes through push sources, rows checked against the views they feed;
+* :mod:`.failures`: Feast's refusals as usage errors, everything else as outages;
 * :mod:`.client`: the :class:`FeastClient` facade.
 
 Importing this package imports Feast only when a name that needs it is used, so

@@ -14,10 +14,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from llm_featurestore.clients.base import WritableFeatureStore, check_request
+from llm_featurestore.clients.base import (
+    EntityKey,
+    PushableFeatureStore,
+    PushMode,
+    check_request,
+)
 from llm_featurestore.clients.feast.config import FeastClientConfig
 from llm_featurestore.clients.feast.decode import decode_vectors
+from llm_featurestore.clients.feast.failures import feast_write_error
 from llm_featurestore.clients.feast.ids import coerce_all
+from llm_featurestore.clients.feast.push import (
+    OFFLINE_MODES,
+    PushTargets,
+    feast_push_mode,
+    plan_push,
+)
 from llm_featurestore.clients.feast.registry import FeastRegistry, Plan
 from llm_featurestore.clients.feast.request_data import request_columns, single_request_data
 from llm_featurestore.clients.feast.store import (
@@ -25,7 +37,14 @@ from llm_featurestore.clients.feast.store import (
     shared_feature_store,
     use_running_loop,
 )
-from llm_featurestore.clients.feast.writes import write_frames
+from llm_featurestore.clients.feast.writes import (
+    ViewWrite,
+    plan_write,
+    read_current,
+    row_frame,
+    schema_of,
+)
+from llm_featurestore.clients.push_rows import check_push_mode
 from llm_featurestore.errors import (
     FeatureConfigError,
     FeatureStoreError,
@@ -43,7 +62,7 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError"
 
 
-class FeastClient(WritableFeatureStore):
+class FeastClient(PushableFeatureStore):
     """Features from a Feast repo's online store, through the Feast SDK.
 
     Args:
@@ -99,6 +118,7 @@ class FeastClient(WritableFeatureStore):
             store = shared_feature_store(self.config.repo_path, self.config.project)
         self.store = store
         self._registry = FeastRegistry(store)
+        self._push_targets = PushTargets(store)
         self._native_async: bool | None = None
 
     def refresh(self) -> None:
@@ -108,6 +128,7 @@ class FeastClient(WritableFeatureStore):
         except Exception as exc:
             raise FeatureStoreUnavailableError(f"Cannot refresh the Feast registry: {exc}") from exc
         self._registry.clear()
+        self._push_targets.clear()
 
     @property
     def native_async(self) -> bool:
@@ -303,26 +324,91 @@ class FeastClient(WritableFeatureStore):
     ) -> None:
         """Write one entity's features to the online store, one row per feature view.
 
-        Names resolve like reads (refs or unambiguous bare names). Feast keeps one
-        row and one event timestamp per (entity, feature view), so a write must set
-        every feature of each view it touches (``None`` stores a null). All checks
-        happen before anything is written; a write spanning several views is not
-        atomic across them.
+        Names resolve like reads (refs or unambiguous bare names). Every timestamp
+        column a view's source declares is filled: ``timestamp_field`` with the event
+        time, ``created_timestamp_column`` with now.
+
+        Feast keeps one row per (entity, feature view), so a write that sets only
+        some features of a view is **merged** with the entity's current online row:
+        the other features' values are read (the provider's raw ``online_read``, so
+        values past the view's ttl are kept, not nulled) and written back unchanged;
+        an entity with no row gets nulls for them. The merge is read-then-write, not
+        atomic against another writer of the same view and entity, and the whole
+        merged row gets the new event timestamp. On a Redis online store Feast drops a
+        row whose event time is not newer than the stored one.
+
+        Every check happens before anything is written (the merge reads first); a
+        write spanning several views is not atomic across them.
 
         Raises:
             FeatureValidationError: a value fails :func:`validate_feature_values`, does
-                not match the feature's Feast type, or a view's features are incomplete.
+                not match the feature's Feast type (also when Feast itself refuses it),
+                or every value of a view's row would be ``None``.
             FeatureConfigError: an unknown or ambiguous feature name, or a bad entity id.
-            FeatureStoreUnavailableError: the online store rejected the write.
+            FeatureStoreUnavailableError: the online store could not be read or written
+                (:class:`FeatureTimeoutError` for timeouts).
         """
-        frames = write_frames(self._registry, entity_id, entity_type, features, event_timestamp)
-        for view_name, frame in frames:
+        writes = plan_write(self._registry, entity_id, entity_type, features, event_timestamp)
+        now = utcnow()
+        frames = [(write, row_frame(write, self._current_row(write), now)) for write in writes]
+        for write, frame in frames:
             try:
-                self.store.write_to_online_store(view_name, df=frame)
+                self.store.write_to_online_store(write.name, df=frame)
             except Exception as exc:
-                raise FeatureStoreUnavailableError(
-                    f"Feast write to feature view '{view_name}' failed: {exc}"
-                ) from exc
+                raise self._write_error(exc, write) from exc
+
+    def _current_row(self, write: ViewWrite) -> dict[str, Any]:
+        """The values a partial write merges (nothing to read for a whole row)."""
+        if not write.missing:
+            return {}
+        try:
+            return read_current(self.store, write)
+        except Exception as exc:
+            raise self._write_error(exc, write, " (reading the current row to merge)") from exc
+
+    def _write_error(self, exc: Exception, write: ViewWrite, step: str = "") -> FeatureStoreError:
+        return feast_write_error(
+            exc,
+            what=f"Feast write to feature view '{write.name}'{step}",
+            fix=f"Pass values of the types the view declares: {schema_of(write.view)}",
+        )
+
+    def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
+        """Push rows to every feature view fed by the push source ``push_source``.
+
+        Args:
+            push_source: The push source's name.
+            rows: A list of row dicts, or a pandas DataFrame: the join key of the views'
+                entity, every feature of every view the source feeds (``None`` pushes a
+                null) and, optionally, the source's timestamp columns (now when left out).
+            to: ``"online"``, ``"offline"`` (appended to the batch source; the file
+                offline store needs its parquet file to exist) or ``"online_and_offline"``.
+
+        Returns:
+            The entities the rows touched, in row order, without duplicates.
+
+        Raises:
+            FeatureValidationError: a row or value may not be pushed (also when Feast
+                itself refuses it); nothing was sent.
+            FeatureConfigError: an unknown push source or mode (the message lists the
+                valid ones), or an offline push whose batch source is missing.
+            FeatureStoreUnavailableError: the store could not take the rows.
+        """
+        mode = check_push_mode(to)
+        target = self._push_targets.get(push_source)
+        offline = self._push_targets.offline_columns(target) if mode in OFFLINE_MODES else None
+        plan = plan_push(target, rows, utcnow(), offline)
+        try:
+            self.store.push(push_source, plan.frame, to=feast_push_mode(mode))
+        except Exception as exc:
+            raise feast_write_error(
+                exc,
+                what=f"Feast push to '{push_source}' ({mode})",
+                fix=f"Rows for its feature views ({target.view_names}) take "
+                f"{', '.join(target.columns())}; the views declare: "
+                + "; ".join(schema_of(view) for view in target.views),
+            ) from exc
+        return plan.keys
 
     def close(self) -> None:
         """Nothing to release: the shared ``FeatureStore`` outlives its clients."""

@@ -3,11 +3,13 @@
 Every client of one repo shares one store, so they share its registry cache and its
 online-store connections (:func:`shared_feature_store`).
 
-:func:`use_running_loop` is the one place that touches Feast's private attributes
-(``FeatureStore._get_provider()``, the online store's ``_client_async``) and adds one
-of its own (``_llmfs_loop_state``): Feast's Redis store caches a ``redis.asyncio``
-client that only works on the loop it was created on, and Feast offers no public way
-to rebind or close it. If a Feast upgrade renames these, only this module changes.
+:func:`use_running_loop` and :func:`provider_of` are the one place that touches
+Feast's private attributes (``FeatureStore._get_provider()``, the online store's
+``_client_async``) and adds one of its own (``_llmfs_loop_state``): Feast's Redis store
+caches a ``redis.asyncio`` client that only works on the loop it was created on, and
+Feast offers no public way to rebind or close it; a write's merge reads the
+provider's raw ``online_read``. If a Feast upgrade renames these, only this module
+changes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _feast_repo_config = require("feast.repo_config", extra="feast")
 __all__ = [
     "clear_feature_store_cache",
     "native_async",
+    "provider_of",
     "shared_feature_store",
     "use_running_loop",
 ]
@@ -78,6 +81,11 @@ def _open_store(path: Path, project: str | None) -> Any:
         return _feast.FeatureStore(repo_path=str(path), config=config)
     except Exception as exc:
         raise FeatureConfigError(f"Cannot load the Feast repo at {path}: {exc}") from exc
+
+
+def provider_of(store: Any) -> Any:
+    """``store``'s Feast provider (its online store's raw ``online_read``, for merges)."""
+    return store._get_provider()
 
 
 def native_async(store: Any) -> bool:

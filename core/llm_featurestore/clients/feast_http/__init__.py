@@ -1,9 +1,10 @@
-"""Read features from Feast's feature server (``feast serve``) over HTTP.
+"""Read, write and push features through Feast's feature server (``feast serve``) over HTTP.
 
 ``config``: :class:`FeastHttpClientConfig` (imports cheaply); ``protocol``: names,
 request bodies and answers (pure); ``on_demand``: request fields, bare-name plans and
-the server's missing-request-data refusal (pure); ``client``: :class:`FeastHttpClient`.
-Members import on first use.
+the server's missing-request-data refusal (pure); ``writes``: write and push bodies, the
+merge and their answers (pure); ``client``: :class:`FeastHttpClient`. Members import on
+first use.
 """
 
 from __future__ import annotations

@@ -1,19 +1,27 @@
-"""Read features from Feast's feature server (``feast serve``) over pooled HTTP.
+"""Read, write and push features through Feast's feature server (``feast serve``) over
+pooled HTTP.
 
-Many app servers can share one Feast deployment this way. The protocol (names,
-bodies, answers) is in :mod:`.protocol`; the connection pools, retries and error
-mapping are the shared :class:`~llm_featurestore.clients.http.HttpBackend`.
+Many app servers can share one Feast deployment this way. The read protocol (names,
+bodies, answers) is in :mod:`.protocol`, writes and pushes in :mod:`.writes`; the
+connection pools, retries and error mapping are the shared
+:class:`~llm_featurestore.clients.http.HttpBackend`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Generator, Mapping, Sequence
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from llm_featurestore.clients.base import check_request
+from llm_featurestore.clients.base import (
+    EntityKey,
+    PushableFeatureStore,
+    PushMode,
+    check_request,
+)
 from llm_featurestore.clients.feast.request_data import request_columns, single_request_data
 from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.feast_http.on_demand import (
@@ -32,34 +40,23 @@ from llm_featurestore.clients.feast_http.protocol import (
     parse_response,
     resolve_http_names,
 )
+from llm_featurestore.clients.feast_http.writes import Flow, Read, Step, push_flow, write_flow
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings
 from llm_featurestore.errors import (
     FeatureConfigError,
-    FeatureStoreUnavailableError,
     unknown_entity_type,
 )
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.models import FeatureVector, utcnow
 from llm_featurestore.settings import settings_from
 
 __all__ = ["FeastHttpClient"]
 
 _MAX_PLANS = 1024
 _HINT = " (per FeastHttpClient(request_fields=...); views and services it omits take none)"
-_DROPPED = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
-"""How a pooled connection the server closed fails when reused."""
+R = TypeVar("R")
 
 
-def _dropped(exc: FeatureStoreUnavailableError) -> bool:
-    """Whether a read failed on a connection the server had closed.
-
-    ``feast serve`` closes the connection after every error answer (Starlette re-raises
-    the exception its handler answered), so the read after a refused one may find its
-    pooled connection gone. Reads are safe to resend, once.
-    """
-    return isinstance(exc.__cause__, _DROPPED)
-
-
-class FeastHttpClient(HttpBackend):
+class FeastHttpClient(HttpBackend, PushableFeatureStore):
     """Features from a Feast feature server (``feast serve``), over pooled HTTP.
 
     Args:
@@ -84,6 +81,7 @@ class FeastHttpClient(HttpBackend):
     config_class = FeastHttpClientConfig
     service_name = SERVICE_NAME
     accepts_request_data: ClassVar[bool] = True
+    resend_dropped: ClassVar[bool] = True
     config: FeastHttpClientConfig
 
     def __init__(
@@ -238,7 +236,7 @@ class FeastHttpClient(HttpBackend):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(self._post(what, body))
+                body = flow.send(self._send("POST", PATH, what, body))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
@@ -256,7 +254,7 @@ class FeastHttpClient(HttpBackend):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(await self._apost(what, body))
+                body = flow.send(await self._asend("POST", PATH, what, body))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
@@ -288,24 +286,6 @@ class FeastHttpClient(HttpBackend):
             [entity_id], entity_type, feature_names, request_data=batch
         )
         return vectors[0]
-
-    def _post(self, what: str, body: str) -> httpx.Response:
-        """``POST /get-online-features``, resent once on a dropped connection."""
-        try:
-            return self._send("POST", PATH, what, body)
-        except FeatureStoreUnavailableError as exc:
-            if not _dropped(exc):
-                raise
-        return self._send("POST", PATH, what, body)
-
-    async def _apost(self, what: str, body: str) -> httpx.Response:
-        """Async twin of :meth:`_post`."""
-        try:
-            return await self._asend("POST", PATH, what, body)
-        except FeatureStoreUnavailableError as exc:
-            if not _dropped(exc):
-                raise
-        return await self._asend("POST", PATH, what, body)
 
     @staticmethod
     def _what(entity_ids: Sequence[str], entity_type: str) -> str:
@@ -339,3 +319,98 @@ class FeastHttpClient(HttpBackend):
         if refs is None:
             raise unknown_entity_type(entity_type, self.features)
         return name_index(entity_type, refs).available()
+
+    # ------------------------------------------------------------------ writes and pushes
+
+    def write_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Write one entity's features with ``POST /write-to-online-store``, one request
+        per feature view (the rules: :mod:`~llm_featurestore.clients.feast_http.writes`).
+
+        Names are refs, or bare names resolved through ``features``; each view's
+        timestamp columns are ``timestamp_columns[view]`` (default ``event_timestamp``
+        and ``created``). A partial write is **merged** when ``features`` lists the
+        view's features: the others are read with :meth:`get_batch_features` and
+        written back unchanged (read-then-write: not atomic against another writer of
+        the view; the merged row gets the new event timestamp).
+
+        Raises:
+            FeatureValidationError: a value may not be stored, or the server refused the
+                row; the message has the server's words and what to pass.
+            FeatureConfigError: a name that cannot be resolved, a bad id, or a view the
+                server does not know.
+            FeatureStoreUnavailableError: the server could not be reached or failed
+                (:class:`FeatureTimeoutError` when it did not answer in time).
+        """
+        self._drive(
+            write_flow(self.config, entity_id, entity_type, features, event_timestamp, utcnow())
+        )
+
+    async def awrite_features(
+        self,
+        entity_id: str,
+        entity_type: str,
+        features: Mapping[str, Any],
+        event_timestamp: datetime | None = None,
+    ) -> None:
+        """Async twin of :meth:`write_features`."""
+        await self._adrive(
+            write_flow(self.config, entity_id, entity_type, features, event_timestamp, utcnow())
+        )
+
+    def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
+        """Push rows with ``POST /push`` to the views ``push_source`` feeds.
+
+        ``rows``: a list of row dicts or a DataFrame, every row with the same columns;
+        the source's ``timestamp_columns`` (default ``event_timestamp`` and ``created``)
+        are now where left out. Returns the entities touched (join key columns from
+        ``join_keys``, or ``<entity type>_id``), in row order, without duplicates.
+
+        Raises:
+            FeatureValidationError: a row or value may not be pushed, or the server
+                refused the rows (the message has its words and what to pass).
+            FeatureConfigError: an unknown push mode (the message lists them), or a push
+                source the server does not know.
+            FeatureStoreUnavailableError: the server could not be reached or failed.
+        """
+        return self._drive(push_flow(self.config, push_source, rows, to, utcnow()))
+
+    async def apush(
+        self, push_source: str, rows: Any, *, to: PushMode = "online"
+    ) -> list[EntityKey]:
+        """Async twin of :meth:`push`."""
+        return await self._adrive(push_flow(self.config, push_source, rows, to, utcnow()))
+
+    def _drive(self, flow: Flow[R]) -> R:
+        """Run a write flow's steps with blocking I/O."""
+        try:
+            step = next(flow)
+            while True:
+                step = flow.send(self._do(step))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _adrive(self, flow: Flow[R]) -> R:
+        """Run a write flow's steps on the event loop."""
+        try:
+            step = next(flow)
+            while True:
+                step = flow.send(await self._ado(step))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _do(self, step: Step) -> Any:
+        if isinstance(step, Read):
+            return self.get_batch_features([step.entity_id], step.entity_type, list(step.refs))[0]
+        return self._send("POST", step.path, step.what, step.body)
+
+    async def _ado(self, step: Step) -> Any:
+        if isinstance(step, Read):
+            ids = [step.entity_id]
+            return (await self.aget_batch_features(ids, step.entity_type, list(step.refs)))[0]
+        return await self._asend("POST", step.path, step.what, step.body)

@@ -5,7 +5,7 @@ Importable without ``httpx``; the YAML section ``feast_http:`` has these keys.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -44,6 +44,15 @@ class FeastHttpClientConfig(BackendConfig):
         "it needs and their Feast types (`{val_to_add: Int64}`), to check request data "
         "before sending; views and services it does not list need none. Unset: request "
         "data is sent unchecked.",
+    )
+    timestamp_columns: dict[str, Annotated[list[str], Field(min_length=1, max_length=2)]] | None = (
+        Field(
+            None,
+            description="feature view or push source -> the timestamp columns its batch source "
+            "declares: [timestamp_field] or [timestamp_field, created_timestamp_column]. "
+            "Default: event_timestamp and created (feast init's names; an online write "
+            "ignores a column its view does not declare).",
+        )
     )
 
     @field_validator("url")

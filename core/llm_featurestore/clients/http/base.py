@@ -28,6 +28,9 @@ from llm_featurestore.errors import FeatureStoreError, FeatureStoreUnavailableEr
 
 __all__ = ["HttpBackend", "HttpSettings", "positional_settings"]
 
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""How a request fails on a pooled connection the server had closed."""
+
 
 class HttpSettings(Protocol):
     """The settings every HTTP backend's config model has."""
@@ -68,6 +71,10 @@ async def _aclose(client: httpx.AsyncClient) -> None:
 
 class HttpBackend(FeatureStoreClient):
     """A feature store spoken to over HTTP (see the module docstring)."""
+
+    resend_dropped: ClassVar[bool] = False
+    """Resend once after a pooled connection the server had closed, even with
+    ``retries=0`` (``feast serve`` closes its connection after every error answer)."""
 
     service_name: ClassVar[str] = "the HTTP feature server"
     """How messages name the server, as in "Cannot reach <service_name> at <url>"."""
@@ -166,9 +173,18 @@ class HttpBackend(FeatureStoreClient):
     # ------------------------------------------------------------------ exchanges
 
     def _retryable(self, exc: httpx.TransportError, attempt: int) -> bool:
-        # Every call is a read, so resending is safe: a pooled connection the server or
-        # a load balancer closed while idle fails once, then a fresh one succeeds.
-        return attempt < self.retries and not isinstance(exc, httpx.TimeoutException)
+        """Whether to send a request again after ``exc``.
+
+        Up to ``retries`` times after any transport error but a timeout; and, for a
+        backend whose server closes connections it answered with an error
+        (:attr:`resend_dropped`), once whatever ``retries`` says after a pooled
+        connection the server had closed. Every request of these backends may be
+        repeated: reads, and writes or pushes that carry the same rows and times.
+        """
+        if isinstance(exc, httpx.TimeoutException):
+            return False
+        dropped = self.resend_dropped and attempt == 0 and isinstance(exc, _DROPPED)
+        return attempt < self.retries or dropped
 
     def _send(
         self, method: str, path: str, what: str, content: str | None = None
