@@ -113,7 +113,7 @@ async def test_python_view_refs_are_asked_again_with_bare_names(
 ) -> None:
     names = [PYTHON_REF, "driver_hourly_stats:acc_rate"]
     for kwargs in (settings, {}):
-        with FeastHttpClient(feast_init_server_url, timeout_s=30, **kwargs) as client:  # type: ignore[arg-type]
+        async with FeastHttpClient(feast_init_server_url, timeout_s=30, **kwargs) as client:  # type: ignore[arg-type]
             for _ in range(2):  # the second read goes straight to bare names
                 vectors = await read(client, mode, names)  # type: ignore[arg-type]
                 expect_sums(vectors, PYTHON_REF, "val_to_add", rates)
@@ -205,7 +205,7 @@ async def test_a_read_after_a_refused_one_succeeds_on_the_same_client(
     feast_init_server_url: str, rates: dict[str, float | None], mode: str
 ) -> None:
     """``feast serve`` closes the connection after an error answer: the next read resends."""
-    with FeastHttpClient(feast_init_server_url, timeout_s=30) as client:
+    async with FeastHttpClient(feast_init_server_url, timeout_s=30) as client:
         for _ in range(3):
             with pytest.raises(FeatureValidationError):
                 await read(client, mode, V1, IDS[:1], [{}])  # type: ignore[arg-type]
