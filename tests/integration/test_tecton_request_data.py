@@ -11,6 +11,7 @@ import pytest
 from llm_featurestore.clients.tecton import TectonClient
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.serving import CacheConfig, ServingClient
 from tests import tecton_server as ts
 from tests.fixtures.tecton import make_tecton_client
 
@@ -153,3 +154,25 @@ def test_request_data_values_are_validated_before_anything_is_sent(
 
 def test_tecton_accepts_request_data() -> None:
     assert TectonClient.accepts_request_data is True
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_through_the_serving_layer_each_request_data_is_its_own_cache_entry(
+    server: ts.TectonTestServer, client: TectonClient, use_async: bool
+) -> None:
+    serving = ServingClient(client, cache=CacheConfig(ttl_seconds=60), timeout_ms=5_000)
+    data = [{"cart_total": 50.0}, {"cart_total": 200.0}]
+    first = await read_serving(serving, use_async, ["1", "1"], data)
+    again = await read_serving(serving, use_async, ["1", "1"], data)
+    assert [v.features[RATIO] for v in first] == [0.5, 2.0]
+    assert [v.features[RATIO] for v in again] == [0.5, 2.0]
+    assert len(contexts(server)) == 2  # two rows once, then the cache
+    assert serving.stats.cache_hits == 2
+
+
+async def read_serving(
+    serving: ServingClient, use_async: bool, ids: list[str], data: list[dict[str, Any]]
+) -> list[FeatureVector]:
+    if use_async:
+        return await serving.aget_batch_features(ids, "user", [RATIO], request_data=data)
+    return serving.get_batch_features(ids, "user", [RATIO], request_data=data)

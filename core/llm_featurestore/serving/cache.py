@@ -5,15 +5,24 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from llm_featurestore.models import FeatureVector
 
-__all__ = ["CacheKey", "VectorCache"]
+__all__ = ["CacheKey", "VectorCache", "cache_key"]
 
-CacheKey = tuple[str, str, tuple[str, ...]]
-"""``(entity_type, entity_id, feature_names)``: a vector is only ever served to the
-exact entity and feature set it was read for."""
+CacheKey = tuple[str, str, tuple[str, ...]] | tuple[str, str, tuple[str, ...], tuple[Hashable, ...]]
+"""``(entity_type, entity_id, feature_names)``, plus the frozen request data for a read
+that carried some: a vector is only ever served to the exact entity, feature set and
+request data it was read for."""
+
+
+def cache_key(
+    entity_type: str, entity_id: str, names: tuple[str, ...], frozen: tuple[Hashable, ...] = ()
+) -> CacheKey:
+    """The key of one read (see :data:`CacheKey`); ``frozen`` is
+    :func:`~llm_featurestore.clients.base.freeze_request_data` of its request data."""
+    return (entity_type, entity_id, names, frozen) if frozen else (entity_type, entity_id, names)
 
 
 class VectorCache:
