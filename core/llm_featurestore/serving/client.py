@@ -6,27 +6,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import logging
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from llm_featurestore.clients.base import (
+    EntityKey,
     FeatureStoreClient,
+    PushMode,
     RequestData,
-    WritableFeatureStore,
     check_request,
-    freeze_request_data,
 )
-from llm_featurestore.errors import (
-    FeatureConfigError,
-    InvalidEntityIdError,
-)
+from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
-from llm_featurestore.serving.cache import VectorCache, cache_key
+from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
-from llm_featurestore.serving.defaults import apply_defaults
+from llm_featurestore.serving.defaults import defaulted
 from llm_featurestore.serving.degrade import split_invalid
 from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
@@ -35,13 +31,13 @@ from llm_featurestore.serving.plan import (
     checked_request_data,
     from_cache,
     raise_first,
+    remember,
     rounds,
 )
+from llm_featurestore.serving.writes import forget, pushable, writable
 from llm_featurestore.workers import Lane
 
 __all__ = ["ServingClient", "ServingStats"]
-
-logger = logging.getLogger("llm_featurestore.serving")
 
 _Answer = list[FeatureVector] | Exception
 
@@ -102,7 +98,7 @@ class ServingClient(FeatureStoreClient):
         self.accepts_request_data = backend.accepts_request_data  # type: ignore[misc]
         self.timeout_ms = timeout_ms
         self._timeout_s = None if timeout_ms is None else timeout_ms / 1000.0
-        self.cache = VectorCache(cache.ttl_seconds, cache.max_entries) if cache else None
+        self.cache = VectorCache.from_config(cache) if cache else None
         breaker = (
             CircuitBreaker(circuit_breaker.failure_threshold, circuit_breaker.reset_timeout_seconds)
             if circuit_breaker
@@ -212,9 +208,8 @@ class ServingClient(FeatureStoreClient):
         event_timestamp: datetime | None = None,
     ) -> None:
         """Write through to a writable backend and drop the entity's cached reads."""
-        self._writable().write_features(entity_id, entity_type, features, event_timestamp)
-        if self.cache is not None:
-            self.cache.invalidate(entity_type, entity_id)
+        writable(self.backend).write_features(entity_id, entity_type, features, event_timestamp)
+        self.invalidate(entity_type, entity_id)
 
     async def awrite_features(
         self,
@@ -224,17 +219,41 @@ class ServingClient(FeatureStoreClient):
         event_timestamp: datetime | None = None,
     ) -> None:
         """Async twin of :meth:`write_features`."""
-        await self._writable().awrite_features(entity_id, entity_type, features, event_timestamp)
-        if self.cache is not None:
-            self.cache.invalidate(entity_type, entity_id)
+        await writable(self.backend).awrite_features(
+            entity_id, entity_type, features, event_timestamp
+        )
+        self.invalidate(entity_type, entity_id)
 
-    def _writable(self) -> WritableFeatureStore:
-        if not isinstance(self.backend, WritableFeatureStore):
-            raise FeatureConfigError(
-                f"The {type(self.backend).__name__} backend is read-only; write through "
-                "the store's own ingestion path (writable: local, redis, feast)"
-            )
-        return self.backend
+    def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
+        """Push ``rows`` through a backend with push sources (see
+        :meth:`PushableFeatureStore.push`), then drop the cached reads of every entity
+        the backend says the rows touched, so the next read sees them.
+
+        Raises:
+            FeatureConfigError: the backend has no push sources (the message names the
+                backends that have), or as the backend's ``push``.
+        """
+        keys = pushable(self.backend).push(push_source, rows, to=to)
+        forget(self.cache, keys)
+        return keys
+
+    async def apush(
+        self, push_source: str, rows: Any, *, to: PushMode = "online"
+    ) -> list[EntityKey]:
+        """Async twin of :meth:`push`."""
+        keys = await pushable(self.backend).apush(push_source, rows, to=to)
+        forget(self.cache, keys)
+        return keys
+
+    def invalidate(self, entity_type: str, entity_id: str | None = None) -> int:
+        """Forget the cached reads of one entity (every feature set and request data), or
+        of every ``entity_type`` entity when ``entity_id`` is ``None``, for writes made
+        elsewhere (another process, a raw Feast push); returns how many entries went."""
+        if self.cache is None:
+            return 0
+        if entity_id is None:
+            return self.cache.invalidate_type(entity_type)
+        return self.cache.invalidate(entity_type, entity_id)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -373,17 +392,6 @@ class ServingClient(FeatureStoreClient):
         self.failures.record_success()
         defaults = self.defaults.get(entity_type)
         if defaults:
-            vectors = [self._apply_defaults(v, defaults) for v in vectors]
-        if self.cache is not None:
-            for vector in vectors:
-                data = None if request_data is None else request_data.get(vector.entity_id)
-                frozen = freeze_request_data(data)
-                self.cache.put(cache_key(entity_type, vector.entity_id, names, frozen), vector)
+            vectors = defaulted(vectors, defaults, self.stats)
+        remember(self.cache, entity_type, names, vectors, request_data)
         return vectors
-
-    def _apply_defaults(self, vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector:
-        defaulted = apply_defaults(vector, defaults)
-        if defaulted is None:
-            return vector
-        self.stats.defaulted += 1
-        return defaulted

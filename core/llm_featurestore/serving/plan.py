@@ -26,7 +26,15 @@ from llm_featurestore.serving.cache import VectorCache, cache_key
 from llm_featurestore.serving.coalescer import Outcome
 from llm_featurestore.serving.failures import ServingStats
 
-__all__ = ["Item", "ReadPlan", "checked_request_data", "from_cache", "raise_first", "rounds"]
+__all__ = [
+    "Item",
+    "ReadPlan",
+    "checked_request_data",
+    "from_cache",
+    "raise_first",
+    "remember",
+    "rounds",
+]
 
 Item = tuple[str, tuple[Hashable, ...]]
 """One position of a read: the entity id and its frozen request data (``()``: none)."""
@@ -123,6 +131,22 @@ def from_cache(
     stats.cache_hits += len(found)
     stats.cache_misses += len(misses)
     return found, misses
+
+
+def remember(
+    cache: VectorCache | None,
+    entity_type: str,
+    names: tuple[str, ...],
+    vectors: Sequence[FeatureVector],
+    request_data: Mapping[str, RequestData] | None,
+) -> None:
+    """Cache the vectors of one successful call, each under its id's request data."""
+    if cache is None:
+        return
+    for vector in vectors:
+        data = None if request_data is None else request_data.get(vector.entity_id)
+        key = cache_key(entity_type, vector.entity_id, names, freeze_request_data(data))
+        cache.put(key, vector)
 
 
 def raise_first(outcomes: list[Outcome]) -> list[FeatureVector]:
