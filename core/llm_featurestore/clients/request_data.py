@@ -120,6 +120,10 @@ def _frozen(value: Any) -> Hashable:
         return ("dict", tuple(sorted((str(k), _frozen(v)) for k, v in value.items())))
     if isinstance(value, (list, tuple)):
         return ("list", tuple(_frozen(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:  # not a valid value (the check refuses it); still give it a key
+        return (type(value).__name__, repr(value))
     return (type(value).__name__, value)  # 1, 1.0 and True are different request data
 
 
