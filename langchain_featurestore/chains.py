@@ -176,6 +176,7 @@ def lookup_for(
     task_type: str = "general",
     id_keys: Mapping[str, str] | None = None,
     client: FeatureStoreClient | None = None,
+    question_key: str | None = None,
 ) -> FeatureLookup:
     """One :class:`FeatureLookup` that fetches what the filter and the prompt need.
 
@@ -187,15 +188,20 @@ def lookup_for(
         id_keys: ``{entity_type: input key}``; defaults: the retriever's id key for the
             spec's entity type, else ``"<entity_type>_id"`` (``user_id``, ``driver_id``).
         client: Read from this client instead of the retriever's.
+        question_key: Input key of the question (the request data source ``"query"``);
+            the retriever's ``query_key`` by default.
 
     Returns:
         A multi-entity lookup whose output (``{entity_type: FeatureVector}``, under the
         retriever's ``features_key``) both the selector and the enricher consume. With an
         enricher, the read is gated by its monitor for ``task_type`` (one gate decision
         per request; the enrichment reuses it); otherwise by the retriever's monitor.
+        Request data declared by the filter spec and by the task
+        (``EnricherConfig.request_data``) is resolved per input and sent with the read.
 
     Raises:
-        FeatureConfigError: neither the filter nor the task needs any feature.
+        FeatureConfigError: neither the filter nor the task needs any feature, or the
+            filter spec and the task give one request field different sources.
     """
     spec = retriever.filter_spec
     names: dict[str, list[str]] = {}
@@ -210,6 +216,9 @@ def lookup_for(
             "no features; add rules, or enable the task in the EnricherConfig"
         )
     keys = {spec.entity_type: retriever.key, **(id_keys or {})}
+    request_data = spec.request_data
+    if enricher is not None:
+        request_data = request_data.merged(enricher.config.request_data.get(task_type))
     return FeatureLookup(
         client or retriever.client,
         entities={etype: keys.get(etype, f"{etype}_id") for etype in names},
@@ -218,6 +227,8 @@ def lookup_for(
         fallback=retriever.fallback,
         monitor=enricher.monitor if enricher is not None else retriever.monitor,
         task_type=task_type if enricher is not None else None,
+        request_data=request_data,
+        query_key=question_key or retriever.query_key,
     )
 
 
@@ -238,7 +249,7 @@ def personalized_retrieval(
         A Runnable from the request dict to the lookup output (the request plus the
         vectors) with ``"documents"`` added: the filtered top ``k``.
     """
-    lookup = lookup or lookup_for(retriever)
+    lookup = lookup or lookup_for(retriever, question_key=question_key)
     parallel: Runnable[Any, Any] = _PooledParallel(
         steps__={"request": lookup, "candidates": retriever.as_candidates(query_key=question_key)}
     ).with_config(run_name="feature_lookup_and_retrieval")
@@ -277,7 +288,9 @@ def personalized_rag_chain(
         output; ``invoke``, ``ainvoke``, ``batch`` and ``stream`` all work. The user id
         may also come from ``config["configurable"]``.
     """
-    lookup = lookup or lookup_for(retriever, enricher, task_type=task_type)
+    lookup = lookup or lookup_for(
+        retriever, enricher, task_type=task_type, question_key=question_key
+    )
     enrich = FeatureEnricherRunnable(
         enricher,
         task_type=task_type,

@@ -43,7 +43,10 @@ def personalized_query_engine(
     decision and at most one store read: the postprocessors find the vectors (or the
     monitor's refusal) on the query bundle. Postprocessors run in the order ``rerank``,
     ``postprocessors``, ``context`` (the context node goes last so nothing drops it).
-    Users are named per query as usual (``FeatureQueryBundle``, ``user_context``).
+    Users are named per query as usual (``FeatureQueryBundle``, ``user_context``). The
+    read's request data (on-demand features) is what ``filter_spec.request_data`` and
+    ``context``'s task (``EnricherConfig.request_data``) declare, resolved per query from
+    the query string and ``FeatureQueryBundle(inputs=...)``.
 
     Args:
         index: The index to search (e.g. a ``VectorStoreIndex`` over Chroma).
@@ -63,10 +66,16 @@ def personalized_query_engine(
     """
     if monitor is None and context is not None:
         monitor = context.enricher.monitor
+    spec = filter_spec or FeatureFilterSpec(rules=[])
+    request_data = spec.request_data
+    if context is not None:
+        request_data = request_data.merged(
+            context.enricher.config.request_data.get(context.task_type)
+        )
     retriever = FeatureFilteredRetriever(
         index,
         client,
-        filter_spec or FeatureFilterSpec(rules=[]),
+        spec,
         similarity_top_k=similarity_top_k,
         backfill=backfill,
         fallback=fallback,
@@ -76,6 +85,7 @@ def personalized_query_engine(
             rerank.required_features() if rerank is not None else None,
             context.required_features() if context is not None else None,
         ),
+        request_data=request_data,
     )
     chain = [*([rerank] if rerank else []), *postprocessors, *([context] if context else [])]
     return RetrieverQueryEngine.from_args(

@@ -9,7 +9,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from llamaindex_featurestore.context import entities_for, query_vectors
+from llamaindex_featurestore.context import entities_for, query_vectors, request_data_for
 from llamaindex_featurestore.reads import aread_query, covering, read_query
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
@@ -145,7 +145,8 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     def _request(self, query_bundle: QueryBundle | None) -> ReadRequest:
         needs = self.required_features()
         ids = entities_for(self.class_name(), query_bundle, needs, self.user_id, self.entities)
-        return ReadRequest(ids, needs, known=query_vectors(query_bundle))
+        data = request_data_for(self.spec.request_data, query_bundle, ids)
+        return ReadRequest(ids, needs, known=query_vectors(query_bundle), request_data=data)
 
     def _rerank(self, nodes: list[NodeWithScore], vectors: FeatureVectors) -> list[NodeWithScore]:
         etype = self.spec.entity_type

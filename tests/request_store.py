@@ -5,6 +5,7 @@ besides the stored features it answers
 
 * ``cart_vs_aov``: request field ``cart_total`` over the stored ``avg_order_value``;
 * ``query_words``: the number of words of request field ``query``;
+* ``budget``: request field ``cart_total`` itself (for filters on a price);
 
 and a request-data feature asked for without its field is NOT_FOUND. Every call is
 recorded (ids and request data) so tests can see what reached the backend. Optional
@@ -23,13 +24,15 @@ from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.errors import InvalidEntityIdError
 from llm_featurestore.models import FeatureStatus, FeatureVector
 
-ON_DEMAND = ("cart_vs_aov", "query_words")
+ON_DEMAND = ("cart_vs_aov", "query_words", "budget")
 
 
 def _computed(name: str, stored: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
     if name == "cart_vs_aov":
         aov = stored.get("avg_order_value")
         return None if "cart_total" not in data or not aov else data["cart_total"] / aov
+    if name == "budget":
+        return data.get("cart_total")
     return None if "query" not in data else len(str(data["query"]).split())
 
 
