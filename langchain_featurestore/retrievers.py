@@ -105,8 +105,8 @@ class FeatureFilteredRetriever(BaseRetriever):
             is then unfiltered, with no store call).
 
     Request data the filter spec declares (``filter_spec.request_data``) is resolved per
-    request: ``"query"`` is the query, ``"input.<key>"`` a dict input's key, then an
-    invoke kwarg's, then ``configurable``'s; a missing one raises
+    request that looks features up: ``"query"`` is the query, ``"input.<key>"`` a dict
+    input's key, then ``configurable``'s; a missing one raises
     :class:`~llm_featurestore.errors.FeatureValidationError` naming it.
     """
 
@@ -162,7 +162,7 @@ class FeatureFilteredRetriever(BaseRetriever):
             kwargs["user_id"] = kwargs.pop(key)
         spec = self.filter_spec
         if with_data and spec.request_data and kwargs.get("user_id") and "features" not in kwargs:
-            sources = [input if isinstance(input, Mapping) else {}, kwargs, configurable]
+            sources = [input if isinstance(input, Mapping) else {}, configurable]
             kwargs.setdefault(
                 "request_data",
                 spec.request_data.resolve(
