@@ -59,6 +59,7 @@ from langchain_featurestore.retrievers import FeatureFilteredRetriever, shared_e
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.enricher import FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.filters import FeatureFilterSpec
 
 __all__ = ["format_documents", "lookup_for", "personalized_rag_chain", "personalized_retrieval"]
 
@@ -169,6 +170,19 @@ def format_documents(documents: Sequence[Document]) -> str:
     return "\n\n".join(doc.page_content for doc in documents)
 
 
+def _needs(
+    spec: FeatureFilterSpec, enricher: FeatureEnricher | None, task_type: str
+) -> dict[str, list[str]]:
+    """The filter's features and the task's, per entity type, without duplicates."""
+    names: dict[str, list[str]] = {}
+    if spec.feature_names:
+        names[spec.entity_type] = list(spec.feature_names)
+    if enricher is not None:
+        for etype, etype_names in enricher.required_features(task_type).items():
+            names[etype] = list(dict.fromkeys([*names.get(etype, []), *etype_names]))
+    return names
+
+
 def lookup_for(
     retriever: FeatureFilteredRetriever,
     enricher: FeatureEnricher | None = None,
@@ -204,21 +218,14 @@ def lookup_for(
             filter spec and the task give one request field different sources.
     """
     spec = retriever.filter_spec
-    names: dict[str, list[str]] = {}
-    if spec.feature_names:
-        names[spec.entity_type] = list(spec.feature_names)
-    if enricher is not None:
-        for etype, etype_names in enricher.required_features(task_type).items():
-            names[etype] = list(dict.fromkeys([*names.get(etype, []), *etype_names]))
+    names = _needs(spec, enricher, task_type)
     if not names:
         raise FeatureConfigError(
             f"Nothing to look up: the filter spec has no rules and task '{task_type}' maps "
             "no features; add rules, or enable the task in the EnricherConfig"
         )
     keys = {spec.entity_type: retriever.key, **(id_keys or {})}
-    request_data = spec.request_data
-    if enricher is not None:
-        request_data = request_data.merged(enricher.config.request_data.get(task_type))
+    task_data = None if enricher is None else enricher.config.request_data.get(task_type)
     return FeatureLookup(
         client or retriever.client,
         entities={etype: keys.get(etype, f"{etype}_id") for etype in names},
@@ -227,7 +234,7 @@ def lookup_for(
         fallback=retriever.fallback,
         monitor=enricher.monitor if enricher is not None else retriever.monitor,
         task_type=task_type if enricher is not None else None,
-        request_data=request_data,
+        request_data=spec.request_data.merged(task_data),
         query_key=question_key or retriever.query_key,
     )
 

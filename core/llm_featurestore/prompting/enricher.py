@@ -166,10 +166,9 @@ class FeatureEnricher:
         """Decide which entities to fetch, or why not to fetch at all.
 
         The monitor is consulted by the read itself (:meth:`fetch`), so a recovery probe
-        is only spent on a request that reaches the store. When the task declares
-        request data (``EnricherConfig.request_data``), it is resolved from ``query``
-        (the question text) and ``inputs`` (the chain input, one mapping or several
-        searched in order) and sent with the entities' reads.
+        is only spent on a request that reaches the store. The task's request data
+        (``EnricherConfig.request_data``) is resolved from ``query`` and ``inputs`` (the
+        chain input: one mapping, or several searched in order).
 
         Raises:
             FeatureConfigError: an entity id is not a string, or ``context`` names a

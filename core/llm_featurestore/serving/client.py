@@ -17,13 +17,12 @@ from llm_featurestore.clients.base import (
     RequestData,
     check_request,
 )
-from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
+from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
 from llm_featurestore.serving.defaults import defaulted
-from llm_featurestore.serving.degrade import split_invalid
 from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
 from llm_featurestore.serving.plan import (
@@ -34,12 +33,11 @@ from llm_featurestore.serving.plan import (
     remember,
     rounds,
 )
+from llm_featurestore.serving.steps import Answer, read_steps
 from llm_featurestore.serving.writes import forget, pushable, writable
 from llm_featurestore.workers import Lane
 
 __all__ = ["ServingClient", "ServingStats"]
-
-_Answer = list[FeatureVector] | Exception
 
 
 class ServingClient(FeatureStoreClient):
@@ -47,13 +45,8 @@ class ServingClient(FeatureStoreClient):
 
     Reads go: cache → coalescing (single-entity reads, including
     ``get_batch_features([id])``) → circuit breaker → backend (bounded by
-    ``timeout_ms``) → defaults → cache. Reads with request data (for backends with
-    ``accepts_request_data``; others refuse it, naming the backend) are cached per
-    entity, feature set *and* request data, so a vector is never served for other
-    request data; they are not coalesced (concurrent requests rarely carry the same
-    request data, and keying the groups by it would make every group a group of one),
-    and an id asked for with different request data in one read is sent in a further
-    call, so that no backend call holds an id twice. Failures follow the table in
+    ``timeout_ms``) → defaults → cache; reads with request data are cached per request
+    data and not coalesced (:mod:`llm_featurestore.serving.plan`). Failures follow the table in
     :mod:`llm_featurestore.serving.degrade`: a timeout, outage or refused credential
     answers the affected entities with TIMED_OUT or UNAVAILABLE, an id the join key
     cannot take answers that id alone with INVALID_ID, an entity type the store lacks
@@ -225,14 +218,9 @@ class ServingClient(FeatureStoreClient):
         self.invalidate(entity_type, entity_id)
 
     def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
-        """Push ``rows`` through a backend with push sources (see
-        :meth:`PushableFeatureStore.push`), then drop the cached reads of every entity
-        the backend says the rows touched, so the next read sees them.
-
-        Raises:
-            FeatureConfigError: the backend has no push sources (the message names the
-                backends that have), or as the backend's ``push``.
-        """
+        """:meth:`PushableFeatureStore.push` through the backend, then forget the cached
+        reads of every entity the rows touched (a backend without push sources raises
+        :class:`FeatureConfigError` naming those that have them)."""
         keys = pushable(self.backend).push(push_source, rows, to=to)
         forget(self.cache, keys)
         return keys
@@ -282,7 +270,7 @@ class ServingClient(FeatureStoreClient):
             while True:
                 subset = None if data is None else [data[eid] for eid in batch]
                 try:
-                    answer: _Answer = self._call(batch, entity_type, names, subset)
+                    answer: Answer = self._call(batch, entity_type, names, subset)
                 except Exception as exc:
                     answer = exc
                 except BaseException:
@@ -307,7 +295,7 @@ class ServingClient(FeatureStoreClient):
             while True:
                 extra = {} if data is None else {"request_data": [data[eid] for eid in batch]}
                 try:
-                    answer: _Answer = await asyncio.wait_for(
+                    answer: Answer = await asyncio.wait_for(
                         self.backend.aget_batch_features(batch, entity_type, names, **extra),
                         self._timeout_s,
                     )
@@ -344,47 +332,19 @@ class ServingClient(FeatureStoreClient):
         ids: list[str],
         entity_type: str,
         names: tuple[str, ...],
-        request_data: Mapping[str, RequestData] | None = None,
-    ) -> Generator[list[str], _Answer, list[Outcome]]:
-        """Every decision of one read, written once: yields the ids to send to the backend
-        and receives its vectors or its error; returns one outcome per id.
-
-        An invalid id is answered on its own (INVALID_ID, or its error without fallback)
-        and the other ids are sent again; when the store does not say which id it could
-        not take, the ids are sent one by one. ``request_data`` (per id; the ids of one
-        call are unique) only keys the cache entries of the answers.
-        """
-        outcomes: dict[str, Outcome] = {}
-        queue = [ids]
-        while queue:
-            batch = queue.pop(0)
-            if self.breaker is not None and not self.breaker.allow():
-                outcomes.update(
-                    zip(batch, self.failures.refuse(batch, entity_type, names), strict=True)
-                )
-                continue
-            self.stats.backend_calls += 1
-            answer = yield batch
-            if not isinstance(answer, Exception):
-                vectors = self._on_success(answer, entity_type, names, request_data)
-                if batch is ids:
-                    return list(vectors)  # the common case: one call answered every id
-                outcomes.update(zip(batch, vectors, strict=True))
-            elif isinstance(answer, InvalidEntityIdError):
-                self.failures.record_success()  # the store answered; some ids were wrong
-                bad, resend = split_invalid(batch, answer)
-                if bad:
-                    rejected = self.failures.reject(answer, bad, entity_type, names)
-                    outcomes.update(zip(bad, rejected, strict=True))
-                queue[:0] = resend
-            else:
-                failed = self.failures.on_failure(answer, batch, entity_type, names)
-                outcomes.update(zip(batch, failed, strict=True))
-        return [outcomes[eid] for eid in ids]
+        request_data: Mapping[str, RequestData] | None,
+    ) -> Generator[list[str], Answer, list[Outcome]]:
+        """The decisions of one read (:func:`~llm_featurestore.serving.steps.read_steps`);
+        the answers are cached under each id's ``request_data``."""
+        answered = functools.partial(
+            self._on_success, entity_type=entity_type, names=names, request_data=request_data
+        )
+        return read_steps(self.failures, self.stats, ids, entity_type, names, answered)
 
     def _on_success(
         self,
         vectors: list[FeatureVector],
+        *,
         entity_type: str,
         names: tuple[str, ...],
         request_data: Mapping[str, RequestData] | None,

@@ -4,8 +4,13 @@ how the rest becomes backend calls in which no id repeats.
 A vector computed from request data is only valid for that request data, so each
 position of a read is an :data:`Item`, the entity id with its frozen request data
 (:func:`~llm_featurestore.clients.base.freeze_request_data`), and the cache and the
-calls work on items. One backend call takes each id once; an id asked for with
-different request data in the same read goes into a further call (:func:`rounds`).
+calls work on items: a vector is never served for other request data. One backend call
+takes each id once; an id asked for with different request data in the same read goes
+into a further call (:func:`rounds`). Reads with request data are not coalesced:
+concurrent requests rarely carry the same request data, so keying the coalescer's
+groups by it would make nearly every group a group of one, at the cost of its window.
+A backend without ``accepts_request_data`` never sees request data: the read is refused
+first, naming it (:func:`checked_request_data`).
 """
 
 from __future__ import annotations
