@@ -14,7 +14,7 @@ from langchain_core.runnables.config import ensure_config, get_config_list
 
 from llm_featurestore.reading import FeatureVectors, ReadRequest
 
-__all__ = ["BatchedRunnable", "Prefetch"]
+__all__ = ["BatchedRunnable", "Prefetch", "prefetched"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -113,3 +113,20 @@ class Prefetch:
         for n, vectors in zip(self._owners, read, strict=True):
             self.inputs[n][self.features_key] = vectors
         return self.inputs
+
+
+def prefetched(
+    retriever: Any, inputs: Sequence[Any], configs: Sequence[RunnableConfig]
+) -> Prefetch:
+    """A retriever's batch: inputs as dicts with their query (and any prefetched features),
+    and the reads still to make (with their request data) and whose they are."""
+    batch = Prefetch(retriever.features_key)
+    for input_, config in zip(inputs, configs, strict=True):
+        kwargs: dict[str, Any] = {}
+        query = retriever._request(input_, config, kwargs)
+        features = kwargs.get("features")
+        entity_id = retriever._entity(kwargs.get("user_id"), features)
+        data = kwargs.get("request_data")
+        request = None if entity_id is None else retriever._read_request(entity_id, data)
+        batch.add({retriever.query_key: query, retriever.features_key: features}, request)
+    return batch

@@ -5,14 +5,16 @@ and the adapter's pool (the core's ``tasks`` pool)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.vectorstores import VectorStore
 
+from langchain_featurestore.lookup import vector_for
 from llm_featurestore import workers
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
 from llm_featurestore.models import FeatureVector
@@ -21,10 +23,13 @@ __all__ = [
     "BACKFILL_KEY",
     "SearchCandidates",
     "Selection",
+    "asearch",
     "both",
     "candidates_step",
     "doc_key",
     "plan_selection",
+    "search",
+    "selection_steps",
     "selector_step",
     "shared_executor",
 ]
@@ -77,6 +82,10 @@ class SearchCandidates:
     embedding: list[float] | None
     documents: list[Document]
     fetch_k: int
+
+    def at(self, k: int, where: Any) -> tuple[str, list[float] | None, int, Any]:
+        """The arguments of :func:`search` for ``k`` documents under ``where``."""
+        return self.query, self.embedding, k, where
 
     @property
     def exhaustive(self) -> bool:
@@ -161,13 +170,64 @@ def plan_selection(
     return Selection(vector, conditions, where, matching[:k], list(docs)), not enough
 
 
+def search(
+    store: VectorStore,
+    search_kwargs: Mapping[str, Any],
+    query: str,
+    embedding: list[float] | None,
+    k: int,
+    where: Any,
+) -> list[Document]:
+    """One search of ``store``: by vector when the embedding is known, filtered by ``where``."""
+    kwargs = dict(search_kwargs)
+    if where is not None:
+        kwargs["filter"] = where
+    if embedding is not None:
+        return store.similarity_search_by_vector(embedding, k, **kwargs)
+    return store.similarity_search(query, k, **kwargs)
+
+
+async def asearch(
+    store: VectorStore,
+    search_kwargs: Mapping[str, Any],
+    query: str,
+    embedding: list[float] | None,
+    k: int,
+    where: Any,
+) -> list[Document]:
+    """Async twin of :func:`search`."""
+    kwargs = dict(search_kwargs)
+    if where is not None:
+        kwargs["filter"] = where
+    if embedding is not None:
+        return await store.asimilarity_search_by_vector(embedding, k, **kwargs)
+    return await store.asimilarity_search(query, k, **kwargs)
+
+
+def selection_steps(
+    retriever: Any, candidates: SearchCandidates, features: Any, k: int
+) -> Generator[tuple[int, Any], list[Document], tuple[list[Document], dict[str, Any]]]:
+    """A retriever's selection decisions: yields the searches still needed, ``(k, where)``,
+    receives their documents; returns the documents and the tracing event."""
+    vector = vector_for(features, retriever.filter_spec.entity_type)
+    selection, needed = plan_selection(
+        retriever.filter_spec, retriever.filter_translator, candidates, vector, k
+    )
+    if needed:
+        selection.primary = yield k, selection.where
+    if retriever.backfill and selection.needs_backfill(candidates, k):
+        selection.rest = yield k + len(selection.primary), None
+    docs = selection.documents(k, retriever.backfill)
+    return docs, selection.event(docs, k)
+
+
 def candidates_step(retriever: Any, key: str) -> Runnable[Any, SearchCandidates]:
     """``retriever.as_candidates()``: input -> :class:`SearchCandidates`."""
 
     def query_of(input_: Any) -> str:
         if isinstance(input_, Mapping) and key in input_:
             input_ = input_[key]
-        return str(retriever._request(input_, None, {}))
+        return str(retriever._request(input_, None, {}, with_data=False))
 
     def run(input_: Any) -> SearchCandidates:
         return retriever.search_candidates(query_of(input_))  # type: ignore[no-any-return]

@@ -59,6 +59,7 @@ from langchain_featurestore.retrievers import FeatureFilteredRetriever, shared_e
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.enricher import FeatureEnricher
 from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.filters import FeatureFilterSpec
 
 __all__ = ["format_documents", "lookup_for", "personalized_rag_chain", "personalized_retrieval"]
 
@@ -169,6 +170,19 @@ def format_documents(documents: Sequence[Document]) -> str:
     return "\n\n".join(doc.page_content for doc in documents)
 
 
+def _needs(
+    spec: FeatureFilterSpec, enricher: FeatureEnricher | None, task_type: str
+) -> dict[str, list[str]]:
+    """The filter's features and the task's, per entity type, without duplicates."""
+    names: dict[str, list[str]] = {}
+    if spec.feature_names:
+        names[spec.entity_type] = list(spec.feature_names)
+    if enricher is not None:
+        for etype, etype_names in enricher.required_features(task_type).items():
+            names[etype] = list(dict.fromkeys([*names.get(etype, []), *etype_names]))
+    return names
+
+
 def lookup_for(
     retriever: FeatureFilteredRetriever,
     enricher: FeatureEnricher | None = None,
@@ -176,6 +190,7 @@ def lookup_for(
     task_type: str = "general",
     id_keys: Mapping[str, str] | None = None,
     client: FeatureStoreClient | None = None,
+    question_key: str | None = None,
 ) -> FeatureLookup:
     """One :class:`FeatureLookup` that fetches what the filter and the prompt need.
 
@@ -187,29 +202,30 @@ def lookup_for(
         id_keys: ``{entity_type: input key}``; defaults: the retriever's id key for the
             spec's entity type, else ``"<entity_type>_id"`` (``user_id``, ``driver_id``).
         client: Read from this client instead of the retriever's.
+        question_key: Input key of the question (the request data source ``"query"``);
+            the retriever's ``query_key`` by default.
 
     Returns:
         A multi-entity lookup whose output (``{entity_type: FeatureVector}``, under the
         retriever's ``features_key``) both the selector and the enricher consume. With an
         enricher, the read is gated by its monitor for ``task_type`` (one gate decision
         per request; the enrichment reuses it); otherwise by the retriever's monitor.
+        Request data declared by the filter spec and by the task
+        (``EnricherConfig.request_data``) is resolved per input and sent with the read.
 
     Raises:
-        FeatureConfigError: neither the filter nor the task needs any feature.
+        FeatureConfigError: neither the filter nor the task needs any feature, or the
+            filter spec and the task give one request field different sources.
     """
     spec = retriever.filter_spec
-    names: dict[str, list[str]] = {}
-    if spec.feature_names:
-        names[spec.entity_type] = list(spec.feature_names)
-    if enricher is not None:
-        for etype, etype_names in enricher.required_features(task_type).items():
-            names[etype] = list(dict.fromkeys([*names.get(etype, []), *etype_names]))
+    names = _needs(spec, enricher, task_type)
     if not names:
         raise FeatureConfigError(
             f"Nothing to look up: the filter spec has no rules and task '{task_type}' maps "
             "no features; add rules, or enable the task in the EnricherConfig"
         )
     keys = {spec.entity_type: retriever.key, **(id_keys or {})}
+    task_data = None if enricher is None else enricher.config.request_data.get(task_type)
     return FeatureLookup(
         client or retriever.client,
         entities={etype: keys.get(etype, f"{etype}_id") for etype in names},
@@ -218,6 +234,8 @@ def lookup_for(
         fallback=retriever.fallback,
         monitor=enricher.monitor if enricher is not None else retriever.monitor,
         task_type=task_type if enricher is not None else None,
+        request_data=spec.request_data.merged(task_data),
+        query_key=question_key or retriever.query_key,
     )
 
 
@@ -238,7 +256,7 @@ def personalized_retrieval(
         A Runnable from the request dict to the lookup output (the request plus the
         vectors) with ``"documents"`` added: the filtered top ``k``.
     """
-    lookup = lookup or lookup_for(retriever)
+    lookup = lookup or lookup_for(retriever, question_key=question_key)
     parallel: Runnable[Any, Any] = _PooledParallel(
         steps__={"request": lookup, "candidates": retriever.as_candidates(query_key=question_key)}
     ).with_config(run_name="feature_lookup_and_retrieval")
@@ -277,7 +295,9 @@ def personalized_rag_chain(
         output; ``invoke``, ``ainvoke``, ``batch`` and ``stream`` all work. The user id
         may also come from ``config["configurable"]``.
     """
-    lookup = lookup or lookup_for(retriever, enricher, task_type=task_type)
+    lookup = lookup or lookup_for(
+        retriever, enricher, task_type=task_type, question_key=question_key
+    )
     enrich = FeatureEnricherRunnable(
         enricher,
         task_type=task_type,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config
 
 from langchain_featurestore._batched import BatchedRunnable
 from langchain_featurestore._events import ENRICHMENT_EVENT, aemit, emit
@@ -106,6 +107,10 @@ class FeatureEnricherRunnable(BatchedRunnable[Any, Any]):
         id_keys: ``{entity_type: key}`` for the ids; by default ``"<entity_type>_id"``
             for each entity type the task reads (``user_id``, ``organization_id``, ...).
 
+    When it reads, the task's request data (``EnricherConfig.request_data``) is resolved
+    from the input: ``"query"`` is the prompt, ``"input.<key>"`` the dict input's key,
+    else ``config["configurable"]``'s.
+
     Raises:
         FeatureConfigError: an unknown ``output`` (at construction); a missing prompt or
             malformed features or ids (at invoke).
@@ -150,7 +155,10 @@ class FeatureEnricherRunnable(BatchedRunnable[Any, Any]):
         if self.features_key in data:
             return _Input(prompt, data, _vectors(data[self.features_key]), None)
         ids = ids_from_input(data, config, self.id_keys)
-        plan = self.enricher.plan(task_type=self.task_type, context=ids)
+        configurable = ensure_config(config).get("configurable") or {}
+        plan = self.enricher.plan(
+            task_type=self.task_type, context=ids, query=prompt, inputs=[data, configurable]
+        )
         if plan.skipped_reason == "no_entities":
             warn_no_entity("FeatureEnricherRunnable", self.id_keys)
         return _Input(prompt, data, None, plan)

@@ -20,12 +20,23 @@ let the read happen) that ``FeatureEnricher.enrich_from_vectors`` and
 Reads go through the core read flow (:class:`~llm_featurestore.reading.FeatureReader`):
 the monitor's gate, coalescing, per-entity degradation and the failure table all apply.
 ``batch``/``abatch`` over N inputs make one backend call per entity type, not N.
+
+Request data for on-demand features (``request_data=``, a
+:class:`~llm_featurestore.request_sources.RequestDataSpec`) is resolved per input: the
+source ``"query"`` is the input under ``query_key``, ``"input.<key>"`` the input dict's
+key (then ``config["configurable"]``'s)::
+
+    FeatureLookup(
+        client,
+        feature_names=["cart_vs_aov"],
+        request_data={"user": {"cart_total": "input.cart_total"}},
+    ).invoke({"question": "shoes?", "user_id": "u1", "cart_total": 120.0})
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
@@ -43,11 +54,18 @@ from llm_featurestore.reading import (
     entity_ids,
     warn_no_entity,
 )
+from llm_featurestore.request_sources import RequestDataSpec, request_data_spec
 
 if TYPE_CHECKING:
     from llm_featurestore.monitor import FeatureMonitor
 
-__all__ = ["FeatureLookup", "entity_id_from", "ids_from_input", "vector_for"]
+__all__ = [
+    "FeatureLookup",
+    "entity_id_from",
+    "ids_from_input",
+    "request_data_from_input",
+    "vector_for",
+]
 
 
 def entity_id_from(value: Any, key: str) -> str | None:
@@ -66,6 +84,30 @@ def ids_from_input(
     under the keys ``{entity_type: key}``."""
     configurable = ensure_config(config).get("configurable") or {}
     return entity_ids([input_, configurable], keys)
+
+
+def request_data_from_input(
+    spec: RequestDataSpec,
+    input_: Mapping[str, Any],
+    config: RunnableConfig | None,
+    query_key: str,
+    entity_types: Iterable[str],
+) -> dict[str, dict[str, Any]]:
+    """The request data ``spec`` declares, for one input: ``"query"`` is the string under
+    ``query_key``, ``"input.<key>"`` the input's key, else ``config["configurable"]``'s.
+
+    Raises:
+        FeatureValidationError: a declared source is missing (named, with the keys present).
+    """
+    if not spec:
+        return {}
+    query = input_.get(query_key)
+    configurable = ensure_config(config).get("configurable") or {}
+    return spec.resolve(
+        query=query if isinstance(query, str) else None,
+        inputs=[input_, configurable],
+        entity_types=entity_types,
+    )
 
 
 def vector_for(features: Any, entity_type: str) -> FeatureVector | None:
@@ -158,10 +200,15 @@ class FeatureLookup(BatchedRunnable[dict[str, Any], dict[str, Any]]):
         monitor: Gates the reads (``should_read``) and receives their outcomes.
         task_type: The enrichment task the read serves (its quality gate and hold-out
             apply); ``None`` for a plain lookup (the store gate alone).
+        request_data: Where each entity's request data comes from
+            (``{entity_type: {request_field: "query" | "input.<key>"}}``), for on-demand
+            features; the client must accept request data.
+        query_key: Input key of the question, the source ``"query"``.
 
     Raises:
         FeatureConfigError: inconsistent arguments (at construction), or an input that
             is not a dict or carries a malformed id (at invoke).
+        FeatureValidationError: an input lacks a declared request data source (at invoke).
     """
 
     def __init__(
@@ -176,8 +223,12 @@ class FeatureLookup(BatchedRunnable[dict[str, Any], dict[str, Any]]):
         fallback: bool = True,
         monitor: FeatureMonitor | None = None,
         task_type: str | None = None,
+        request_data: RequestDataSpec | Mapping[str, Mapping[str, str]] | None = None,
+        query_key: str = "question",
     ) -> None:
         self.client = client
+        self.request_data = request_data_spec(request_data)
+        self.query_key = query_key
         self.fallback = fallback
         self.output_key = output_key
         self.multi = entities is not None
@@ -199,7 +250,8 @@ class FeatureLookup(BatchedRunnable[dict[str, Any], dict[str, Any]]):
             ids = ids_from_input(input_, config, self.entities)
             if not ids:
                 warn_no_entity("FeatureLookup", self.entities)
-            requests.append(ReadRequest(ids, self.feature_names, self.task_type))
+            data = request_data_from_input(self.request_data, input_, config, self.query_key, ids)
+            requests.append(ReadRequest(ids, self.feature_names, self.task_type, request_data=data))
         return requests
 
     def _outputs(

@@ -152,21 +152,24 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
         source: Mapping[str, Any] | None,
         config: RunnableConfig | None,
         features: Any = None,
+        *,
+        query: str | None = None,
     ) -> ReadRequest:
         """The read for one call: the entity from ``source`` (a dict input), the run's
         ``configurable`` or ``user_id``; vectors given in ``features`` are reused (their
-        entity wins) and only what they lack is read."""
+        entity wins) and only what they lack is read. The spec's request data comes from
+        ``query`` and from ``source`` then ``configurable``."""
         etype = self.spec.entity_type
         defaults = {etype: self.user_id} if self.user_id else {}
-        ids = runtime_ids(
-            {etype: self.key}, state=source, config=ensure_config(config), defaults=defaults
-        )
+        config = ensure_config(config)
+        ids = runtime_ids({etype: self.key}, state=source, config=config, defaults=defaults)
         known = _known(features, etype, self.features_key)
         if etype in known:
             ids[etype] = known[etype].entity_id
         if self.spec.rules and etype not in ids:
             warn_no_entity("FeatureRerankCompressor", {etype: self.key})
-        return self._reranker().request(ids, known)
+        inputs = [source or {}, config.get("configurable") or {}]
+        return self._reranker().request(ids, known, query=query, inputs=inputs)
 
     def _score(self, document: Document) -> float:
         value = document.metadata.get(self.score_key)
@@ -207,11 +210,12 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> list[Document]:
-        """Re-rank ``documents`` for the run's user (``query`` is not used: the rules
-        read the user's features, not the question)."""
+        """Re-rank ``documents`` for the run's user; ``query`` feeds only request data
+        the spec declares as ``"query"`` (the rules read the user's features)."""
         if not documents:
             return []
-        return self._finish(documents, self._reader().read(self._request(None, None)))
+        request = self._request(None, None, query=query)
+        return self._finish(documents, self._reader().read(request))
 
     async def acompress_documents(
         self,
@@ -222,7 +226,8 @@ class FeatureRerankCompressor(BaseDocumentCompressor):
         """Async twin of :meth:`compress_documents`."""
         if not documents:
             return []
-        return self._finish(documents, await self._reader().aread(self._request(None, None)))
+        request = self._request(None, None, query=query)
+        return self._finish(documents, await self._reader().aread(request))
 
     def rerank_documents(self, documents: Sequence[Document], features: Any) -> list[Document]:
         """Re-rank with vectors already read; no I/O.

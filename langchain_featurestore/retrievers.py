@@ -10,26 +10,20 @@ entity's :class:`~llm_featurestore.models.FeatureVector` into a metadata filter
     retriever.invoke({"question": "running shoes", "user_id": "u1"})
     retriever.invoke("running shoes", features=vector)  # prefetched: no lookup
 
-How the lookup overlaps the search. The filter needs the features, so a filtered search
-cannot start before the lookup ends. What can run beside the lookup is the rest of
-retrieval's work: embedding the query, usually its most expensive part (a model call).
-So when the retriever looks features up itself (and in
-:func:`~langchain_featurestore.chains.personalized_rag_chain`), the lookup and the query
-embedding run concurrently, then one filtered search runs by vector. That costs
-max(lookup, embedding) + search, against lookup + embedding + search in sequence.
-
-With ``fetch_k > 0`` the branch also runs a *speculative* unfiltered search for the best
-``fetch_k`` documents while the lookup is still out; the filter is then applied to those
-candidates in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches` has
-Chroma's semantics), and the filtered search runs only when fewer than ``k`` of them
-match. This pays off when the lookup is slower than embedding plus search and the
-filter is not very selective; otherwise it adds a search to the critical path, which is
-why it is off by default (``bench/bench_langchain.py`` measures both).
+How the lookup overlaps the search: a filtered search cannot start before the lookup
+ends, but embedding the query (usually retrieval's most expensive part) can run beside
+it, so the retriever (and :func:`~langchain_featurestore.chains.personalized_rag_chain`)
+costs max(lookup, embedding) + search. With ``fetch_k > 0`` a *speculative* unfiltered
+search for ``fetch_k`` documents runs beside the lookup too; the filter is applied to
+them in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`, Chroma's
+semantics) and the filtered search runs only when fewer than ``k`` match. That pays off
+only for a slow lookup and a broad filter, so it is off by default
+(``bench/bench_langchain.py`` measures both).
 
 Every returned document carries ``metadata["llmfs_backfill"]``: ``False`` for results
 that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
 
-Size: the retriever class is about 350 lines, over the ~300 target, because a
+Size: the retriever class is about 340 lines, over the ~300 target, because a
 ``BaseRetriever`` must carry its fields, their documentation and the four framework
 entry points (invoke, ainvoke, batch, abatch) itself; the decisions it calls are
 elsewhere (the read flow, ``_search``'s candidates and selection, the filter spec).
@@ -37,7 +31,7 @@ elsewhere (the read flow, ``_search``'s candidates and selection, the filter spe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -51,18 +45,20 @@ from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.vectorstores import VectorStore
 from pydantic import Field
 
-from langchain_featurestore._batched import Prefetch
+from langchain_featurestore._batched import prefetched
 from langchain_featurestore._events import RETRIEVAL_EVENT, aemit, emit
 from langchain_featurestore._search import (
     BACKFILL_KEY,
     SearchCandidates,
+    asearch,
     both,
     candidates_step,
-    plan_selection,
+    search,
+    selection_steps,
     selector_step,
     shared_executor,
 )
-from langchain_featurestore.lookup import entity_id_from, vector_for
+from langchain_featurestore.lookup import entity_id_from
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition, chroma_where
@@ -107,6 +103,11 @@ class FeatureFilteredRetriever(BaseRetriever):
             fails, instead of raising (see :mod:`llm_featurestore.serving.degrade`).
         monitor: A ``FeatureMonitor`` whose store gate may refuse the lookup (the search
             is then unfiltered, with no store call).
+
+    Request data the filter spec declares (``filter_spec.request_data``) is resolved per
+    request that looks features up: ``"query"`` is the query, ``"input.<key>"`` a dict
+    input's key, then ``configurable``'s; a missing one raises
+    :class:`~llm_featurestore.errors.FeatureValidationError` naming it.
     """
 
     vectorstore: VectorStore
@@ -131,9 +132,15 @@ class FeatureFilteredRetriever(BaseRetriever):
     # -- invoke: accept dict inputs and configurable ids --------------------
 
     def _request(
-        self, input: str | Mapping[str, Any], config: RunnableConfig | None, kwargs: dict[str, Any]
+        self,
+        input: str | Mapping[str, Any],
+        config: RunnableConfig | None,
+        kwargs: dict[str, Any],
+        *,
+        with_data: bool = True,
     ) -> str:
-        """Resolve the query and move ids/features from input and config into ``kwargs``."""
+        """Resolve the query and move ids/features from input and config into ``kwargs``
+        (and, ``with_data``, the request data the filter spec declares)."""
         key = self.key
         if isinstance(input, Mapping):
             query = input.get(self.query_key, input.get("query"))
@@ -153,6 +160,15 @@ class FeatureFilteredRetriever(BaseRetriever):
             kwargs[key] = configurable[key]
         if key != "user_id" and key in kwargs:
             kwargs["user_id"] = kwargs.pop(key)
+        spec = self.filter_spec
+        if with_data and spec.request_data and kwargs.get("user_id") and "features" not in kwargs:
+            sources = [input if isinstance(input, Mapping) else {}, configurable]
+            kwargs.setdefault(
+                "request_data",
+                spec.request_data.resolve(
+                    query=query, inputs=sources, entity_types=[spec.entity_type]
+                ),
+            )
         return query
 
     def invoke(
@@ -189,7 +205,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         embedding = None if embeddings is None else embeddings.embed_query(query)
         docs: list[Document] = []
         if fetch_k > 0:
-            docs = self._search(query, embedding, fetch_k, None)
+            docs = search(self.vectorstore, self.search_kwargs, query, embedding, fetch_k, None)
         return SearchCandidates(query, embedding, docs, fetch_k)
 
     async def asearch_candidates(self, query: str, fetch_k: int | None = None) -> SearchCandidates:
@@ -199,45 +215,10 @@ class FeatureFilteredRetriever(BaseRetriever):
         embedding = None if embeddings is None else await embeddings.aembed_query(query)
         docs: list[Document] = []
         if fetch_k > 0:
-            docs = await self._asearch(query, embedding, fetch_k, None)
+            docs = await asearch(
+                self.vectorstore, self.search_kwargs, query, embedding, fetch_k, None
+            )
         return SearchCandidates(query, embedding, docs, fetch_k)
-
-    def _search(
-        self, query: str, embedding: list[float] | None, k: int, where: Any
-    ) -> list[Document]:
-        kwargs = dict(self.search_kwargs)
-        if where is not None:
-            kwargs["filter"] = where
-        if embedding is not None:
-            return self.vectorstore.similarity_search_by_vector(embedding, k, **kwargs)
-        return self.vectorstore.similarity_search(query, k, **kwargs)
-
-    async def _asearch(
-        self, query: str, embedding: list[float] | None, k: int, where: Any
-    ) -> list[Document]:
-        kwargs = dict(self.search_kwargs)
-        if where is not None:
-            kwargs["filter"] = where
-        if embedding is not None:
-            return await self.vectorstore.asimilarity_search_by_vector(embedding, k, **kwargs)
-        return await self.vectorstore.asimilarity_search(query, k, **kwargs)
-
-    def _select_steps(
-        self, candidates: SearchCandidates, features: Any, k: int | None
-    ) -> Generator[tuple[int, Any], list[Document], tuple[list[Document], dict[str, Any]]]:
-        """The selection's decisions: yields the searches still needed, ``(k, where)``,
-        receives their documents; returns the documents and the tracing event."""
-        k = self._resolve_k(k)
-        vector = vector_for(features, self.filter_spec.entity_type)
-        selection, search = plan_selection(
-            self.filter_spec, self.filter_translator, candidates, vector, k
-        )
-        if search:
-            selection.primary = yield k, selection.where
-        if self.backfill and selection.needs_backfill(candidates, k):
-            selection.rest = yield k + len(selection.primary), None
-        docs = selection.documents(k, self.backfill)
-        return docs, selection.event(docs, k)
 
     def select(
         self,
@@ -258,13 +239,12 @@ class FeatureFilteredRetriever(BaseRetriever):
             k: Documents to return; the retriever's ``k`` when omitted.
             config: Run config; the ``llm_featurestore.retrieval`` event is sent on it.
         """
-        steps = self._select_steps(candidates, features, k)
+        steps = selection_steps(self, candidates, features, self._resolve_k(k))
         try:
             n, where = next(steps)
             while True:
-                n, where = steps.send(
-                    self._search(candidates.query, candidates.embedding, n, where)
-                )
+                found = search(self.vectorstore, self.search_kwargs, *candidates.at(n, where))
+                n, where = steps.send(found)
         except StopIteration as done:
             docs, event = done.value
         emit(RETRIEVAL_EVENT, event, config)
@@ -279,11 +259,13 @@ class FeatureFilteredRetriever(BaseRetriever):
         config: RunnableConfig | None = None,
     ) -> list[Document]:
         """Async twin of :meth:`select`."""
-        steps = self._select_steps(candidates, features, k)
+        steps = selection_steps(self, candidates, features, self._resolve_k(k))
         try:
             n, where = next(steps)
             while True:
-                found = await self._asearch(candidates.query, candidates.embedding, n, where)
+                found = await asearch(
+                    self.vectorstore, self.search_kwargs, *candidates.at(n, where)
+                )
                 n, where = steps.send(found)
         except StopIteration as done:
             docs, event = done.value
@@ -293,15 +275,15 @@ class FeatureFilteredRetriever(BaseRetriever):
     def _reader(self) -> FeatureReader:
         return FeatureReader(self.client, monitor=self.monitor, fallback=self.fallback)
 
-    def _read_request(self, entity_id: str) -> ReadRequest:
-        spec = self.filter_spec
-        return ReadRequest({spec.entity_type: entity_id}, {spec.entity_type: spec.feature_names})
+    def _read_request(self, entity_id: str, data: Mapping[str, Any] | None) -> ReadRequest:
+        etype, names = self.filter_spec.entity_type, self.filter_spec.feature_names
+        return ReadRequest({etype: entity_id}, {etype: names}, request_data=data or {})
 
-    def _lookup(self, entity_id: str) -> FeatureVectors:
-        return self._reader().read(self._read_request(entity_id))
+    def _lookup(self, entity_id: str, data: Mapping[str, Any] | None) -> FeatureVectors:
+        return self._reader().read(self._read_request(entity_id, data))
 
-    async def _alookup(self, entity_id: str) -> FeatureVectors:
-        return await self._reader().aread(self._read_request(entity_id))
+    async def _alookup(self, entity_id: str, data: Mapping[str, Any] | None) -> FeatureVectors:
+        return await self._reader().aread(self._read_request(entity_id, data))
 
     def _entity(self, user_id: Any, features: Any) -> str | None:
         """The id to look up, or ``None`` (features given, no rules, or no id: warned)."""
@@ -311,18 +293,6 @@ class FeatureFilteredRetriever(BaseRetriever):
         if entity_id is None:
             warn_no_entity("FeatureFilteredRetriever", {self.filter_spec.entity_type: self.key})
         return entity_id
-
-    def _prefetched(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig]) -> Prefetch:
-        """Inputs as dicts with their query; the reads still to make and whose they are."""
-        batch = Prefetch(self.features_key)
-        for input_, config in zip(inputs, configs, strict=True):
-            kwargs: dict[str, Any] = {}
-            query = self._request(input_, config, kwargs)
-            features = kwargs.get("features")
-            entity_id = self._entity(kwargs.get("user_id"), features)
-            request = None if entity_id is None else self._read_request(entity_id)
-            batch.add({self.query_key: query, self.features_key: features}, request)
-        return batch
 
     def batch(
         self,
@@ -334,7 +304,7 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[list[Document]]:
         """Retrieve for N inputs; their lookups are one backend call per entity type."""
         configs = get_config_list(config, len(inputs))
-        batch = self._prefetched(inputs, configs)
+        batch = prefetched(self, inputs, configs)
         # BaseRetriever is typed for str inputs; this class's invoke also takes dicts.
         prepared: list[Any] = batch.filled(self._reader().read_many(batch.requests))
         return super().batch(prepared, configs, return_exceptions=return_exceptions, **kwargs)
@@ -349,7 +319,7 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[list[Document]]:
         """Async twin of :meth:`batch`."""
         configs = get_config_list(config, len(inputs))
-        batch = self._prefetched(inputs, configs)
+        batch = prefetched(self, inputs, configs)
         prepared: list[Any] = batch.filled(await self._reader().aread_many(batch.requests))
         return await super().abatch(
             prepared, configs, return_exceptions=return_exceptions, **kwargs
@@ -390,12 +360,13 @@ class FeatureFilteredRetriever(BaseRetriever):
         k: int | None = None,
         user_id: Any = None,
         features: Any = None,
+        request_data: Mapping[str, Any] | None = None,
     ) -> list[Document]:
         k = self._resolve_k(k)
         config: RunnableConfig = {"callbacks": run_manager.get_child()}
         entity_id = self._entity(user_id, features)
         if entity_id is not None:
-            pending = shared_executor().submit(self._lookup, entity_id)
+            pending = shared_executor().submit(self._lookup, entity_id, request_data)
             candidates = self.search_candidates(query)
             features = pending.result()
         else:
@@ -411,13 +382,14 @@ class FeatureFilteredRetriever(BaseRetriever):
         k: int | None = None,
         user_id: Any = None,
         features: Any = None,
+        request_data: Mapping[str, Any] | None = None,
     ) -> list[Document]:
         k = self._resolve_k(k)
         config: RunnableConfig = {"callbacks": run_manager.get_child()}
         entity_id = self._entity(user_id, features)
         if entity_id is not None:
             features, candidates = await both(
-                self._alookup(entity_id), self.asearch_candidates(query)
+                self._alookup(entity_id, request_data), self.asearch_candidates(query)
             )
         else:
             candidates = await self.asearch_candidates(query, fetch_k=0)

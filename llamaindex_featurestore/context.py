@@ -5,6 +5,11 @@ the query bundle (``FeatureQueryBundle("shoes", user_id="u1")``), the context va
 set around the call (``with user_context("u1"): engine.query(q)``, which follows asyncio
 tasks and ``asyncio.to_thread``), then the component's ``user_id=``/``entities=``.
 
+A query's request data for on-demand features comes from the sources a filter spec or
+a task declares (:class:`~llm_featurestore.request_sources.RequestDataSpec`): ``"query"``
+is the query string, ``"input.<key>"`` a key of ``FeatureQueryBundle(inputs=...)``, the
+query's chain input (:func:`request_data_for`).
+
 The vectors read for a query (see :mod:`llamaindex_featurestore.reads`) are kept on its
 bundle: a :class:`FeatureQueryBundle`'s ``vectors``, or a private attribute of a plain
 ``QueryBundle``. A query engine hands one bundle to its retriever and postprocessors, so
@@ -14,14 +19,16 @@ they share what was read.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from llama_index.core.schema import QueryBundle
 
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.reading import warn_no_entity
+from llm_featurestore.request_sources import RequestDataSpec
 
 __all__ = [
     "USER_ENTITY",
@@ -30,7 +37,9 @@ __all__ = [
     "current_entities",
     "entities_for",
     "merge_needs",
+    "query_inputs",
     "query_vectors",
+    "request_data_for",
     "resolve_entities",
     "user_context",
 ]
@@ -55,11 +64,14 @@ class FeatureQueryBundle(QueryBundle):
         entities: Ids of other entity types; an explicit ``"user"`` key wins over ``user_id``.
         vectors: Vectors this query already holds, by entity type; components read from
             and add to it (pass vectors read elsewhere, e.g. by a Workflow step).
+        inputs: The query's chain input (a cart total, a page), read by request data
+            sources ``"input.<key>"``.
     """
 
     user_id: str | None = None
     entities: dict[str, str] = field(default_factory=dict)
     vectors: dict[str, FeatureVector] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     def entity_ids(self) -> dict[str, str]:
         """``entities`` with ``user_id`` filled in under ``"user"``."""
@@ -126,6 +138,27 @@ def entities_for(
 
 def _how_to_name(etype: str) -> str:
     return "user_id" if etype == USER_ENTITY else f"FeatureQueryBundle(entities={{'{etype}': ...}})"
+
+
+def request_data_for(
+    spec: RequestDataSpec | None, query_bundle: QueryBundle | None, entity_types: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The request data ``spec`` declares, for one query: ``"query"`` is its query string,
+    ``"input.<key>"`` a key of its ``inputs`` (a :class:`FeatureQueryBundle`'s).
+
+    Raises:
+        FeatureValidationError: a declared source is missing (named, with the keys present).
+    """
+    if not spec:
+        return {}
+    query = None if query_bundle is None else query_bundle.query_str
+    return spec.resolve(query=query, inputs=query_inputs(query_bundle), entity_types=entity_types)
+
+
+def query_inputs(query_bundle: QueryBundle | None) -> list[Mapping[str, Any]]:
+    """The input mappings request data may come from: a :class:`FeatureQueryBundle`'s
+    ``inputs``, else none."""
+    return [query_bundle.inputs] if isinstance(query_bundle, FeatureQueryBundle) else []
 
 
 def query_vectors(query_bundle: QueryBundle | None) -> dict[str, FeatureVector]:

@@ -17,8 +17,19 @@ from llamaindex_featurestore.retriever import FeatureFilteredRetriever
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.monitor import FeatureMonitor
+from llm_featurestore.request_sources import RequestDataSpec
 
 __all__ = ["personalized_query_engine"]
+
+
+def _request_data(
+    spec: FeatureFilterSpec | None, context: FeatureContextPostprocessor | None
+) -> RequestDataSpec:
+    """The filter's request data and that of the context's task, for the one read."""
+    own = spec.request_data if spec is not None else RequestDataSpec()
+    if context is None:
+        return own
+    return own.merged(context.enricher.config.request_data.get(context.task_type))
 
 
 def personalized_query_engine(
@@ -43,7 +54,7 @@ def personalized_query_engine(
     decision and at most one store read: the postprocessors find the vectors (or the
     monitor's refusal) on the query bundle. Postprocessors run in the order ``rerank``,
     ``postprocessors``, ``context`` (the context node goes last so nothing drops it).
-    Users are named per query as usual (``FeatureQueryBundle``, ``user_context``).
+    Users and request data are given per query (``FeatureQueryBundle``, ``user_context``).
 
     Args:
         index: The index to search (e.g. a ``VectorStoreIndex`` over Chroma).
@@ -55,8 +66,7 @@ def personalized_query_engine(
         context: The user's profile as a context node and/or metadata, optional.
         postprocessors: Other node postprocessors, run between the two.
         similarity_top_k: Nodes to retrieve.
-        backfill: See :class:`FeatureFilteredRetriever`.
-        fallback: See :class:`FeatureFilteredRetriever`.
+        backfill, fallback: See :class:`FeatureFilteredRetriever`.
         monitor: Gates the query's read; defaults to ``context.enricher.monitor``.
         **engine_kwargs: Passed to ``RetrieverQueryEngine.from_args`` (``response_mode``,
             ``streaming``, templates, ...).
@@ -76,6 +86,7 @@ def personalized_query_engine(
             rerank.required_features() if rerank is not None else None,
             context.required_features() if context is not None else None,
         ),
+        request_data=_request_data(filter_spec, context),
     )
     chain = [*([rerank] if rerank else []), *postprocessors, *([context] if context else [])]
     return RetrieverQueryEngine.from_args(

@@ -10,7 +10,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from llamaindex_featurestore.context import entities_for, query_vectors
+from llamaindex_featurestore.context import FeatureQueryBundle, entities_for, query_vectors
 from llamaindex_featurestore.reads import aread_query, read_query
 from llamaindex_featurestore.rerank import CONTEXT_KEY, tag_node
 from llm_featurestore.clients.base import FeatureStoreClient
@@ -121,7 +121,11 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
     def _request(self, query_bundle: QueryBundle | None) -> ReadRequest:
         needs = self.required_features()
         ids = entities_for(self.class_name(), query_bundle, needs, self.user_id, self.entities)
-        plan = self._enricher.plan(task_type=self.task_type, context=ids)
+        inputs = query_bundle.inputs if isinstance(query_bundle, FeatureQueryBundle) else {}
+        query = None if query_bundle is None else query_bundle.query_str
+        plan = self._enricher.plan(
+            task_type=self.task_type, context=ids, query=query, inputs=inputs
+        )
         return replace(self._enricher.request(plan), known=query_vectors(query_bundle))
 
     def _apply(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.schema import QueryBundle
 
@@ -87,6 +87,7 @@ def fetch_vectors(
     fallback: bool = False,
     monitor: FeatureMonitor | None = None,
     task_type: str | None = None,
+    request_data: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Lookup:
     """One read of the core flow for ``needs`` of the entities in ``ids``, reusing and
     filling ``cache`` (see :func:`query_vectors`; names it holds are not read again).
@@ -95,13 +96,16 @@ def fetch_vectors(
         fallback: Degrade store failures to failed vectors (logged once per cause).
         monitor: Gates the read (``should_read(task_type)``) and receives its outcome.
         task_type: The task the read serves; ``None``: the store gate only.
+        request_data: ``{entity_type: {request_field: value}}`` for on-demand features
+            (e.g. from :func:`~llamaindex_featurestore.context.request_data_for`).
 
     Raises:
         FeatureConfigError: a feature name the store does not know.
         FeatureStoreError: the store failed and ``fallback`` is off.
     """
     reader = FeatureReader(client, monitor=monitor, fallback=fallback)
-    return _lookup(cache, reader.read(ReadRequest(ids, needs, task_type, known=cache)))
+    request = ReadRequest(ids, needs, task_type, known=cache, request_data=request_data or {})
+    return _lookup(cache, reader.read(request))
 
 
 async def afetch_vectors(
@@ -113,10 +117,12 @@ async def afetch_vectors(
     fallback: bool = False,
     monitor: FeatureMonitor | None = None,
     task_type: str | None = None,
+    request_data: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Lookup:
     """Async twin of :func:`fetch_vectors`."""
     reader = FeatureReader(client, monitor=monitor, fallback=fallback)
-    return _lookup(cache, await reader.aread(ReadRequest(ids, needs, task_type, known=cache)))
+    request = ReadRequest(ids, needs, task_type, known=cache, request_data=request_data or {})
+    return _lookup(cache, await reader.aread(request))
 
 
 def _lookup(cache: dict[str, FeatureVector], got: FeatureVectors) -> Lookup:

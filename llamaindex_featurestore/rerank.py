@@ -9,7 +9,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from llamaindex_featurestore.context import entities_for, query_vectors
+from llamaindex_featurestore.context import entities_for, query_inputs, query_vectors
 from llamaindex_featurestore.reads import aread_query, read_query
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.filters import FeatureFilterSpec
@@ -150,7 +150,11 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
     def _request(self, query_bundle: QueryBundle | None) -> ReadRequest:
         needs = self.required_features()
         ids = entities_for(self.class_name(), query_bundle, needs, self.user_id, self.entities)
-        return ReadRequest(ids, needs, known=query_vectors(query_bundle))
+        reranker = FeatureReranker(self.spec, weights=self.weights, top_n=self.top_n)
+        query = None if query_bundle is None else query_bundle.query_str
+        return reranker.request(
+            ids, query_vectors(query_bundle), query=query, inputs=query_inputs(query_bundle)
+        )
 
     def _rerank(self, nodes: list[NodeWithScore], vectors: FeatureVectors) -> list[NodeWithScore]:
         reranker = FeatureReranker(self.spec, weights=self.weights, top_n=self.top_n)

@@ -18,7 +18,13 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from llamaindex_featurestore.context import FeatureRequest, entities_for, merge_needs, query_vectors
+from llamaindex_featurestore.context import (
+    FeatureRequest,
+    entities_for,
+    merge_needs,
+    query_vectors,
+    request_data_for,
+)
 from llamaindex_featurestore.reads import aread_query, covering, read_query
 from llamaindex_featurestore.rerank import tag_node
 from llm_featurestore.clients.base import FeatureStoreClient
@@ -26,6 +32,7 @@ from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
+from llm_featurestore.request_sources import RequestDataSpec, request_data_spec
 from llm_featurestore.workers import to_thread
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "to_metadata_filters"]
@@ -96,11 +103,15 @@ class FeatureFilteredRetriever(BaseRetriever):
             for postprocessors of the same query (e.g. ``enricher.required_features``).
         retriever_kwargs: Extra arguments for ``index.as_retriever`` (e.g. an embed model).
         callback_manager: LlamaIndex callbacks.
+        request_data: Where the read's request data comes from (on-demand features),
+            ``{entity_type: {request_field: "query" | "input.<key>"}}``; by default the
+            filter spec's ``request_data``. Resolved per query (:func:`request_data_for`).
 
     Raises:
         FeatureConfigError: ``similarity_top_k`` is below 1, or ``retriever_kwargs``
             sets an argument this class controls. At query time: a feature name the
             store does not know.
+        FeatureValidationError: at query time, a declared request data source is missing.
         FeatureStoreError: at query time, the store failed and ``fallback`` is off.
     """
 
@@ -121,6 +132,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         prefetch: FeatureRequest | None = None,
         retriever_kwargs: Mapping[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
+        request_data: RequestDataSpec | Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         if similarity_top_k < 1:
             raise FeatureConfigError(f"similarity_top_k must be at least 1, got {similarity_top_k}")
@@ -143,6 +155,8 @@ class FeatureFilteredRetriever(BaseRetriever):
         self.reader = FeatureReader(client, monitor=monitor, fallback=fallback)
         self.needs = merge_needs({filter_spec.entity_type: filter_spec.feature_names}, prefetch)
         self.retriever_kwargs = dict(retriever_kwargs or {})
+        given = request_data_spec(request_data)
+        self.request_data = given if request_data is not None else filter_spec.request_data
         store = getattr(index, "vector_store", None)
         # Sync-only stores (Chroma) inherit the base aquery, which blocks: use a thread.
         self._native_async = not (
@@ -158,7 +172,9 @@ class FeatureFilteredRetriever(BaseRetriever):
     def _request(self, query_bundle: QueryBundle) -> ReadRequest:
         name, needs = "FeatureFilteredRetriever", self.needs
         ids = entities_for(name, query_bundle, needs, self.user_id, self.entities)
-        return ReadRequest(ids, needs, self.task_type, known=query_vectors(query_bundle))
+        data = request_data_for(self.request_data, query_bundle, ids)
+        known = query_vectors(query_bundle)
+        return ReadRequest(ids, needs, self.task_type, known=known, request_data=data)
 
     def _filters(self, vectors: FeatureVectors) -> MetadataFilters | None:
         spec = self.filter_spec

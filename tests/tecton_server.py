@@ -8,6 +8,11 @@ request parameters in snake_case and camelCase (as Tecton's JSON parser does), h
 join key with nulls and status ``MISSING_DATA``. Errors look like Tecton's:
 ``{"error": ..., "message": ..., "code": ...}``.
 
+On-demand features (``on_demand``) are computed per row from the stored row and the
+row's ``request_context_map``; the metadata then lists the service's
+``inputRequestContextKeys``, and a row whose map lacks one of them, or holds a value of
+the wrong type, is answered 400 as Tecton does.
+
 One liberty: in a batch response Tecton sends one ``effectiveTime`` per feature (the
 view's serving time) while this server sends a per-row list, because its rows carry
 per-entity times (the contract's STALE entity). The client reads both forms.
@@ -21,7 +26,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +47,29 @@ FEATURES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+OnDemand = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+"""An on-demand feature: (the stored row by full name, the request context) -> value."""
+
+REQUEST_CONTEXT_KEYS: list[tuple[str, dict[str, Any]]] = [
+    ("cart_total", {"type": "float64"}),
+    ("query", {"type": "string"}),
+]
+"""The request context of :data:`ON_DEMAND` (a cart total and the question text)."""
+
+
+def _cart_ratio(row: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+    aov = row.get("user_stats.avg_order_value")
+    return round(float(context["cart_total"]) / aov, 4) if aov else None
+
+
+ON_DEMAND: dict[str, tuple[dict[str, Any], OnDemand]] = {
+    "user_request.cart_vs_aov": ({"type": "float64"}, _cart_ratio),
+    "user_request.query_words": ({"type": "int64"}, lambda row, ctx: len(ctx["query"].split())),
+}
+"""Example on-demand features: the cart total over the user's average order value, and
+the number of words in the question."""
+
+
 def _param(params: Mapping[str, Any], snake: str, default: Any = None) -> Any:
     head, *rest = snake.split("_")
     camel = head + "".join(part.title() for part in rest)
@@ -58,6 +86,31 @@ def _encode(value: Any, data_type: Mapping[str, Any]) -> Any:
     return value
 
 
+class _BadRequest(Exception):
+    """A request Tecton answers with 400 (the message is the error body's)."""
+
+
+def _context_error(context: Any, keys: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """Tecton's check of one row's ``request_context_map``: every key, each of its type."""
+    if not isinstance(context, Mapping):
+        return "request_context_map must be a map of request context key to value"
+    missing = [name for name, _ in keys if name not in context]
+    if missing:
+        return f"Missing required request context key(s): {', '.join(missing)}"
+    for name, dtype in keys:
+        value, kind = context[name], dtype.get("type")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = {
+            "float64": number,
+            "int64": (number and float(value).is_integer()) or isinstance(value, str),
+            "string": isinstance(value, str),
+            "bool": isinstance(value, bool),
+        }.get(str(kind), True)
+        if not ok:
+            return f"Request context key '{name}' must be {kind}, got {type(value).__name__}"
+    return None
+
+
 def _iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -71,6 +124,9 @@ class TectonTestServer:
             (``default_time`` when absent).
         api_key: The only key accepted.
         features: The service's features, ``(full name, dataType)``, in response order.
+        request_context_keys: The service's request context, ``(name, dataType)``.
+        on_demand: Features computed per row, ``{full name: (dataType, function)}``,
+            answered after ``features``.
     """
 
     def __init__(
@@ -84,6 +140,8 @@ class TectonTestServer:
         feature_service: str = FEATURE_SERVICE,
         join_key: str = JOIN_KEY,
         features: list[tuple[str, dict[str, Any]]] | None = None,
+        request_context_keys: list[tuple[str, dict[str, Any]]] | None = None,
+        on_demand: Mapping[str, tuple[dict[str, Any], OnDemand]] | None = None,
     ) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}
         self.effective_times = dict(effective_times or {})
@@ -92,7 +150,12 @@ class TectonTestServer:
         self.workspace = workspace
         self.feature_service = feature_service
         self.join_key = join_key
-        self.features = list(features or FEATURES)
+        self.on_demand = dict(on_demand or {})
+        self.features = [
+            *(features or FEATURES),
+            *((name, dtype) for name, (dtype, _) in self.on_demand.items()),
+        ]
+        self.request_context_keys = list(request_context_keys or [])
         self.delay_s = 0.0
         """Seconds to sleep before answering each request."""
         self.fail_status: int | None = None
@@ -163,47 +226,57 @@ class TectonTestServer:
         if path == "/api/v1/feature-service/metadata":
             return 200, self._metadata()
         options = _param(params, "metadata_options", {}) or {}
-        if path == "/api/v1/feature-service/get-features":
-            row = self._row(_param(params, "join_key_map", {}))
-            if isinstance(row, tuple):
-                return row
-            return 200, self._features([row], options, batch=False)
-        if path == "/api/v1/feature-service/get-features-batch":
-            rows = []
-            for item in _param(params, "request_data", []) or []:
-                row = self._row(_param(item, "join_key_map", {}))
-                if isinstance(row, tuple):
-                    return row
-                rows.append(row)
-            return 200, self._features(rows, options, batch=True)
+        try:
+            if path == "/api/v1/feature-service/get-features":
+                return 200, self._features([self._row(params)], options, batch=False)
+            if path == "/api/v1/feature-service/get-features-batch":
+                items = _param(params, "request_data", []) or []
+                return 200, self._features([self._row(i) for i in items], options, batch=True)
+        except _BadRequest as exc:
+            return 400, _error(str(exc), 3)
         return 404, _error(f"Not found: {path}", 5)
 
-    def _row(self, join_key_map: Any) -> str | tuple[int, Any]:
+    def _row(self, item: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """One row's join key value and request context (400 when either is wrong)."""
+        join_key_map = _param(item, "join_key_map", {})
         if not isinstance(join_key_map, Mapping) or self.join_key not in join_key_map:
-            return 400, _error(f"Missing join key: {self.join_key}", 3)
+            raise _BadRequest(f"Missing join key: {self.join_key}")
         value = join_key_map[self.join_key]
         if not isinstance(value, str):
-            return 400, _error(f"Join key {self.join_key} must be a string", 3)
-        return value
+            raise _BadRequest(f"Join key {self.join_key} must be a string")
+        context = _param(item, "request_context_map", {}) or {}
+        problem = _context_error(context, self.request_context_keys)
+        if problem is not None:
+            raise _BadRequest(problem)
+        return value, dict(context)
 
     def _metadata(self) -> dict[str, Any]:
         return {
             "featureServiceType": "DEFAULT",
             "inputJoinKeys": [{"name": self.join_key, "dataType": {"type": "string"}}],
+            "inputRequestContextKeys": [
+                {"name": name, "dataType": dtype} for name, dtype in self.request_context_keys
+            ],
             "featureValues": [{"name": name, "dataType": dtype} for name, dtype in self.features],
         }
 
     def _features(
-        self, keys: list[str], options: Mapping[str, Any], *, batch: bool
+        self, rows: list[tuple[str, dict[str, Any]]], options: Mapping[str, Any], *, batch: bool
     ) -> dict[str, Any]:
         results = []
         statuses: list[list[str]] = [[] for _ in self.features]
         times: list[list[str | None]] = [[] for _ in self.features]
-        for key in keys:
+        for key, context in rows:
             stored = self.rows.get(key)
             when = _iso(self.effective_times.get(key, self.default_time))
             values = []
             for i, (name, dtype) in enumerate(self.features):
+                if name in self.on_demand:  # computed now: present, no effective time
+                    value = self.on_demand[name][1](stored or {}, context)
+                    values.append(_encode(value, dtype))
+                    statuses[i].append("PRESENT")
+                    times[i].append(None)
+                    continue
                 present = stored is not None and name in stored
                 values.append(_encode(stored[name], dtype) if present else None)  # type: ignore[index]
                 statuses[i].append("PRESENT" if present else "MISSING_DATA")

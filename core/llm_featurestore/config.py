@@ -7,7 +7,7 @@ Example::
       feast: {repo_path: ./feature_repo, project: shop}
       timeout_ms: 200
       fallback_on_timeout: true
-      cache: {ttl_seconds: 30, max_entries: 100000}
+      cache: {ttl_seconds: 30, max_entries: 100000, ttl_seconds_by_entity_type: {session: 5}}
       coalesce: {window_ms: 1.0, max_batch: 128}
       defaults: {user: {favorite_category: null, price_sensitivity_score: 0.5}}
 

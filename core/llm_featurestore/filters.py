@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureVector
+from llm_featurestore.request_sources import RequestDataField, RequestDataSpec
 from llm_featurestore.settings import ConfigModel
 
 __all__ = [
@@ -151,6 +152,10 @@ class FeatureFilterSpec(ConfigModel):
     Args:
         rules: The conditions; all that resolve must hold (logical AND).
         entity_type: The entity whose features the rules read, e.g. ``"user"``.
+        request_data: Where the request data of the lookup comes from, for on-demand
+            features the rules read (``{entity_type: {request_field: "query" |
+            "input.<key>"}}``, see :mod:`llm_featurestore.request_sources`); the
+            adapters' retrievers and lookups resolve it per request.
 
     Raises:
         FeatureConfigError: a rule or value is invalid, or a key unknown; the message
@@ -159,6 +164,7 @@ class FeatureFilterSpec(ConfigModel):
 
     rules: list[FilterRule] = Field(default_factory=list)
     entity_type: str = Field("user", min_length=1)
+    request_data: RequestDataField = Field(default_factory=RequestDataSpec)
 
     @property
     def feature_names(self) -> list[str]:

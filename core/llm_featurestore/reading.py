@@ -10,6 +10,9 @@ entity type and, for a LlamaIndex query, the vectors the query already holds, th
 3. groups the requests into one backend call per entity type and feature set, so N
    requests for one entity type are one ``get_batch_features`` (and a single request is
    ``get_batch_features([id])``, which a ``ServingClient`` coalesces with its neighbours);
+   a request's request data (``ReadRequest.request_data``) goes with its id, aligned, in
+   that same call; only an id that two requests ask for with different request data is
+   sent again, in a further call (no call holds an id twice);
 4. degrades a failed call per entity (the table in :mod:`llm_featurestore.serving.degrade`:
    timeouts, outages, refused credentials, ids the join key cannot take, entity types the
    store lacks), logging each cause once; programming errors (unknown feature names,
@@ -24,17 +27,18 @@ the event loop (the httpx ``Auth.auth_flow`` pattern).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from llm_featurestore.batching import Answer, ReadCall, group_calls, run_tasks, run_threads
+from llm_featurestore.clients.request_data import freeze_request_data
 from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.degrade import CauseLog, degraded_status, split_invalid
-from llm_featurestore.workers import shared_pool
+from llm_featurestore.serving.plan import Item
 
 if TYPE_CHECKING:
     from llm_featurestore.clients.base import FeatureStoreClient
@@ -100,6 +104,10 @@ class ReadRequest:
             stays refused (no store call, no second question to the monitor), and a read
             already reported to the monitor is not reported again.
         fix: How to fix a feature name the store rejects, appended to that error.
+        request_data: ``{entity_type: {request field: value}}``: the request-time inputs
+            of on-demand features, sent with that entity's id (the backend must accept
+            request data; see ``FeatureStoreClient.accepts_request_data``). Entity types
+            without any are read without.
     """
 
     entities: Mapping[str, str]
@@ -107,6 +115,12 @@ class ReadRequest:
     task_type: str | None = None
     known: Mapping[str, FeatureVector] = field(default_factory=dict)
     fix: str = ""
+    request_data: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def item(self, entity_type: str) -> Item:
+        """This request's entity of ``entity_type`` with its frozen request data."""
+        data = self.request_data.get(entity_type)
+        return self.entities[entity_type], freeze_request_data(data)
 
     def todo(self) -> dict[str, list[str]]:
         """``{entity_type: names still to fetch}`` for the entity types that have an id."""
@@ -121,17 +135,6 @@ class ReadRequest:
             if missing:
                 out[etype] = missing
         return out
-
-
-class _Call(NamedTuple):
-    """One backend call: ``get_batch_features(ids, entity_type, names)``."""
-
-    entity_type: str
-    ids: tuple[str, ...]
-    names: tuple[str, ...]
-
-
-_Answer = list[FeatureVector] | Exception
 
 
 class FeatureReader:
@@ -173,7 +176,7 @@ class FeatureReader:
         try:
             calls = next(flow)
             while True:
-                calls = flow.send(_run_threads(self.client, calls))
+                calls = flow.send(run_threads(self.client, calls))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -183,7 +186,7 @@ class FeatureReader:
         try:
             calls = next(flow)
             while True:
-                calls = flow.send(await _run_tasks(self.client, calls))
+                calls = flow.send(await run_tasks(self.client, calls))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -191,21 +194,21 @@ class FeatureReader:
 
     def _flow(
         self, requests: Sequence[ReadRequest]
-    ) -> Generator[list[_Call], list[_Answer], list[FeatureVectors]]:
+    ) -> Generator[list[ReadCall], list[Answer], list[FeatureVectors]]:
         todos = [self._admit(r) for r in requests]
-        calls = _group(requests, todos)
-        fetched: dict[tuple[str, str, tuple[str, ...]], FeatureVector] = {}
+        calls = group_calls(requests, todos)
+        fetched: dict[tuple[str, tuple[str, ...], Item], FeatureVector] = {}
         start = time.perf_counter()
         while calls:
             answers = yield calls
-            retry: list[_Call] = []
+            retry: list[ReadCall] = []
             for call, answer in zip(calls, answers, strict=True):
                 failed = call
                 if isinstance(answer, InvalidEntityIdError):
                     # Serve the others: send the ids the store took again.
                     bad, resend = split_invalid(call.ids, answer)
-                    retry.extend(_Call(call.entity_type, tuple(r), call.names) for r in resend)
-                    failed = _Call(call.entity_type, tuple(bad), call.names)
+                    retry.extend(call.subset(r) for r in resend)
+                    failed = call.subset(bad)
                 if isinstance(answer, list):
                     vectors = answer
                 elif not failed.ids:
@@ -217,8 +220,10 @@ class FeatureReader:
                         if t and call.entity_type in t
                     ]
                     vectors = self._degrade(failed, answer, needing[0])
+                frozen = dict(zip(failed.ids, failed.frozen(), strict=True))
                 for vector in vectors:
-                    fetched[(call.entity_type, vector.entity_id, call.names)] = vector
+                    item = (vector.entity_id, frozen[vector.entity_id])
+                    fetched[(call.entity_type, call.names, item)] = vector
             calls = retry
         latency_ms = (time.perf_counter() - start) * 1000.0
         return [
@@ -236,7 +241,7 @@ class FeatureReader:
             return None
         return todo
 
-    def _degrade(self, call: _Call, exc: Exception, request: ReadRequest) -> list[FeatureVector]:
+    def _degrade(self, call: ReadCall, exc: Exception, request: ReadRequest) -> list[FeatureVector]:
         status = degraded_status(exc, driver_errors=False)
         if status is None and type(exc) is FeatureConfigError:
             who = f"Task '{request.task_type}'" if request.task_type else "The lookup"
@@ -263,7 +268,7 @@ class FeatureReader:
         self,
         request: ReadRequest,
         todo: dict[str, list[str]] | None,
-        fetched: Mapping[tuple[str, str, tuple[str, ...]], FeatureVector],
+        fetched: Mapping[tuple[str, tuple[str, ...], Item], FeatureVector],
         latency_ms: float,
     ) -> FeatureVectors:
         out = FeatureVectors(
@@ -277,7 +282,7 @@ class FeatureReader:
             return out
         new: list[FeatureVector] = []
         for etype, names in todo.items():
-            vector = fetched[(etype, request.entities[etype], tuple(names))]
+            vector = fetched[(etype, tuple(names), request.item(etype))]
             new.append(vector)
             out[etype] = merge_vectors(out.get(etype), vector)
         if new:
@@ -287,46 +292,6 @@ class FeatureReader:
                 self.monitor.record_read(not all(v.failed for v in new))
                 out.recorded = True
         return out
-
-
-def _group(
-    requests: Sequence[ReadRequest], todos: Sequence[dict[str, list[str]] | None]
-) -> list[_Call]:
-    """One call per (entity type, names) over the unique ids of every admitted request."""
-    ids: dict[tuple[str, tuple[str, ...]], dict[str, None]] = {}
-    for request, todo in zip(requests, todos, strict=True):
-        for etype, names in (todo or {}).items():
-            ids.setdefault((etype, tuple(names)), {})[request.entities[etype]] = None
-    return [_Call(etype, tuple(group), names) for (etype, names), group in ids.items()]
-
-
-def _call(client: FeatureStoreClient, call: _Call) -> _Answer:
-    try:
-        return client.get_batch_features(list(call.ids), call.entity_type, list(call.names))
-    except Exception as exc:
-        return exc
-
-
-async def _acall(client: FeatureStoreClient, call: _Call) -> _Answer:
-    try:
-        return await client.aget_batch_features(list(call.ids), call.entity_type, list(call.names))
-    except Exception as exc:
-        return exc
-
-
-def _run_threads(client: FeatureStoreClient, calls: list[_Call]) -> list[_Answer]:
-    if len(calls) == 1:
-        return [_call(client, calls[0])]
-    pool = shared_pool()
-    futures = [pool.submit(_call, client, c) for c in calls[1:]]
-    first = _call(client, calls[0])
-    return [first, *(f.result() for f in futures)]
-
-
-async def _run_tasks(client: FeatureStoreClient, calls: list[_Call]) -> list[_Answer]:
-    if len(calls) == 1:
-        return [await _acall(client, calls[0])]
-    return list(await asyncio.gather(*(_acall(client, c) for c in calls)))
 
 
 def merge_vectors(old: FeatureVector | None, new: FeatureVector) -> FeatureVector:

@@ -194,12 +194,28 @@ class FeatureReranker:
         return {self.spec.entity_type: self.spec.feature_names}
 
     def request(
-        self, entities: Mapping[str, str], known: Mapping[str, FeatureVector] | None = None
+        self,
+        entities: Mapping[str, str],
+        known: Mapping[str, FeatureVector] | None = None,
+        *,
+        query: str | None = None,
+        inputs: Sequence[Mapping[str, Any]] = (),
     ) -> ReadRequest:
         """The read (for :class:`~llm_featurestore.reading.FeatureReader`) these rules
         need for ``entities``; ``known`` vectors are reused, only what they lack is read
-        (nothing, when they hold every feature)."""
-        return ReadRequest(entities, self.required_features(), known={} if known is None else known)
+        (nothing, when they hold every feature). The spec's ``request_data`` is resolved
+        from ``query`` (the query text) and ``inputs`` (the request's input mappings).
+
+        Raises:
+            FeatureValidationError: a declared request-data source is missing.
+        """
+        data = self.spec.request_data.resolve(query=query, inputs=inputs, entity_types=entities)
+        return ReadRequest(
+            entities,
+            self.required_features(),
+            known={} if known is None else known,
+            request_data=data,
+        )
 
     def vector(self, vectors: Mapping[str, FeatureVector]) -> FeatureVector | None:
         """The entity's vector when it holds every feature the rules read, else ``None``."""

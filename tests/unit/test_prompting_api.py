@@ -22,7 +22,9 @@ MODULES = {
         "HASH_SALT_ENV", "default_task_features",
     ],
     "llm_featurestore.prompting.results": ["DropReason", "EnrichmentResult", "FeatureProvenance"],
-    "llm_featurestore.prompting.plan": ["LookupPlan", "entity_ids", "plan", "read_request"],
+    "llm_featurestore.prompting.plan": [
+        "LookupPlan", "entity_ids", "plan", "read_request", "with_request_data",
+    ],
     "llm_featurestore.prompting.policy": ["PromptPolicy", "SupportsCatalog", "age_seconds"],
     "llm_featurestore.prompting.render": [
         "BlockStyle", "Candidate", "SEPARATOR", "candidates", "fit", "passthrough",

@@ -57,7 +57,12 @@ FILTER_CASES: list[tuple[type[Any], dict[str, Any], str, str]] = [
     (FeatureFilterSpec, {"rules": [{**RULE, "op": "?"}]}, "rules.0.op", "Input should be"),
     (FeatureFilterSpec, {"rules": [RULE], "entity_type": ""}, "entity_type", "at least 1"),
     (FeatureFilterSpec, {"rules": "all"}, "rules", "valid list"),
-    (FeatureFilterSpec, {"rule": []}, "rule", "unknown key; valid keys: entity_type, rules"),
+    (
+        FeatureFilterSpec,
+        {"rule": []},
+        "rule",
+        "unknown key; valid keys: entity_type, request_data, rules",
+    ),
 ]
 
 

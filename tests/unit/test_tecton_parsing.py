@@ -56,6 +56,23 @@ def test_single_and_batch_requests() -> None:
     ]
 
 
+def test_per_row_request_contexts_merge_over_the_fixed_map() -> None:
+    _, body = build_get_features_request(
+        "prod",
+        "fs",
+        "user_id",
+        ["7", "8"],
+        {"amt": 1.0, "q": "x"},
+        request_contexts=[{"amt": 2.0}, {}],
+    )
+    assert [r["request_context_map"] for r in body["params"]["request_data"]] == [
+        {"amt": 2.0, "q": "x"},
+        {"amt": 1.0, "q": "x"},
+    ]
+    with pytest.raises(ValueError, match="1 request contexts for 2 entity ids"):
+        build_get_features_request("prod", "fs", "user_id", ["7", "8"], request_contexts=[{}])
+
+
 # --------------------------------------------------------------------------- responses
 
 
@@ -185,6 +202,11 @@ def test_metadata_both_spellings_and_bad_shape() -> None:
     snake = parse_metadata_response({"feature_values": [{"name": "v.a"}]})
     assert camel == TectonService(feature_names=("v.a",), join_keys=("user_id",))
     assert snake == TectonService(feature_names=("v.a",), join_keys=())
+    with_context = parse_metadata_response(
+        {"featureValues": [], "inputRequestContextKeys": [{"name": "amt"}, {"name": "q"}]}
+    )
+    assert with_context.request_context_keys == ("amt", "q")
+    assert camel.request_context_keys == ()
     with pytest.raises(FeatureStoreUnavailableError, match="unexpected shape"):
         parse_metadata_response({"features": []})
 

@@ -7,20 +7,28 @@ single lookups, async fallbacks and name checks are built here on top of it.
 
 from __future__ import annotations
 
-import math
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from llm_featurestore.clients.cells import max_age_for, status_for
-from llm_featurestore.errors import (
-    FeatureConfigError,
-    FeatureValidationError,
-    unknown_name_message,
+from llm_featurestore.clients.request_data import (
+    REQUEST_DATA_BACKENDS,
+    RequestData,
+    check_request_data,
+    freeze_request_data,
+    refuse_request_data,
+    request_data_kwargs,
+    request_data_refused,
 )
+from llm_featurestore.clients.values import (
+    MAX_STRING_LENGTH,
+    ensure_aware,
+    validate_feature_values,
+)
+from llm_featurestore.errors import FeatureConfigError, unknown_name_message
 from llm_featurestore.models import FeatureVector, utcnow
 from llm_featurestore.settings import BackendConfig
 from llm_featurestore.workers import to_thread
@@ -28,28 +36,30 @@ from llm_featurestore.workers import to_thread
 __all__ = [
     "MAX_STRING_LENGTH",
     "PUSH_MODES",
+    "REQUEST_DATA_BACKENDS",
     "EntityKey",
     "FeatureStoreClient",
     "PushMode",
     "PushableFeatureStore",
+    "RequestData",
     "WritableFeatureStore",
     "WriteRequest",
     "check_feature_names",
     "check_request",
+    "check_request_data",
     "check_write",
     "ensure_aware",
+    "freeze_request_data",
     "max_age_for",
+    "refuse_request_data",
+    "request_data_refused",
     "status_for",
     "validate_feature_values",
 ]
 
-MAX_STRING_LENGTH = 65_536
-"""Longest string value (in characters) a writable backend accepts."""
-MAX_LIST_LENGTH = 10_000
 PushMode = Literal["online", "offline", "online_and_offline"]
 """Where :meth:`PushableFeatureStore.push` sends rows (Feast's ``PushMode``)."""
 PUSH_MODES: tuple[PushMode, ...] = ("online", "offline", "online_and_offline")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-:]*$")
 
 
 class FeatureStoreClient(ABC):
@@ -73,19 +83,39 @@ class FeatureStoreClient(ABC):
     bounds such reads with a worker thread; reads of in-process stores that never wait
     (``False``) run inline, because the thread hand-off would cost more than the read."""
 
+    accepts_request_data: ClassVar[bool] = False
+    """Whether reads take per-entity request data (the inputs of on-demand features:
+    Feast's request sources, Tecton's ``request_context_map``). A backend that does not
+    refuses non-empty request data with :func:`request_data_refused`."""
+
     @abstractmethod
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         """Read ``feature_names`` for every id in ``entity_ids``.
+
+        Args:
+            entity_ids: The ids, in the order of the answer (duplicates allowed).
+            entity_type: E.g. ``"user"``.
+            feature_names: The names every vector holds.
+            request_data: One mapping (request field -> value) per id, aligned with
+                ``entity_ids``, for backends with :attr:`accepts_request_data`. ``None``,
+                or only empty mappings, means none (see :func:`check_request_data`).
 
         Returns:
             One :class:`FeatureVector` per id, in the order of ``entity_ids``
             (duplicates included). Every vector has exactly ``feature_names`` as keys.
 
         Raises:
-            FeatureConfigError: an unknown (or ambiguous) feature name or entity type;
-                the message lists the available names.
+            FeatureConfigError: an unknown (or ambiguous) feature name or entity type
+                (the message lists the available names), malformed request data, or
+                request data given to a backend that takes none.
+            FeatureValidationError: a request data value that may not be sent.
             FeatureStoreUnavailableError: the store could not be read.
         """
 
@@ -98,22 +128,42 @@ class FeatureStoreClient(ABC):
         """True when the store answers; never raises."""
 
     def get_features(
-        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_id: str,
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: RequestData | None = None,
     ) -> FeatureVector:
-        """Read ``feature_names`` for one entity (a batch of one)."""
-        return self.get_batch_features([entity_id], entity_type, feature_names)[0]
+        """Read ``feature_names`` for one entity (a batch of one), with its request data."""
+        extra = request_data_kwargs(request_data)
+        return self.get_batch_features([entity_id], entity_type, feature_names, **extra)[0]
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         """Async twin of :meth:`get_batch_features` (a worker thread unless overridden)."""
-        return await to_thread(self.get_batch_features, entity_ids, entity_type, feature_names)
+        extra = {} if request_data is None else {"request_data": request_data}
+        return await to_thread(
+            self.get_batch_features, entity_ids, entity_type, feature_names, **extra
+        )
 
     async def aget_features(
-        self, entity_id: str, entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_id: str,
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: RequestData | None = None,
     ) -> FeatureVector:
         """Async twin of :meth:`get_features`."""
-        return (await self.aget_batch_features([entity_id], entity_type, feature_names))[0]
+        extra = request_data_kwargs(request_data)
+        return (await self.aget_batch_features([entity_id], entity_type, feature_names, **extra))[0]
 
     async def ahealth_check(self) -> bool:
         """Async twin of :meth:`health_check`."""
@@ -291,95 +341,3 @@ def check_feature_names(
             raise FeatureConfigError(
                 unknown_name_message("feature", name, known, scope=f"entity '{entity_type}'")
             )
-
-
-def ensure_aware(ts: datetime) -> datetime:
-    """Treat naive datetimes as UTC; convert aware ones to UTC."""
-    if ts.tzinfo is None:
-        return ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc)
-
-
-def _validate_scalar(name: str, value: Any, where: str) -> Any:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if abs(value) >= 2**63:
-            raise FeatureValidationError(
-                f"Feature '{name}'{where}: integer {value} overflows int64"
-            )
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise FeatureValidationError(
-                f"Feature '{name}'{where}: {value!r} is not a finite number"
-            )
-        return value
-    if isinstance(value, str):
-        if len(value) > MAX_STRING_LENGTH:
-            raise FeatureValidationError(
-                f"Feature '{name}'{where}: string of {len(value)} characters exceeds the "
-                f"limit of {MAX_STRING_LENGTH}"
-            )
-        if "\x00" in value:
-            raise FeatureValidationError(f"Feature '{name}'{where}: strings may not contain NUL")
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise FeatureValidationError(
-                    f"Feature '{name}'{where}: not valid Unicode text ({exc.reason} at "
-                    f"position {exc.start}); decode bytes properly before storing them"
-                ) from exc
-        return value
-    if isinstance(value, datetime):
-        return ensure_aware(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    raise FeatureValidationError(
-        f"Feature '{name}'{where}: unsupported type {type(value).__name__}; "
-        "use None, bool, int, float, str, datetime, a list of these, or a flat dict of these"
-    )
-
-
-def validate_feature_values(features: Mapping[str, Any]) -> dict[str, Any]:
-    """Check names and values before they are stored, returning JSON-safe copies.
-
-    Accepted values: ``None``, ``bool``, ``int`` (int64 range), finite ``float``,
-    ``str`` (no NUL, at most :data:`MAX_STRING_LENGTH` characters), ``datetime``/``date``
-    (stored as ISO-8601 text), lists of those (at most 10,000 items) and flat dicts of
-    those with string keys.
-
-    Raises:
-        FeatureValidationError: naming the feature and what is wrong with it.
-    """
-    if not isinstance(features, Mapping):
-        raise FeatureValidationError(
-            f"features must be a mapping of name to value, got {type(features).__name__}"
-        )
-    if not features:
-        raise FeatureValidationError("features is empty: nothing to write")
-    clean: dict[str, Any] = {}
-    for name, value in features.items():
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise FeatureValidationError(
-                f"Invalid feature name {name!r}: use letters, digits, '_', '-', '.' or ':', "
-                "starting with a letter or '_'"
-            )
-        if isinstance(value, (list, tuple)):
-            if len(value) > MAX_LIST_LENGTH:
-                raise FeatureValidationError(
-                    f"Feature '{name}': list of {len(value)} items exceeds {MAX_LIST_LENGTH}"
-                )
-            clean[name] = [_validate_scalar(name, v, " (list item)") for v in value]
-        elif isinstance(value, Mapping):
-            for key in value:
-                if not isinstance(key, str):
-                    raise FeatureValidationError(
-                        f"Feature '{name}': dict keys must be strings, got {key!r}"
-                    )
-                _validate_scalar(name, key, " (dict key)")
-            clean[name] = {k: _validate_scalar(name, v, f" (key {k!r})") for k, v in value.items()}
-        else:
-            clean[name] = _validate_scalar(name, value, "")
-    return clean

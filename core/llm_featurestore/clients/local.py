@@ -18,11 +18,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from llm_featurestore.clients.base import (
+    RequestData,
     WritableFeatureStore,
     check_feature_names,
     check_request,
     check_write,
     ensure_aware,
+    refuse_request_data,
     validate_feature_values,
 )
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for
@@ -193,9 +195,15 @@ class LocalFeatureStore(WritableFeatureStore):
                 raise
 
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
+        refuse_request_data(self, entity_ids, request_data)
         check_feature_names(feature_names, self.list_features(entity_type), entity_type)
         now = utcnow()
         max_age = max_age_for(self.max_age_seconds, entity_type)
@@ -234,10 +242,17 @@ class LocalFeatureStore(WritableFeatureStore):
         return True
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         # Pure in-memory work: no thread hop needed, and none would help.
-        return self.get_batch_features(entity_ids, entity_type, feature_names)
+        # Subclasses may predate request data: pass it only when there is some.
+        extra = {} if request_data is None else {"request_data": request_data}
+        return self.get_batch_features(entity_ids, entity_type, feature_names, **extra)
 
     async def ahealth_check(self) -> bool:
         return True

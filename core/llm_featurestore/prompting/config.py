@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.prompting.sanitize import SensitiveStrategy
+from llm_featurestore.request_sources import RequestDataField
 from llm_featurestore.settings import ConfigModel, validate_config
 
 __all__ = [
@@ -91,6 +92,12 @@ class EnricherConfig(ConfigModel):
         default_factory=default_task_features,
         description="task type -> entity type -> feature names, highest priority first "
         "(entity types in mapping order, then features in list order).",
+    )
+    request_data: dict[str, RequestDataField] = Field(
+        default_factory=dict,
+        description="task type -> where its reads' request data comes from (the inputs of "
+        "on-demand features): {entity_type: {request_field: 'query' | 'input.<key>'}}; "
+        "'query' is the prompt or question, 'input.<key>' a key of the chain input.",
     )
     default_features: dict[str, list[str]] = Field(
         default_factory=dict,

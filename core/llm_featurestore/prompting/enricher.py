@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llm_featurestore.models import FeatureVector, utcnow
 from llm_featurestore.prompting import plan as planning
@@ -159,17 +159,25 @@ class FeatureEnricher:
         organization_id: str | None = None,
         task_type: str = "general",
         context: Mapping[str, str] | None = None,
+        *,
+        query: str | None = None,
+        inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> LookupPlan:
         """Decide which entities to fetch, or why not to fetch at all.
 
         The monitor is consulted by the read itself (:meth:`fetch`), so a recovery probe
-        is only spent on a request that reaches the store.
+        is only spent on a request that reaches the store. The task's request data
+        (``EnricherConfig.request_data``) is resolved from ``query`` and ``inputs`` (the
+        chain input: one mapping, or several searched in order).
 
         Raises:
             FeatureConfigError: an entity id is not a string, or ``context`` names a
                 different id for ``user``/``organization`` than the arguments.
+            FeatureValidationError: a request data source of the task is missing.
         """
-        return planning.plan(self.policy, user_id, organization_id, task_type, context)
+        lookup = planning.plan(self.policy, user_id, organization_id, task_type, context)
+        spec = self.config.request_data.get(task_type)
+        return planning.with_request_data(lookup, spec, query, inputs)
 
     def request(self, plan: LookupPlan) -> ReadRequest:
         """The read-flow request of ``plan`` (gated by the monitor for ``plan.task_type``)."""
@@ -206,6 +214,8 @@ class FeatureEnricher:
         organization_id: str | None = None,
         task_type: str = "general",
         context: Mapping[str, str] | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
     ) -> EnrichmentResult:
         """Look up the task's features and prepend them to ``prompt``.
 
@@ -215,6 +225,8 @@ class FeatureEnricher:
             organization_id: Id of the ``organization`` entity.
             task_type: Selects the features (``task_features``) and policies.
             context: More entities, ``{entity_type: entity_id}``.
+            inputs: The request's inputs, for the task's request data sources
+                ``input.<key>`` (``query`` is ``prompt``).
 
         Returns:
             The result; a pass-through (``enriched_prompt == prompt``) when the task is
@@ -224,9 +236,10 @@ class FeatureEnricher:
 
         Raises:
             FeatureConfigError: the store rejected a mapped feature name or entity type.
+            FeatureValidationError: a request data source of the task is missing.
         """
         start = time.perf_counter()
-        plan = self.plan(user_id, organization_id, task_type, context)
+        plan = self.plan(user_id, organization_id, task_type, context, query=prompt, inputs=inputs)
         if plan.skipped_reason is not None:
             return render.passthrough(prompt, task_type, plan.skipped_reason, _ms_since(start))
         vectors = self.fetch(plan)
@@ -239,10 +252,12 @@ class FeatureEnricher:
         organization_id: str | None = None,
         task_type: str = "general",
         context: Mapping[str, str] | None = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
     ) -> EnrichmentResult:
         """Async twin of :meth:`enrich`: the lookups run concurrently on the event loop."""
         start = time.perf_counter()
-        plan = self.plan(user_id, organization_id, task_type, context)
+        plan = self.plan(user_id, organization_id, task_type, context, query=prompt, inputs=inputs)
         if plan.skipped_reason is not None:
             return render.passthrough(prompt, task_type, plan.skipped_reason, _ms_since(start))
         vectors = await self.afetch(plan)

@@ -7,14 +7,16 @@ required_features`). :func:`read_request` turns a plan into the read flow's requ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.prompting.policy import PromptPolicy
 from llm_featurestore.reading import ReadRequest
+from llm_featurestore.request_sources import RequestDataSpec
 
-__all__ = ["LookupPlan", "entity_ids", "plan", "read_request"]
+__all__ = ["LookupPlan", "entity_ids", "plan", "read_request", "with_request_data"]
 
 _FIX_MAPPING = (
     "Fix task_features (or default_features) in EnricherConfig to name features the store has."
@@ -34,6 +36,8 @@ class LookupPlan:
     features: dict[str, list[str]] = field(default_factory=dict)
     """entity type -> feature names, for the entity types in ``entities``."""
     skipped_reason: str | None = None
+    request_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """entity type -> request field -> value, sent with that entity's read."""
 
 
 def plan(
@@ -60,9 +64,33 @@ def plan(
     return LookupPlan(task_type, entities, {et: required[et] for et in entities})
 
 
+def with_request_data(
+    lookup: LookupPlan,
+    spec: RequestDataSpec | None,
+    query: str | None,
+    inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+) -> LookupPlan:
+    """``lookup`` with the request data ``spec`` resolves to for its entities.
+
+    Raises:
+        FeatureValidationError: a source is missing (see :meth:`RequestDataSpec.resolve`).
+    """
+    if lookup.skipped_reason is not None or not spec:
+        return lookup
+    sources = [inputs] if isinstance(inputs, Mapping) else list(inputs or [])
+    data = spec.resolve(query=query, inputs=sources, entity_types=lookup.entities)
+    return replace(lookup, request_data=data)
+
+
 def read_request(lookup: LookupPlan) -> ReadRequest:
     """The read-flow request of ``lookup`` (gated by the monitor for its task type)."""
-    return ReadRequest(lookup.entities, lookup.features, lookup.task_type, fix=_FIX_MAPPING)
+    return ReadRequest(
+        lookup.entities,
+        lookup.features,
+        lookup.task_type,
+        fix=_FIX_MAPPING,
+        request_data=lookup.request_data,
+    )
 
 
 def entity_ids(

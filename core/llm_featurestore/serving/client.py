@@ -5,38 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
+import functools
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from llm_featurestore.clients.base import FeatureStoreClient, WritableFeatureStore, check_request
-from llm_featurestore.errors import (
-    FeatureConfigError,
-    InvalidEntityIdError,
+from llm_featurestore.clients.base import (
+    EntityKey,
+    FeatureStoreClient,
+    PushMode,
+    RequestData,
+    check_request,
 )
+from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.breaker import CircuitBreaker
 from llm_featurestore.serving.cache import VectorCache
 from llm_featurestore.serving.coalescer import AsyncCoalescer, Outcome, ThreadCoalescer
-from llm_featurestore.serving.defaults import apply_defaults
-from llm_featurestore.serving.degrade import split_invalid
+from llm_featurestore.serving.defaults import defaulted
 from llm_featurestore.serving.failures import Failures, ServingStats
 from llm_featurestore.serving.options import CacheConfig, CircuitBreakerConfig, CoalesceConfig
+from llm_featurestore.serving.plan import (
+    ReadPlan,
+    checked_request_data,
+    from_cache,
+    raise_first,
+    remember,
+    rounds,
+)
+from llm_featurestore.serving.steps import Answer, read_steps
+from llm_featurestore.serving.writes import forget, pushable, writable
 from llm_featurestore.workers import Lane
 
 __all__ = ["ServingClient", "ServingStats"]
-
-logger = logging.getLogger("llm_featurestore.serving")
-
-
-def _raise_first(outcomes: list[Outcome]) -> list[FeatureVector]:
-    """The vectors of a batch read, or the first per-id error (a direct batch call fails
-    as a whole; only coalesced requests fail one by one)."""
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            raise outcome
-    return outcomes  # type: ignore[return-value]
 
 
 class ServingClient(FeatureStoreClient):
@@ -44,7 +45,8 @@ class ServingClient(FeatureStoreClient):
 
     Reads go: cache → coalescing (single-entity reads, including
     ``get_batch_features([id])``) → circuit breaker → backend (bounded by
-    ``timeout_ms``) → defaults → cache. Failures follow the table in
+    ``timeout_ms``) → defaults → cache; reads with request data are cached per request
+    data and not coalesced (:mod:`llm_featurestore.serving.plan`). Failures follow the table in
     :mod:`llm_featurestore.serving.degrade`: a timeout, outage or refused credential
     answers the affected entities with TIMED_OUT or UNAVAILABLE, an id the join key
     cannot take answers that id alone with INVALID_ID, an entity type the store lacks
@@ -86,9 +88,10 @@ class ServingClient(FeatureStoreClient):
         self.backend = backend
         self.source = backend.source  # type: ignore[misc]
         self.may_block = backend.may_block  # type: ignore[misc]
+        self.accepts_request_data = backend.accepts_request_data  # type: ignore[misc]
         self.timeout_ms = timeout_ms
         self._timeout_s = None if timeout_ms is None else timeout_ms / 1000.0
-        self.cache = VectorCache(cache.ttl_seconds, cache.max_entries) if cache else None
+        self.cache = VectorCache.from_config(cache) if cache else None
         breaker = (
             CircuitBreaker(circuit_breaker.failure_threshold, circuit_breaker.reset_timeout_seconds)
             if circuit_breaker
@@ -136,30 +139,48 @@ class ServingClient(FeatureStoreClient):
     # ------------------------------------------------------------------ reads
 
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
         names = tuple(feature_names)
-        found, misses = self._from_cache(entity_ids, entity_type, names)
-        if len(misses) == 1 and self.thread_coalescer is not None:
-            found[misses[0]] = self.thread_coalescer.get(misses[0], entity_type, names)
-        elif misses:
-            outcomes = self._fetch_batch(misses, entity_type, names)
-            found.update(zip(misses, _raise_first(outcomes), strict=True))
-        return [found[eid] for eid in entity_ids]
+        data = checked_request_data(self.backend, entity_ids, request_data)
+        plan = ReadPlan.of(entity_ids, data)
+        found, misses = from_cache(self.cache, self.stats, plan, entity_type, names)
+        if len(misses) == 1 and not plan.has_data and self.thread_coalescer is not None:
+            found[misses[0]] = self.thread_coalescer.get(misses[0][0], entity_type, names)
+            misses = []
+        for call in rounds(misses):
+            ids = [eid for eid, _ in call]
+            outcomes = self._fetch_batch(ids, entity_type, names, plan.request_data(call))
+            found.update(zip(call, raise_first(outcomes), strict=True))
+        return plan.answer(found)
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
         names = tuple(feature_names)
-        found, misses = self._from_cache(entity_ids, entity_type, names)
-        if len(misses) == 1 and self.coalescer is not None:
-            found[misses[0]] = await self.coalescer.get(misses[0], entity_type, names)
-        elif misses:
-            outcomes = await self._afetch_batch(misses, entity_type, names)
-            found.update(zip(misses, _raise_first(outcomes), strict=True))
-        return [found[eid] for eid in entity_ids]
+        data = checked_request_data(self.backend, entity_ids, request_data)
+        plan = ReadPlan.of(entity_ids, data)
+        found, misses = from_cache(self.cache, self.stats, plan, entity_type, names)
+        if len(misses) == 1 and not plan.has_data and self.coalescer is not None:
+            found[misses[0]] = await self.coalescer.get(misses[0][0], entity_type, names)
+            misses = []
+        for call in rounds(misses):
+            ids = [eid for eid, _ in call]
+            outcomes = await self._afetch_batch(ids, entity_type, names, plan.request_data(call))
+            found.update(zip(call, raise_first(outcomes), strict=True))
+        return plan.answer(found)
 
     def list_features(self, entity_type: str) -> list[str]:
         return self.backend.list_features(entity_type)
@@ -180,9 +201,8 @@ class ServingClient(FeatureStoreClient):
         event_timestamp: datetime | None = None,
     ) -> None:
         """Write through to a writable backend and drop the entity's cached reads."""
-        self._writable().write_features(entity_id, entity_type, features, event_timestamp)
-        if self.cache is not None:
-            self.cache.invalidate(entity_type, entity_id)
+        writable(self.backend).write_features(entity_id, entity_type, features, event_timestamp)
+        self.invalidate(entity_type, entity_id)
 
     async def awrite_features(
         self,
@@ -192,17 +212,36 @@ class ServingClient(FeatureStoreClient):
         event_timestamp: datetime | None = None,
     ) -> None:
         """Async twin of :meth:`write_features`."""
-        await self._writable().awrite_features(entity_id, entity_type, features, event_timestamp)
-        if self.cache is not None:
-            self.cache.invalidate(entity_type, entity_id)
+        await writable(self.backend).awrite_features(
+            entity_id, entity_type, features, event_timestamp
+        )
+        self.invalidate(entity_type, entity_id)
 
-    def _writable(self) -> WritableFeatureStore:
-        if not isinstance(self.backend, WritableFeatureStore):
-            raise FeatureConfigError(
-                f"The {type(self.backend).__name__} backend is read-only; write through "
-                "the store's own ingestion path (writable: local, redis, feast)"
-            )
-        return self.backend
+    def push(self, push_source: str, rows: Any, *, to: PushMode = "online") -> list[EntityKey]:
+        """:meth:`PushableFeatureStore.push` through the backend, then forget the cached
+        reads of every entity the rows touched (a backend without push sources raises
+        :class:`FeatureConfigError` naming those that have them)."""
+        keys = pushable(self.backend).push(push_source, rows, to=to)
+        forget(self.cache, keys)
+        return keys
+
+    async def apush(
+        self, push_source: str, rows: Any, *, to: PushMode = "online"
+    ) -> list[EntityKey]:
+        """Async twin of :meth:`push`."""
+        keys = await pushable(self.backend).apush(push_source, rows, to=to)
+        forget(self.cache, keys)
+        return keys
+
+    def invalidate(self, entity_type: str, entity_id: str | None = None) -> int:
+        """Forget the cached reads of one entity (every feature set and request data), or
+        of every ``entity_type`` entity when ``entity_id`` is ``None``, for writes made
+        elsewhere (another process, a raw Feast push); returns how many entries went."""
+        if self.cache is None:
+            return 0
+        if entity_id is None:
+            return self.cache.invalidate_type(entity_type)
+        return self.cache.invalidate(entity_type, entity_id)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -216,36 +255,22 @@ class ServingClient(FeatureStoreClient):
 
     # -------------------------------------------------------------- internals
 
-    def _from_cache(
-        self, entity_ids: Sequence[str], entity_type: str, names: tuple[str, ...]
-    ) -> tuple[dict[str, FeatureVector], list[str]]:
-        """Split a request into cached vectors and the unique ids still to fetch."""
-        self.stats.requests += len(entity_ids)
-        unique = list(dict.fromkeys(entity_ids))
-        if self.cache is None:
-            return {}, unique
-        found: dict[str, FeatureVector] = {}
-        misses: list[str] = []
-        for eid in unique:
-            hit = self.cache.get((entity_type, eid, names))
-            if hit is None:
-                misses.append(eid)
-            else:
-                found[eid] = hit
-        self.stats.cache_hits += len(found)
-        self.stats.cache_misses += len(misses)
-        return found, misses
-
     def _fetch_batch(
-        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+        self,
+        ids: list[str],
+        entity_type: str,
+        names: tuple[str, ...],
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[Outcome]:
         """Drive :meth:`_steps` with blocking calls, bounded by the timeout."""
-        steps = self._steps(ids, entity_type, names)
+        data = None if request_data is None else dict(zip(ids, request_data, strict=True))
+        steps = self._steps(ids, entity_type, names, data)
         try:
             batch = next(steps)
             while True:
+                subset = None if data is None else [data[eid] for eid in batch]
                 try:
-                    answer: list[FeatureVector] | Exception = self._call(batch, entity_type, names)
+                    answer: Answer = self._call(batch, entity_type, names, subset)
                 except Exception as exc:
                     answer = exc
                 except BaseException:
@@ -256,16 +281,22 @@ class ServingClient(FeatureStoreClient):
             return done.value  # type: ignore[no-any-return]
 
     async def _afetch_batch(
-        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+        self,
+        ids: list[str],
+        entity_type: str,
+        names: tuple[str, ...],
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[Outcome]:
         """Drive :meth:`_steps` with awaited calls, bounded by the timeout."""
-        steps = self._steps(ids, entity_type, names)
+        data = None if request_data is None else dict(zip(ids, request_data, strict=True))
+        steps = self._steps(ids, entity_type, names, data)
         try:
             batch = next(steps)
             while True:
+                extra = {} if data is None else {"request_data": [data[eid] for eid in batch]}
                 try:
-                    answer: list[FeatureVector] | Exception = await asyncio.wait_for(
-                        self.backend.aget_batch_features(batch, entity_type, names),
+                    answer: Answer = await asyncio.wait_for(
+                        self.backend.aget_batch_features(batch, entity_type, names, **extra),
                         self._timeout_s,
                     )
                 except Exception as exc:
@@ -278,11 +309,18 @@ class ServingClient(FeatureStoreClient):
             return done.value  # type: ignore[no-any-return]
 
     def _call(
-        self, ids: list[str], entity_type: str, names: tuple[str, ...]
+        self,
+        ids: list[str],
+        entity_type: str,
+        names: tuple[str, ...],
+        request_data: list[RequestData] | None,
     ) -> list[FeatureVector]:
+        read = self.backend.get_batch_features
+        if request_data is not None:  # backends written before request data lack the keyword
+            read = functools.partial(read, request_data=request_data)
         if self._timeout_s is None or not self.backend.may_block:
-            return self.backend.get_batch_features(ids, entity_type, names)
-        future = self._lane.submit(self.backend.get_batch_features, ids, entity_type, names)
+            return read(ids, entity_type, names)
+        future = self._lane.submit(read, ids, entity_type, names)
         try:
             return future.result(timeout=self._timeout_s)
         except concurrent.futures.TimeoutError:
@@ -290,58 +328,30 @@ class ServingClient(FeatureStoreClient):
             raise TimeoutError from None
 
     def _steps(
-        self, ids: list[str], entity_type: str, names: tuple[str, ...]
-    ) -> Generator[list[str], list[FeatureVector] | Exception, list[Outcome]]:
-        """Every decision of one read, written once: yields the ids to send to the backend
-        and receives its vectors or its error; returns one outcome per id.
-
-        An invalid id is answered on its own (INVALID_ID, or its error without fallback)
-        and the other ids are sent again; when the store does not say which id it could
-        not take, the ids are sent one by one.
-        """
-        outcomes: dict[str, Outcome] = {}
-        queue = [ids]
-        while queue:
-            batch = queue.pop(0)
-            if self.breaker is not None and not self.breaker.allow():
-                outcomes.update(
-                    zip(batch, self.failures.refuse(batch, entity_type, names), strict=True)
-                )
-                continue
-            self.stats.backend_calls += 1
-            answer = yield batch
-            if not isinstance(answer, Exception):
-                vectors = self._on_success(answer, entity_type, names)
-                if batch is ids:
-                    return list(vectors)  # the common case: one call answered every id
-                outcomes.update(zip(batch, vectors, strict=True))
-            elif isinstance(answer, InvalidEntityIdError):
-                self.failures.record_success()  # the store answered; some ids were wrong
-                bad, resend = split_invalid(batch, answer)
-                if bad:
-                    rejected = self.failures.reject(answer, bad, entity_type, names)
-                    outcomes.update(zip(bad, rejected, strict=True))
-                queue[:0] = resend
-            else:
-                failed = self.failures.on_failure(answer, batch, entity_type, names)
-                outcomes.update(zip(batch, failed, strict=True))
-        return [outcomes[eid] for eid in ids]
+        self,
+        ids: list[str],
+        entity_type: str,
+        names: tuple[str, ...],
+        request_data: Mapping[str, RequestData] | None,
+    ) -> Generator[list[str], Answer, list[Outcome]]:
+        """The decisions of one read (:func:`~llm_featurestore.serving.steps.read_steps`);
+        the answers are cached under each id's ``request_data``."""
+        answered = functools.partial(
+            self._on_success, entity_type=entity_type, names=names, request_data=request_data
+        )
+        return read_steps(self.failures, self.stats, ids, entity_type, names, answered)
 
     def _on_success(
-        self, vectors: list[FeatureVector], entity_type: str, names: tuple[str, ...]
+        self,
+        vectors: list[FeatureVector],
+        *,
+        entity_type: str,
+        names: tuple[str, ...],
+        request_data: Mapping[str, RequestData] | None,
     ) -> list[FeatureVector]:
         self.failures.record_success()
         defaults = self.defaults.get(entity_type)
         if defaults:
-            vectors = [self._apply_defaults(v, defaults) for v in vectors]
-        if self.cache is not None:
-            for vector in vectors:
-                self.cache.put((entity_type, vector.entity_id, names), vector)
+            vectors = defaulted(vectors, defaults, self.stats)
+        remember(self.cache, entity_type, names, vectors, request_data)
         return vectors
-
-    def _apply_defaults(self, vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector:
-        defaulted = apply_defaults(vector, defaults)
-        if defaulted is None:
-            return vector
-        self.stats.defaulted += 1
-        return defaulted

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.serving.failures import ServingStats
 
-__all__ = ["apply_defaults"]
+__all__ = ["apply_defaults", "defaulted"]
 
 
 def apply_defaults(vector: FeatureVector, defaults: Mapping[str, Any]) -> FeatureVector | None:
@@ -26,3 +27,16 @@ def apply_defaults(vector: FeatureVector, defaults: Mapping[str, Any]) -> Featur
         features[name] = defaults[name]
         statuses[name] = FeatureStatus.DEFAULTED
     return vector.model_copy(update={"features": features, "statuses": statuses})
+
+
+def defaulted(
+    vectors: list[FeatureVector], defaults: Mapping[str, Any], stats: ServingStats
+) -> list[FeatureVector]:
+    """``vectors`` with :func:`apply_defaults` applied, counting those that got a default."""
+    out = []
+    for vector in vectors:
+        filled = apply_defaults(vector, defaults)
+        if filled is not None:
+            stats.defaulted += 1
+        out.append(vector if filled is None else filled)
+    return out

@@ -7,6 +7,8 @@ bounds raise :class:`~llm_featurestore.errors.FeatureConfigError` naming the key
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from llm_featurestore.settings import ConfigModel
@@ -14,10 +16,24 @@ from llm_featurestore.settings import ConfigModel
 __all__ = ["CacheConfig", "CircuitBreakerConfig", "CoalesceConfig"]
 
 
+Seconds = Annotated[float, Field(gt=0)]
+
+
 class CacheConfig(ConfigModel):
-    """LRU + TTL cache of feature vectors, keyed by entity type, entity id and feature set."""
+    """LRU + TTL cache of feature vectors, keyed by entity type, entity id, feature set
+    and request data.
+
+    A write through the library forgets the entity's entries at once; for writes made
+    elsewhere, a short ``ttl_seconds_by_entity_type`` bounds how long a read may be
+    stale (or call ``ServingClient.invalidate``).
+    """
 
     ttl_seconds: float = Field(30.0, gt=0, description="How long a read is served from memory.")
+    ttl_seconds_by_entity_type: dict[str, Seconds] = Field(
+        default_factory=dict,
+        description="entity type -> seconds, overriding ttl_seconds for that type (e.g. a "
+        "short one for entity types written by other processes).",
+    )
     max_entries: int = Field(100_000, gt=0, description="Least recently used entries go first.")
 
 

@@ -27,9 +27,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_featurestore.clients.base import (
+    RequestData,
     WritableFeatureStore,
     check_request,
     check_write,
+    refuse_request_data,
 )
 from llm_featurestore.clients.cells import max_age_for
 from llm_featurestore.clients.redis.codec import (
@@ -230,9 +232,15 @@ class RedisFeatureStore(WritableFeatureStore):
         return out
 
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
+        refuse_request_data(self, entity_ids, request_data)
         if not self._registry.knows(entity_type, feature_names):
             self._run_names(self._registry.check(entity_type, feature_names))
         fields = hmget_fields(feature_names)
@@ -251,9 +259,15 @@ class RedisFeatureStore(WritableFeatureStore):
         return self._assemble(entity_ids, entity_type, feature_names, iter(replies))
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
+        refuse_request_data(self, entity_ids, request_data)
         if not self._registry.knows(entity_type, feature_names):
             await self._arun_names(self._registry.check(entity_type, feature_names))
         fields = hmget_fields(feature_names)

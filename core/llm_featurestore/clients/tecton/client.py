@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from llm_featurestore._deps import require
@@ -25,7 +25,12 @@ require("httpx", extra="tecton")  # first: names the extra when httpx is missing
 
 import httpx  # noqa: E402
 
-from llm_featurestore.clients.base import check_request  # noqa: E402
+from llm_featurestore.clients.base import (  # noqa: E402
+    RequestData,
+    check_request,
+    check_request_data,
+    freeze_request_data,
+)
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for  # noqa: E402
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings  # noqa: E402
 from llm_featurestore.clients.http.fanout import map_beside  # noqa: E402
@@ -38,6 +43,7 @@ from llm_featurestore.clients.tecton.protocol import (  # noqa: E402
     metadata_request,
     parse_features_response,
     parse_metadata_response,
+    row_contexts,
 )
 from llm_featurestore.errors import (  # noqa: E402
     FeatureConfigError,
@@ -55,10 +61,22 @@ _MISSING = Cell(None, None, FeatureStatus.UNAVAILABLE)
 """A requested feature the answer lacks (the service changed since its metadata)."""
 
 
+_Row = tuple[str, tuple[Hashable, ...]]
+"""One row Tecton is asked for: an id and its frozen request context."""
+
+
 class _Request(NamedTuple):
     path: str
     body: str
-    ids: list[str]
+    rows: list[_Row]
+
+
+class _Plan(NamedTuple):
+    """A read: the resolved names, each position's row, and the requests to send."""
+
+    resolved: dict[str, str]
+    rows: list[_Row]
+    requests: list[_Request]
 
 
 class TectonClient(HttpBackend):
@@ -73,7 +91,8 @@ class TectonClient(HttpBackend):
         **fields: The settings as keyword arguments, instead of ``config`` (see
             :class:`TectonClientConfig`): ``url``, ``workspace``, ``feature_service``,
             ``api_key`` or ``api_key_env`` (read once, here), ``join_key``,
-            ``request_context``, ``max_age_seconds``, ``timeout_s``,
+            ``request_context`` (the fixed ``request_context_map``; each read's
+            ``request_data`` is merged over it, per entity), ``max_age_seconds``, ``timeout_s``,
             ``micro_batch_size`` (larger reads are split into requests sent
             concurrently: sync on the library's worker pool, async with
             ``asyncio.gather``), ``max_connections`` and ``retries`` (resends after a
@@ -86,6 +105,7 @@ class TectonClient(HttpBackend):
     """
 
     source = "tecton"
+    accepts_request_data = True
     config_class = TectonClientConfig
     service_name = "Tecton"
     config: TectonClientConfig
@@ -246,76 +266,101 @@ class TectonClient(HttpBackend):
         entity_ids: Sequence[str],
         entity_type: str,
         feature_names: Sequence[str],
-    ) -> tuple[dict[str, str], list[_Request]]:
-        """Resolve names (before any read) and split the unique ids into requests."""
+        request_data: Sequence[RequestData] | None,
+    ) -> _Plan:
+        """Resolve names and contexts (before any read) and split the unique rows (an id
+        with its request context) into requests."""
         resolved = {name: service.resolve(name) for name in feature_names}
         join_key = self._join_key(service, entity_type)
-        unique = list(dict.fromkeys(entity_ids))
+        contexts = row_contexts(
+            service, self.feature_service, self.request_context, entity_ids, request_data
+        )
+        rows = [(e, freeze_request_data(c)) for e, c in zip(entity_ids, contexts, strict=True)]
+        unique: dict[_Row, tuple[str, Mapping[str, Any]]] = {}
+        for row, eid, context in zip(rows, entity_ids, contexts, strict=True):
+            unique.setdefault(row, (eid, context))
+        todo = list(unique.items())
         size = self.micro_batch_size
         requests = []
-        for start in range(0, len(unique), size):
-            chunk = unique[start : start + size]
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
             path, body = build_get_features_request(
-                self.workspace, self.feature_service, join_key, chunk, self.request_context
+                self.workspace,
+                self.feature_service,
+                join_key,
+                [eid for _, (eid, _) in chunk],
+                request_contexts=[context for _, (_, context) in chunk],
             )
-            requests.append(_Request(path, json.dumps(body), chunk))
-        return resolved, requests
+            requests.append(_Request(path, json.dumps(body), [row for row, _ in chunk]))
+        return _Plan(resolved, rows, requests)
 
     def _vectors(
         self,
-        entity_ids: Sequence[str],
         entity_type: str,
         feature_names: Sequence[str],
-        resolved: dict[str, str],
-        answers: Sequence[tuple[_Request, Any]],
+        plan: _Plan,
+        answers: Sequence[Any],
     ) -> list[FeatureVector]:
-        """One vector per id from the answers, through the shared cell rule."""
-        rows: dict[str, dict[str, Cell]] = {}
-        for request, answer in answers:
-            cells = parse_features_response(answer, len(request.ids))
-            rows.update(zip(request.ids, cells, strict=True))
+        """One vector per position from the answers, through the shared cell rule."""
+        cells_of: dict[_Row, dict[str, Cell]] = {}
+        for request, answer in zip(plan.requests, answers, strict=True):
+            cells = parse_features_response(answer, len(request.rows))
+            cells_of.update(zip(request.rows, cells, strict=True))
         now = utcnow()
         max_age = max_age_for(self.max_age_seconds, entity_type)
         return [
             assemble(
-                eid,
+                row[0],
                 entity_type,
                 feature_names,
-                {name: rows[eid].get(full, _MISSING) for name, full in resolved.items()},
+                {name: cells_of[row].get(full, _MISSING) for name, full in plan.resolved.items()},
                 source=self.source,
                 now=now,
                 max_age=max_age,
             )
-            for eid in entity_ids
+            for row in plan.rows
         ]
 
     def _read(self, request: _Request, entity_type: str) -> Any:
-        what = f"a read of {len(request.ids)} '{entity_type}' entities"
+        what = f"a read of {len(request.rows)} '{entity_type}' entities"
         return self._check(self._send("POST", request.path, what, request.body), what)
 
     async def _aread(self, request: _Request, entity_type: str) -> Any:
-        what = f"a read of {len(request.ids)} '{entity_type}' entities"
+        what = f"a read of {len(request.rows)} '{entity_type}' entities"
         return self._check(await self._asend("POST", request.path, what, request.body), what)
 
     def get_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
+        """Read ``feature_names`` for ``entity_ids``; each id's ``request_data`` is merged
+        over the fixed ``request_context`` into its row's ``request_context_map``, and an
+        id asked for with different request data is a row of its own."""
         check_request(entity_ids, entity_type, feature_names)
+        data = check_request_data(entity_ids, request_data)
         service = self.service(feature_names)
-        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
-        answers = map_beside(lambda request: self._read(request, entity_type), requests)
-        pairs = list(zip(requests, answers, strict=True))
-        return self._vectors(entity_ids, entity_type, feature_names, resolved, pairs)
+        plan = self._plan(service, entity_ids, entity_type, feature_names, data)
+        answers = map_beside(lambda request: self._read(request, entity_type), plan.requests)
+        return self._vectors(entity_type, feature_names, plan, answers)
 
     async def aget_batch_features(
-        self, entity_ids: Sequence[str], entity_type: str, feature_names: Sequence[str]
+        self,
+        entity_ids: Sequence[str],
+        entity_type: str,
+        feature_names: Sequence[str],
+        *,
+        request_data: Sequence[RequestData] | None = None,
     ) -> list[FeatureVector]:
         check_request(entity_ids, entity_type, feature_names)
+        data = check_request_data(entity_ids, request_data)
         service = await self.aservice(feature_names)
-        resolved, requests = self._plan(service, entity_ids, entity_type, feature_names)
-        answers = await asyncio.gather(*(self._aread(r, entity_type) for r in requests))
-        pairs = list(zip(requests, answers, strict=True))
-        return self._vectors(entity_ids, entity_type, feature_names, resolved, pairs)
+        plan = self._plan(service, entity_ids, entity_type, feature_names, data)
+        answers = await asyncio.gather(*(self._aread(r, entity_type) for r in plan.requests))
+        return self._vectors(entity_type, feature_names, plan, answers)
 
     # ------------------------------------------------------------------ health
 

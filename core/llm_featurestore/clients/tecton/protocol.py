@@ -3,7 +3,10 @@
 Requests (``POST {url}/api/v1/feature-service/...``, header ``Authorization: Tecton-key
 <key>``) carry ``{"params": {"workspace_name", "feature_service_name", "join_key_map",
 "request_context_map", "metadata_options"}}``; a batch replaces the maps with
-``"request_data": [{"join_key_map": ..., "request_context_map": ...}, ...]``. Responses
+``"request_data": [{"join_key_map": ..., "request_context_map": ...}, ...]``. The
+``request_context_map`` holds the inputs of the service's on-demand features (the
+metadata's ``inputRequestContextKeys``): the client's fixed ``request_context`` with each
+row's own request data merged over it. Responses
 hold ``result.features`` (one list per row in a batch) in the order of
 ``metadata.features``, whose items give ``name`` (``view.feature``), ``dataType``,
 ``effectiveTime`` and ``status``.
@@ -57,6 +60,7 @@ __all__ = [
     "metadata_request",
     "parse_features_response",
     "parse_metadata_response",
+    "row_contexts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -88,6 +92,9 @@ class TectonService:
     """Full feature names (``view.feature``), in response order."""
     join_keys: tuple[str, ...]
     """Names of the join keys the service expects."""
+    request_context_keys: tuple[str, ...] = ()
+    """Names of the request context keys its on-demand features need (every row must
+    carry each of them in its ``request_context_map``)."""
     names: NameIndex = field(init=False, repr=False, compare=False)
     """The shared name rule over ``feature_names`` (``view.feature`` refs)."""
 
@@ -111,7 +118,8 @@ class TectonService:
 def parse_metadata_response(body: Any) -> TectonService:
     """Read feature names and join keys from a ``metadata`` response.
 
-    Accepts ``featureValues``/``inputJoinKeys`` and their snake_case spellings.
+    Accepts ``featureValues``/``inputJoinKeys``/``inputRequestContextKeys`` and their
+    snake_case spellings.
 
     Raises:
         FeatureStoreUnavailableError: the body does not have that shape.
@@ -119,9 +127,11 @@ def parse_metadata_response(body: Any) -> TectonService:
     try:
         values = _pick(body, "featureValues", "feature_values")
         keys = _pick(body, "inputJoinKeys", "input_join_keys", default=[])
+        context = _pick(body, "inputRequestContextKeys", "input_request_context_keys", default=[])
         return TectonService(
             feature_names=tuple(str(item["name"]) for item in values),
-            join_keys=tuple(str(item["name"]) for item in keys),
+            join_keys=tuple(str(item["name"]) for item in keys or []),
+            request_context_keys=tuple(str(item["name"]) for item in context or []),
         )
     except (KeyError, TypeError) as exc:
         raise FeatureStoreUnavailableError(
@@ -136,22 +146,64 @@ def build_get_features_request(
     join_key: str,
     entity_ids: Sequence[str],
     request_context: Mapping[str, Any] | None = None,
+    *,
+    request_contexts: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The path and JSON body that read ``entity_ids`` (one: get-features; more: batch)."""
+    """The path and JSON body that read ``entity_ids`` (one: get-features; more: batch).
+
+    Args:
+        workspace: The workspace name.
+        feature_service: The feature service name.
+        join_key: The join key the ids are values of.
+        entity_ids: The ids, one row each.
+        request_context: The ``request_context_map`` of every row.
+        request_contexts: Per row, aligned with ``entity_ids``: fields merged over
+            ``request_context`` (a row's own value wins).
+    """
     params: dict[str, Any] = {
         "workspace_name": workspace,
         "feature_service_name": feature_service,
         "metadata_options": dict(METADATA_OPTIONS),
     }
-    context = dict(request_context or {})
+    rows = request_contexts if request_contexts is not None else [{}] * len(entity_ids)
+    if len(rows) != len(entity_ids):
+        raise ValueError(f"{len(rows)} request contexts for {len(entity_ids)} entity ids")
+    contexts = [{**(request_context or {}), **row} for row in rows]
     if len(entity_ids) == 1:
         params["join_key_map"] = {join_key: entity_ids[0]}
-        params["request_context_map"] = context
+        params["request_context_map"] = contexts[0]
         return GET_FEATURES_PATH, {"params": params}
     params["request_data"] = [
-        {"join_key_map": {join_key: eid}, "request_context_map": context} for eid in entity_ids
+        {"join_key_map": {join_key: eid}, "request_context_map": context}
+        for eid, context in zip(entity_ids, contexts, strict=True)
     ]
     return GET_FEATURES_BATCH_PATH, {"params": params}
+
+
+def row_contexts(
+    service: TectonService,
+    feature_service: str,
+    fixed: Mapping[str, Any],
+    entity_ids: Sequence[str],
+    request_data: Sequence[Mapping[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """Each row's ``request_context_map``: ``fixed`` with the row's request data over it.
+
+    Raises:
+        FeatureConfigError: a row lacks a request context key the service needs (the
+            message names the keys, the entity and how to pass them).
+    """
+    rows = [{**fixed, **data} for data in request_data or [{}] * len(entity_ids)]
+    needed = service.request_context_keys
+    for eid, context in zip(entity_ids, rows, strict=True):
+        missing = [key for key in needed if key not in context]
+        if missing:
+            raise FeatureConfigError(
+                f"Feature service '{feature_service}' needs request context "
+                f"{', '.join(needed)}; the read of '{eid}' lacks {', '.join(missing)}. "
+                "Pass them as request_data of the read (or a fixed request_context)"
+            )
+    return rows
 
 
 def metadata_request(workspace: str, feature_service: str) -> dict[str, Any]:
@@ -268,7 +320,7 @@ def error_for_status(
         )
     if code == 400:
         return FeatureConfigError(
-            f"Tecton rejected the request for {where} (HTTP 400): {detail}. Check join_key "
-            "and request_context"
+            f"Tecton rejected the request for {where} (HTTP 400): {detail}. Check join_key, "
+            "request_context and the request data passed with the read"
         )
     return None

@@ -1,0 +1,143 @@
+"""The values a backend may store or receive with a read: one rule, checked before any I/O.
+
+:func:`validate_feature_values` checks what is written; :func:`validate_values` is the
+same rule for any named values (a read's request data uses it, naming its fields
+"Request field" instead of "Feature"). Accepted: ``None``, ``bool``, ``int`` (int64
+range), finite ``float``, ``str`` (no NUL, at most :data:`MAX_STRING_LENGTH`
+characters), ``datetime``/``date`` (as ISO-8601 text), lists of those (at most
+:data:`MAX_LIST_LENGTH` items) and flat dicts of those with string keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+from llm_featurestore.errors import FeatureValidationError
+
+__all__ = [
+    "MAX_LIST_LENGTH",
+    "MAX_STRING_LENGTH",
+    "ensure_aware",
+    "validate_feature_values",
+    "validate_value",
+    "validate_values",
+]
+
+MAX_STRING_LENGTH = 65_536
+"""Longest string value (in characters) a writable backend accepts."""
+MAX_LIST_LENGTH = 10_000
+"""Most items of a list value."""
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-:]*$")
+
+
+def ensure_aware(ts: datetime) -> datetime:
+    """Treat naive datetimes as UTC; convert aware ones to UTC."""
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(timezone.utc)
+
+
+def _validate_scalar(label: str, value: Any, where: str) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 2**63:
+            raise FeatureValidationError(f"{label}{where}: integer {value} overflows int64")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FeatureValidationError(f"{label}{where}: {value!r} is not a finite number")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_LENGTH:
+            raise FeatureValidationError(
+                f"{label}{where}: string of {len(value)} characters exceeds the "
+                f"limit of {MAX_STRING_LENGTH}"
+            )
+        if "\x00" in value:
+            raise FeatureValidationError(f"{label}{where}: strings may not contain NUL")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise FeatureValidationError(
+                    f"{label}{where}: not valid Unicode text ({exc.reason} at "
+                    f"position {exc.start}); decode bytes properly before storing them"
+                ) from exc
+        return value
+    if isinstance(value, datetime):
+        return ensure_aware(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise FeatureValidationError(
+        f"{label}{where}: unsupported type {type(value).__name__}; "
+        "use None, bool, int, float, str, datetime, a list of these, or a flat dict of these"
+    )
+
+
+def validate_value(label: str, value: Any) -> Any:
+    """One value checked by the module's rule, as a JSON-safe copy.
+
+    Args:
+        label: How messages name the value, e.g. ``"Feature 'budget'"``.
+        value: The value.
+
+    Raises:
+        FeatureValidationError: starting with ``label``, saying what is wrong.
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) > MAX_LIST_LENGTH:
+            raise FeatureValidationError(
+                f"{label}: list of {len(value)} items exceeds {MAX_LIST_LENGTH}"
+            )
+        return [_validate_scalar(label, v, " (list item)") for v in value]
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise FeatureValidationError(f"{label}: dict keys must be strings, got {key!r}")
+            _validate_scalar(label, key, " (dict key)")
+        return {k: _validate_scalar(label, v, f" (key {k!r})") for k, v in value.items()}
+    return _validate_scalar(label, value, "")
+
+
+def validate_values(values: Mapping[str, Any], kind: str, scope: str = "") -> dict[str, Any]:
+    """Check names and values, returning JSON-safe copies (an empty mapping is fine).
+
+    Args:
+        values: Name to value.
+        kind: What a name is, for messages: ``"Feature"`` or ``"Request field"``.
+        scope: Appended to each name in messages, e.g. ``" of user 'u1'"``.
+
+    Raises:
+        FeatureValidationError: naming the bad name or value.
+    """
+    clean: dict[str, Any] = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise FeatureValidationError(
+                f"Invalid {kind.lower()} name {name!r}{scope}: use letters, digits, '_', '-', "
+                "'.' or ':', starting with a letter or '_'"
+            )
+        clean[name] = validate_value(f"{kind} '{name}'{scope}", value)
+    return clean
+
+
+def validate_feature_values(features: Mapping[str, Any]) -> dict[str, Any]:
+    """Check names and values before they are stored, returning JSON-safe copies.
+
+    Accepted values are those of the module docstring.
+
+    Raises:
+        FeatureValidationError: naming the feature and what is wrong with it.
+    """
+    if not isinstance(features, Mapping):
+        raise FeatureValidationError(
+            f"features must be a mapping of name to value, got {type(features).__name__}"
+        )
+    if not features:
+        raise FeatureValidationError("features is empty: nothing to write")
+    return validate_values(features, "Feature")
