@@ -2,10 +2,11 @@
 
 A backend that takes none (``accepts_request_data = False``) refuses non-empty request
 data with a FeatureConfigError naming itself and the backends that take it; every
-backend reads as usual with ``None`` or only empty mappings.
-
-The Feast backends join this list when their request-data support (the on-demand
-branch of issue 11) is merged: they then take the accepting path below.
+backend reads as usual with ``None`` or only empty mappings. Of the backends that take
+it, Tecton and FeastHttpClient without ``request_fields`` pass fields their features
+do not need along (the servers ignore them), while FeastClient, which knows the
+registry, refuses them before any I/O, naming the field (a typo would otherwise be
+silently lost); ``tests/integration/test_feast_on_demand.py`` reads real on-demand views.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from tests.contract import harness as h
 
 pytestmark = pytest.mark.integration
 
-BACKENDS = ["local", "redis", "tecton"]
+BACKENDS = ["local", "feast_sqlite", "feast_redis", "feast_http", "redis", "tecton"]
+STRICT = {"FeastClient"}
+"""Backends that refuse request fields no requested feature needs."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -62,9 +65,14 @@ async def test_request_data_is_refused_or_taken(
 ) -> None:
     client = harness.client
     data = [{"cart_total": 12.0}]
-    if client.accepts_request_data:
+    if client.accepts_request_data and type(client).__name__ not in STRICT:
         (vector,) = await read(client, use_async, ["1001"], harness.feature_names, data)
         assert list(vector.features) == harness.feature_names
+        return
+    if client.accepts_request_data:
+        with pytest.raises(FeatureConfigError, match="cart_total") as unneeded:
+            await read(client, use_async, ["1001"], harness.feature_names, data)
+        assert "does not take request data" not in str(unneeded.value)
         return
     with pytest.raises(FeatureConfigError) as caught:
         await read(client, use_async, ["1001"], harness.feature_names, data)
