@@ -59,9 +59,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from llm_featurestore.prompting.confusables import fold, has_symbols
+from llm_featurestore.prompting.sanitize import InstructionPolicy
 
 __all__ = [
     "RULES",
@@ -71,10 +72,6 @@ __all__ = [
     "is_role_label",
     "quote",
 ]
-
-InstructionPolicy = Literal["drop", "quote", "allow"]
-"""What to do with an instruction-like value: leave the feature out (``drop``, the
-default), show it as one inert quoted string (``quote``) or as it is (``allow``)."""
 
 
 class InstructionRule(NamedTuple):

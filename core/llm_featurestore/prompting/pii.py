@@ -58,6 +58,7 @@ __all__ = [
     "PiiMatch",
     "builtin_detectors",
     "find_pii",
+    "mask_match",
 ]
 
 
@@ -301,3 +302,27 @@ def find_pii(text: str, detectors: Sequence[PiiDetector]) -> list[PiiMatch]:
         else:
             merged.append((rank, match))
     return [match for _, match in merged]
+
+
+def mask_match(kind: str, text: str) -> str:
+    """The masked form of one match: a hint of it, never enough to use it.
+
+    Emails keep their first letter and domain (``j***@example.com``), phones, cards,
+    IBANs and SSNs their last four digits or characters (``***-***-0199``,
+    ``****1111``, ``***-**-6789``), IP addresses nothing; other kinds keep their first
+    character (``p***``).
+    """
+    alnum = [c for c in text if c.isalnum()]
+    digits = [c for c in text if c.isdigit()]
+    if kind == "email":
+        at = text.rfind("@")
+        return f"{text[0]}***@{text[at + 1 :]}" if at > 0 else "***@***"
+    if kind == "phone":
+        return "***-***-" + "".join(digits[-4:])
+    if kind in ("payment_card", "iban"):
+        return "****" + "".join(alnum[-4:])
+    if kind == "us_ssn":
+        return "***-**-" + "".join(digits[-4:])
+    if kind == "ip_address":
+        return "***.***.***.***" if "." in text and ":" not in text else "****:****"
+    return text[0] + "***" if len(text) > 3 else "***"

@@ -47,6 +47,7 @@ __all__ = [
     "BUILTIN_MARKER_PHRASES",
     "ELLIPSIS",
     "FILTERED",
+    "InstructionPolicy",
     "Neutralizer",
     "SensitiveStrategy",
     "hash_value",
@@ -58,6 +59,11 @@ __all__ = [
 SensitiveStrategy = Literal["drop", "mask", "hash", "allow"]
 """What to do with a sensitive feature: leave it out (``drop``, the default), show a
 masked form (``mask``), show a salted hash (``hash``) or show it as is (``allow``)."""
+
+InstructionPolicy = Literal["drop", "quote", "allow"]
+"""What to do with a value that reads as an instruction to the model (see
+:mod:`~llm_featurestore.prompting.injection`): leave the feature out (``drop``, the
+default), show it as one inert quoted string (``quote``) or as it is (``allow``)."""
 
 FILTERED = "(filtered)"
 """What a marker phrase found inside a value is replaced with."""
