@@ -16,7 +16,8 @@ and ``1`` -> ``i``, ``0`` -> ``o``, ``3`` -> ``e``, ``4`` -> ``a``, ``5`` -> ``s
 ``7`` -> ``t``; a skeleton that is a Latin small capital reads as its letter, and
 ``EXTRA`` adds a few Cyrillic and Greek letters UTS #39 does not map to ASCII, such
 as ``к`` and ``ε``). A bracket row maps a bracket-like character to ``(`` or ``)``:
-opening and closing punctuation (categories Ps and Pe, except quotation marks),
+opening and closing punctuation (categories Ps and Pe, except the low-9 quotation
+marks that open quotes in German and other languages),
 characters whose skeleton is a bracket, and characters named ``... BRACKET`` or
 ``... PARENTHESIS``.
 """
@@ -46,6 +47,8 @@ EXTRA = {
     "\u03c9": "w",  # GREEK SMALL LETTER OMEGA
     "\u0448": "w",  # CYRILLIC SMALL LETTER SHA
     "\u044c": "b",  # CYRILLIC SMALL LETTER SOFT SIGN
+    "\u03c7": "x",  # GREEK SMALL LETTER CHI
+    "\u03b7": "n",  # GREEK SMALL LETTER ETA
 }
 SMALL_CAPITAL = re.compile(r"LATIN LETTER SMALL CAPITAL ([A-Z])")
 OPENING = ("LEFT", "TOP", "OPENING", "UPPER LEFT")
@@ -88,8 +91,8 @@ def bracket(ch: str, skeleton: str) -> str | None:
     """``(`` or ``)`` for a bracket-like character, else None."""
     name = unicodedata.name(ch, "")
     category = unicodedata.category(ch)
-    if "QUOTATION" in name:
-        return None
+    if "LOW" in name and "QUOTATION" in name:
+        return None  # the opening quotes of German, Polish, ... text: „...“, ‚...‘
     if category == "Ps" or skeleton in ("(", "[", "{"):
         return "("
     if category == "Pe" or skeleton in (")", "]", "}"):

@@ -28,7 +28,8 @@ folded either.
 
 :func:`bracket_table` (for :meth:`str.translate`) maps every bracket-like character to a
 parenthesis: ``[ ] { }``, all opening and closing punctuation (Unicode categories Ps
-and Pe, quotation marks excepted: ``⸢⸣⸤⸥「」『』【】〔〕〖〗〘〙〚〛⟦⟧⟨⟩❨❩``, ...), the
+and Pe, except the low-9 quotation marks ``„`` and ``‚`` that open quotes in German
+and other languages: ``⸢⸣⸤⸥「」『』【】〔〕〖〗〘〙〚〛⟦⟧⟨⟩❨❩❮❯``, ...), the
 characters whose confusable skeleton is a bracket and those named ``... BRACKET`` or
 ``... PARENTHESIS`` (``⎡``, ``⎴``, ...).
 """

@@ -258,8 +258,13 @@ def builtin_detectors(kinds: Iterable[str] = BUILTIN_PII_KINDS) -> list[PiiDetec
     """The built-in detectors of ``kinds`` (names from :data:`BUILTIN_PII_KINDS`).
 
     Raises:
-        KeyError: a kind is not built in.
+        ValueError: a kind is not built in (the message lists the valid ones).
     """
+    unknown = [kind for kind in kinds if kind not in _BUILTIN]
+    if unknown:
+        raise ValueError(
+            f"unknown PII kind {unknown[0]!r}; built-in kinds: {', '.join(BUILTIN_PII_KINDS)}"
+        )
     return [_BUILTIN[kind] for kind in kinds]
 
 
