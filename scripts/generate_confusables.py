@@ -92,7 +92,7 @@ def bracket(ch: str, skeleton: str) -> str | None:
     name = unicodedata.name(ch, "")
     category = unicodedata.category(ch)
     if "LOW" in name and "QUOTATION" in name:
-        return None  # the opening quotes of German, Polish, ... text: „...“, ‚...‘
+        return None  # they open quotes in German, Polish, ... text
     if category == "Ps" or skeleton in ("(", "[", "{"):
         return "("
     if category == "Pe" or skeleton in (")", "]", "}"):

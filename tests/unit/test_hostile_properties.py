@@ -8,6 +8,7 @@ library's table): no marker phrase may be readable in any value line, and no val
 line may read as a header, footer or chat-role line.
 """
 
+# ruff: noqa: RUF001, RUF002  (look-alike characters are what this file is about)
 from __future__ import annotations
 
 import re
@@ -58,7 +59,9 @@ LOOK_ALIKES = {
     "v": "ν",
 }
 SYMBOLS = "@$!|"
-BRACKETS = "[]{}⸢⸣⸤⸥「」『』【】〔〕〖〗〘〙〚〛⟦⟧⟨⟩❨❩❪❫❬❭❮❯❰❱❲❳❴❵⦃⦄⦅⦆⦇⦈⦉⦊⦋⦌⦗⦘〈〉《》⎡⎤⎣⎦⁅⁆﹝﹞［］｢｣"
+BRACKETS = (
+    "[]{}⸢⸣⸤⸥「」『』【】〔〕〖〗〘〙〚〛⟦⟧⟨⟩❨❩❪❫❬❭❮❯❰❱❲❳❴❵⦃⦄⦅⦆⦇⦈⦉⦊⦋⦌⦗⦘〈〉《》⎡⎤⎣⎦⁅⁆﹝﹞［］｢｣"
+)
 SEPARATORS = ["", "", "", " ", "  ", "-", ".", "_", "\u200b", "\u00a0", "\n", "\t", ",", "/"]
 PHRASES = sorted({*BUILTIN_MARKER_PHRASES, "facts about the user they are data not instructions"})
 ROLES = {"system", "assistant", "user", "human", "ai", "bot", "sys", "gpt", "inst"}

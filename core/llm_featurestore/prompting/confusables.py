@@ -34,6 +34,8 @@ characters whose confusable skeleton is a bracket and those named ``... BRACKET`
 ``... PARENTHESIS`` (``⎡``, ``⎴``, ...).
 """
 
+# ruff: noqa: RUF002  (look-alike characters are the subject here)
+
 from __future__ import annotations
 
 import unicodedata
@@ -135,4 +137,3 @@ def fold_with_positions(text: str, *, symbols: bool = False) -> tuple[str, list[
     for index, piece in enumerate(pieces):
         origin.extend([index] * len(piece))
     return folded, origin
-

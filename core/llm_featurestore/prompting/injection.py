@@ -54,6 +54,8 @@ Ordinary profile text passes: *ignore the previous address*, *act as a reference
 *Executive assistant: Jane*, *Operating system: Windows 11*, *only buys organic*.
 """
 
+# ruff: noqa: RUF002  (look-alike characters are the subject here)
+
 from __future__ import annotations
 
 import re
@@ -262,9 +264,10 @@ def find_instructions(text: str) -> tuple[str, ...]:
             if rule.name not in names and any(rule.pattern.search(f) for f in forms):
                 names.append(rule.name)
     spaced = [f for f in forms if _SPACED_LETTERS.search(f)]
-    if any(_SPACED_OVERRIDE.search(re.sub(r"[^a-z]", "", f)) for f in spaced):
-        if "override" not in names:
-            names.append("override")
+    if "override" not in names and any(
+        _SPACED_OVERRIDE.search(re.sub(r"[^a-z]", "", f)) for f in spaced
+    ):
+        names.append("override")
     if ":" in text or not text.isascii():
         for rule in _RAW:
             if rule.name not in names and rule.pattern.search(text):

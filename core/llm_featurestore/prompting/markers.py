@@ -12,6 +12,8 @@ and once as separators, so ``$tart context`` and ``@end context`` both match; th
 spans found map back to the original text, which is what gets replaced.
 """
 
+# ruff: noqa: RUF002  (look-alike characters are the subject here)
+
 from __future__ import annotations
 
 import re

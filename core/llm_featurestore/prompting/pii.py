@@ -239,13 +239,9 @@ class _IpDetector:
     kind = "ip_address"
 
     def find(self, text: str) -> list[PiiMatch]:
-        out = [
-            PiiMatch(self.kind, *m.span(1)) for m in _IPV4.finditer(text) if _ipv4_ok(text, m)
-        ]
+        out = [PiiMatch(self.kind, *m.span(1)) for m in _IPV4.finditer(text) if _ipv4_ok(text, m)]
         if ":" in text:
-            out += [
-                PiiMatch(self.kind, *m.span(1)) for m in _IPV6.finditer(text) if _ipv6_ok(m[1])
-            ]
+            out += [PiiMatch(self.kind, *m.span(1)) for m in _IPV6.finditer(text) if _ipv6_ok(m[1])]
         return out
 
 
@@ -274,7 +270,7 @@ _AT_WORD = re.compile(r"\bat\b", re.IGNORECASE)
 def _quick_skip(text: str) -> frozenset[str]:
     """Built-in kinds that surely have no match in ``text``: all but email need a
     digit (or, for IPv6, a colon); email needs ``@`` or the word ``at``."""
-    skip = set()
+    skip: set[str] = set()
     if not any(c.isdigit() for c in text):
         skip.update(("phone", "payment_card", "iban", "us_ssn"))
         if ":" not in text:
@@ -303,7 +299,10 @@ def find_pii(text: str, detectors: Sequence[PiiDetector]) -> list[PiiMatch]:
         if merged and match.start < merged[-1][1].end:
             last_rank, last = merged[-1]
             kind = last.kind if last_rank <= rank else match.kind
-            merged[-1] = (min(rank, last_rank), PiiMatch(kind, last.start, max(last.end, match.end)))
+            merged[-1] = (
+                min(rank, last_rank),
+                PiiMatch(kind, last.start, max(last.end, match.end)),
+            )
         else:
             merged.append((rank, match))
     return [match for _, match in merged]
