@@ -8,7 +8,7 @@ library's table): no marker phrase may be readable in any value line, and no val
 line may read as a header, footer or chat-role line.
 """
 
-# ruff: noqa: RUF001, RUF002  (look-alike characters are what this file is about)
+# ruff: noqa: RUF001  (look-alike characters are what this file is about)
 from __future__ import annotations
 
 import re
@@ -95,8 +95,10 @@ MARKER = _marker_regex()
 
 
 def is_bracket(ch: str) -> bool:
-    """Opening or closing punctuation other than ( ), and the low-9 quotes „ ‚ ⹂."""
-    return unicodedata.category(ch) in ("Ps", "Pe") and ch not in "()\u201a\u201e\u2e42"
+    """Opening or closing punctuation other than ( ) and the low quotation marks (``„``)."""
+    name = unicodedata.name(ch, "")
+    low_quote = "LOW" in name and "QUOTATION" in name
+    return unicodedata.category(ch) in ("Ps", "Pe") and ch not in "()" and not low_quote
 
 
 def holds_marker(text: str) -> bool:
