@@ -52,7 +52,7 @@ MODULES = {
         "InstructionPolicy", "InstructionRule", "RULES", "find_instructions", "is_role_label",
         "quote",
     ],
-    "llm_featurestore.prompting.screen": ["FeatureScreen", "Screen"],
+    "llm_featurestore.prompting.screen": ["FeatureScreen", "Scanned", "Screen"],
     "llm_featurestore.prompting.tokens": [
         "DEFAULT_ENCODING", "EncodingUnavailableError", "TokenCounter", "get_token_counter",
         "load_encoding",

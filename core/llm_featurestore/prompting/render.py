@@ -141,7 +141,7 @@ class BlockStyle:
             # A default is not a fact about the user: say so in the line itself.
             shown = f"unknown (default {shown})"
         for value in (shown, FILTERED):
-            if not self.clean.holds_marker(f"{cand.label}: {value}"):
+            if not self.screen.line_holds_marker(f"{cand.label}: {value}"):
                 return base, value, f"- {cand.label}: {value}"
         return None
 

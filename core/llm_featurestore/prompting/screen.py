@@ -15,12 +15,14 @@ shortened line); a :class:`FeatureScreen` sees every piece:
 
 What was found and done is recorded for provenance (:meth:`FeatureScreen.provenance`):
 the kinds of personal data and the names of the instruction rules, never the text.
+Feature values repeat from request to request, so each piece's screening is
+remembered (a bounded cache per enricher).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from llm_featurestore.prompting.injection import find_instructions, quote
 from llm_featurestore.prompting.pii import PiiDetector, PiiMatch, find_pii, mask_match
@@ -32,11 +34,19 @@ from llm_featurestore.prompting.sanitize import (
     hash_value,
 )
 
-__all__ = ["FeatureScreen", "Screen"]
+__all__ = ["FeatureScreen", "Scanned", "Screen"]
 
 _SCAN_FACTOR = 4
 """Pieces are scanned up to this many times the longest value, then cut for display."""
 _CACHE_SIZE = 4096
+
+
+class Scanned(NamedTuple):
+    """One piece of text, screened: the text to use and what was found in it."""
+
+    text: str
+    pii: frozenset[str]
+    rules: tuple[str, ...]
 
 
 class Screen:
@@ -56,7 +66,8 @@ class Screen:
         self.detectors = list(detectors)
         self.salt = salt
         self.scan_chars = clean.max_chars * _SCAN_FACTOR
-        self._found: dict[str, list[PiiMatch]] = {}
+        self._scanned: dict[tuple[str, str | None, bool], Scanned] = {}
+        self._lines: dict[str, bool] = {}
 
     def start(
         self, pii: SensitiveStrategy | None, instructions: InstructionPolicy
@@ -70,14 +81,57 @@ class Screen:
         """
         return FeatureScreen(self, pii if self.detectors else None, instructions)
 
-    def find_pii(self, text: str) -> list[PiiMatch]:
-        """The detectors' matches in ``text`` (remembered for repeated values)."""
-        found = self._found.get(text)
+    def scan(self, text: str, pii: SensitiveStrategy | None, *, piece: bool) -> Scanned:
+        """``text`` neutralised, its personal data handled as ``pii`` says, and scanned.
+
+        A ``piece`` (list item, dict pair, scalar) is neutralised with room to spare
+        first, so data at the display cut is still whole, then capped for display.
+        """
+        key = (text, pii, piece)
+        found = self._scanned.get(key)
         if found is None:
-            found = find_pii(text, self.detectors)
-            if len(self._found) < _CACHE_SIZE:
-                self._found[text] = found
+            found = self._scan(text, pii, piece)
+            if len(self._scanned) < _CACHE_SIZE:
+                self._scanned[key] = found
         return found
+
+    def line_holds_marker(self, line: str) -> bool:
+        """True when ``line`` (``label: value``) spells a marker phrase."""
+        found = self._lines.get(line)
+        if found is None:
+            found = self.clean.holds_marker(line)
+            if len(self._lines) < _CACHE_SIZE:
+                self._lines[line] = found
+        return found
+
+    def _scan(self, text: str, pii: SensitiveStrategy | None, piece: bool) -> Scanned:
+        clean = self.clean
+        out = clean(text, self.scan_chars) if piece else clean(text)
+        kinds: frozenset[str] = frozenset()
+        if pii is not None:
+            matches = find_pii(out, self.detectors)
+            kinds = frozenset(m.kind for m in matches)
+            if matches and pii in ("mask", "hash"):
+                out = self._protect(out, matches, pii)
+        rules = find_instructions(out)
+        if len(out) > clean.max_chars:
+            out = clean(out)
+        return Scanned(out, kinds, rules)
+
+    def _protect(self, text: str, matches: list[PiiMatch], pii: SensitiveStrategy) -> str:
+        """``text`` with each match masked or hashed."""
+        out, last = [], 0
+        for match in matches:
+            value = text[match.start : match.end]
+            out.append(text[last : match.start])
+            if pii == "mask":
+                out.append(mask_match(match.kind, value))
+            else:
+                assert self.salt is not None  # guaranteed by EnricherConfig
+                out.append(hash_value(value, self.salt))
+            last = match.end
+        out.append(text[last:])
+        return "".join(out)
 
 
 class FeatureScreen:
@@ -94,16 +148,14 @@ class FeatureScreen:
 
     def item(self, text: str) -> str:
         """One piece of the value, cleaned, screened and capped for display."""
-        clean = self.screen.clean
-        text = self._screened(clean(text, self.screen.scan_chars))
-        return clean(text)
+        return self._record(self.screen.scan(text, self.pii_action, piece=True))
 
     def final(self, text: str) -> str:
         """The text to show, cleaned and screened as a whole (not yet quoted).
 
         Check :attr:`drop_reason` afterwards: the feature may not be shown at all.
         """
-        return self._screened(self.screen.clean(text))
+        return self._record(self.screen.scan(text, self.pii_action, piece=False))
 
     def present(self, text: str) -> str:
         """``text`` as shown: quoted when it held instructions and the policy quotes."""
@@ -129,31 +181,9 @@ class FeatureScreen:
             out["instruction_action"] = self.instruction_action
         return out
 
-    def _screened(self, text: str) -> str:
-        if self.pii_action is not None:
-            text = self._protect(text)
-        for rule in find_instructions(text):
+    def _record(self, scanned: Scanned) -> str:
+        self.pii_found |= scanned.pii
+        for rule in scanned.rules:
             if rule not in self.rules:
                 self.rules.append(rule)
-        return text
-
-    def _protect(self, text: str) -> str:
-        """``text`` with its personal data masked or hashed as :attr:`pii_action` says."""
-        matches = self.screen.find_pii(text)
-        if not matches:
-            return text
-        self.pii_found.update(m.kind for m in matches)
-        if self.pii_action not in ("mask", "hash"):
-            return text  # drop (the feature goes) or allow (it stays as it is)
-        out, last = [], 0
-        for match in matches:
-            value = text[match.start : match.end]
-            out.append(text[last : match.start])
-            if self.pii_action == "mask":
-                out.append(mask_match(match.kind, value))
-            else:
-                assert self.screen.salt is not None  # guaranteed by EnricherConfig
-                out.append(hash_value(value, self.screen.salt))
-            last = match.end
-        out.append(text[last:])
-        return "".join(out)
+        return scanned.text
