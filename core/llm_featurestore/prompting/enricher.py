@@ -98,9 +98,9 @@ class FeatureEnricher:
             them (see :mod:`llm_featurestore.serving.degrade`).
         pii_detectors: More personal-data detectors
             (:class:`~llm_featurestore.prompting.pii.PiiDetector`: ``find(text)`` returns
-            :class:`~llm_featurestore.prompting.pii.PiiMatch` es), run after the built-in
-            kinds of ``config.pii_value_kinds`` on the values of features that are not
-            sensitive.
+            the :class:`~llm_featurestore.prompting.pii.PiiMatch` of each find), run after
+            the built-in kinds of ``config.pii_value_kinds`` on the values of features
+            that are not sensitive.
 
     Raises:
         FeatureConfigError: the tokenizer encoding cannot be loaded (see
