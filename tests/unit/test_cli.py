@@ -181,7 +181,7 @@ def test_inspect_reads_the_config_path_from_the_environment(
 def test_inspect_token_budget_drops_low_priority_features(
     tmp_path: Path, store_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    enricher = {"task_features": TASK_FEATURES, "max_feature_tokens": 20}
+    enricher = {"task_features": TASK_FEATURES, "max_feature_tokens": 33}
     config = write_config(tmp_path, store_path, enricher=enricher)
     code, out, _ = run(
         capsys, "inspect", "--config", str(config), "--entity", "user:u1",
@@ -189,7 +189,7 @@ def test_inspect_token_budget_drops_low_priority_features(
     )  # fmt: skip
     assert code == 0
     assert "over_budget" in out
-    assert "(budget 20)" in out
+    assert "(budget 33)" in out
     assert "- Favorite category: running" in out
     assert "Recent purchases:" not in out.split("Context block")[1]
 

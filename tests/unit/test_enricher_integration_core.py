@@ -51,7 +51,7 @@ def test_catalog_labels_and_sensitivity_drive_the_block(store: LocalFeatureStore
         "q", user_id="u1", task_type=TASK
     )
 
-    assert result.context_block.split("\n")[1:-1] == ["- Loyalty tier: gold", "- LTV: 1234.5"]
+    assert result.context_block.split("\n")[2:-1] == ["- Loyalty tier: gold", "- LTV: 1234.5"]
     reasons = {p.feature: p.drop_reason for p in result.provenance}
     assert reasons == {
         "tier": None,

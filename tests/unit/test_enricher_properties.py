@@ -17,6 +17,7 @@ from llm_featurestore.enricher import (
     EnricherConfig,
     FeatureEnricher,
 )
+from llm_featurestore.prompting.config import DEFAULT_FRAMING
 from llm_featurestore.sanitize import Neutralizer
 from llm_featurestore.tokens import get_token_counter
 
@@ -98,8 +99,9 @@ def check_result(result: Any, prompt: str, budget: int, requested: int) -> None:
         lines = block.splitlines()
         assert lines == block.split("\n")
         assert lines[0] == DEFAULT_HEADER
+        assert lines[1] == DEFAULT_FRAMING
         assert lines[-1] == DEFAULT_FOOTER
-        body = lines[1:-1]
+        body = lines[2:-1]
         assert len(body) == len(result.features_used) >= 1
         for line in body:
             assert line.startswith("- ")

@@ -55,7 +55,7 @@ async def test_cold_start_defaults_reach_the_prompt_as_defaults_when_the_task_op
         enricher.enrich("q", user_id="new-user", task_type="support"),
         await enricher.aenrich("q", user_id="new-user", task_type="support"),
     ):
-        assert result.context_block.split("\n")[1:-1] == ["- Tier: unknown (default standard)"]
+        assert result.context_block.split("\n")[2:-1] == ["- Tier: unknown (default standard)"]
         tier, owned = result.provenance
         assert (tier.status, tier.used, tier.age_seconds) == (FeatureStatus.DEFAULTED, True, None)
         assert (owned.status, owned.drop_reason) == (FeatureStatus.NOT_FOUND, DropReason.MISSING)

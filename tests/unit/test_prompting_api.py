@@ -18,8 +18,8 @@ PACKAGE = [
 
 MODULES = {
     "llm_featurestore.prompting.config": [
-        "DEFAULT_ENABLED_TASK_TYPES", "DEFAULT_FOOTER", "DEFAULT_HEADER", "EnricherConfig",
-        "HASH_SALT_ENV", "default_task_features",
+        "DEFAULT_ENABLED_TASK_TYPES", "DEFAULT_FOOTER", "DEFAULT_FRAMING", "DEFAULT_HEADER",
+        "EnricherConfig", "HASH_SALT_ENV", "default_task_features",
     ],
     "llm_featurestore.prompting.results": ["DropReason", "EnrichmentResult", "FeatureProvenance"],
     "llm_featurestore.prompting.plan": [
@@ -36,9 +36,25 @@ MODULES = {
         "is_empty", "join_items",
     ],
     "llm_featurestore.prompting.sanitize": [
-        "BUILTIN_MARKER_PHRASES", "ELLIPSIS", "FILTERED", "Neutralizer", "SensitiveStrategy",
-        "hash_value", "is_pii_name", "mask_value", "name_tokens",
+        "BUILTIN_MARKER_PHRASES", "ELLIPSIS", "FILTERED", "InstructionPolicy", "Neutralizer",
+        "SensitiveStrategy", "hash_value", "is_pii_name", "mask_value", "name_tokens",
     ],
+    "llm_featurestore.prompting.confusables": [
+        "bracket_table", "fold", "fold_with_positions", "has_symbols",
+    ],
+    "llm_featurestore.prompting.markers": ["MarkerFilter", "phrase_letters"],
+    "llm_featurestore.prompting.pii": [
+        "BUILTIN_PII_KINDS", "PatternDetector", "PiiDetector", "PiiMatch", "builtin_detectors",
+        "find_pii", "mask_match",
+    ],
+    "llm_featurestore.prompting.pii_checks": [
+        "card_number_ok", "iban_prefix", "luhn_ok", "not_a_date", "ssn_ok",
+    ],
+    "llm_featurestore.prompting.injection": [
+        "InstructionPolicy", "InstructionRule", "RULES", "find_instructions", "is_role_label",
+        "quote",
+    ],
+    "llm_featurestore.prompting.screen": ["FeatureScreen", "Scanned", "Screen"],
     "llm_featurestore.prompting.tokens": [
         "DEFAULT_ENCODING", "EncodingUnavailableError", "TokenCounter", "get_token_counter",
         "load_encoding",

@@ -82,7 +82,7 @@ def test_candidates_record_every_requested_feature_in_priority_order() -> None:
 
 def test_fit_shortens_the_first_misfit_and_counts_exactly() -> None:
     items = [f"item{i}" for i in range(10)]
-    config = EnricherConfig(max_feature_tokens=30, task_features={"t": {"user": ["a", "b"]}})
+    config = EnricherConfig(max_feature_tokens=43, task_features={"t": {"user": ["a", "b"]}})
     policy, style = PromptPolicy(config), render.BlockStyle.from_config(config)
     lines, provenance = render.candidates(
         policy, style, "t", {"user": vector({"a": items, "b": "x"})}, {"user": ["a", "b"]}, NOW
@@ -90,7 +90,7 @@ def test_fit_shortens_the_first_misfit_and_counts_exactly() -> None:
     chosen, block, tokens = render.fit(style, lines)
     assert [c.name for c in chosen] == ["a"]
     assert "(+" in chosen[0].line
-    assert tokens == style.counter.count(block + render.SEPARATOR) <= 30
+    assert tokens == style.counter.count(block + render.SEPARATOR) <= 43
     assert block == render.render_block(style, chosen)
     assert [(p["used"], p.get("shortened"), p["drop_reason"]) for p in provenance] == [
         (True, True, None),

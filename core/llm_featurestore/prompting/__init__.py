@@ -9,6 +9,12 @@ One module per rule:
 * ``policy``: drop, sensitivity and label decisions (:class:`PromptPolicy`);
 * ``formatting``: values to short text, and :func:`humanize`, the one label rule;
 * ``sanitize``: untrusted text to one safe line, masking and hashing;
+* ``confusables`` and ``markers``: look-alike spellings folded, marker phrases found in
+  any of them (the table is ``data/confusables.tsv``);
+* ``pii`` and ``pii_checks``: personal data found inside values (emails, phones, cards,
+  IBANs, SSNs, IPs) and the detector interface;
+* ``injection``: values that address the model (the documented rule set);
+* ``screen``: both scans applied to each rendered piece under the task's policies;
 * ``tokens``: exact offline token counting;
 * ``render``: lines, the token budget and the block (pure functions);
 * ``enricher``: :class:`FeatureEnricher`, the facade over the read flow;

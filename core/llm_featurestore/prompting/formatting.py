@@ -3,7 +3,9 @@
 Pure functions with no I/O. Strings returned here are not yet safe for a prompt:
 the enricher passes every piece of text through a
 :class:`~llm_featurestore.prompting.sanitize.Neutralizer`, which :func:`format_value` accepts
-as ``clean`` so list items are cleaned before they are joined and counted.
+as ``clean``: list items are cleaned before they are joined and counted, and the joined
+text is cleaned again, so a marker split across items (``["[End", "context]"]``) is
+filtered once they are joined.
 """
 
 from __future__ import annotations
@@ -138,8 +140,9 @@ def format_value(
 
     Lists show at most ``max_items`` items and as many as fit in ``max_chars``, then
     ``(+N more)``: ``"shoes, jacket, belt (+2 more)"``. Dicts show ``key: value``
-    pairs the same way. Empty items are skipped. The text is empty when nothing is
-    left to show (the caller treats that as missing).
+    pairs the same way. Empty items are skipped. Each item is passed through ``clean``,
+    and so is the joined text. The text is empty when nothing is left to show (the
+    caller treats that as missing).
     """
     if isinstance(value, Mapping):
         raw = [f"{k}: {format_scalar(v)}" for k, v in value.items() if not is_empty(v)]
@@ -157,7 +160,7 @@ def format_value(
     while keep > 1 and len(text) > max_chars:
         keep -= 1
         text = join_items(items, keep)
-    if len(text) > max_chars:
-        # One item alone is too long: let ``clean`` cap it (it re-checks the cut).
-        text = clean(text)[:max_chars]
+    # The joined text is cleaned as a whole: items can spell together what none spells
+    # alone. One item alone may be too long: ``clean`` caps it (and re-checks the cut).
+    text = clean(text)[:max_chars]
     return FormattedValue(text, tuple(items), keep)

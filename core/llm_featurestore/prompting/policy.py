@@ -6,7 +6,9 @@ Pure decisions, no I/O and no rendering: :class:`PromptPolicy` answers, for one
 * which features a task needs (:meth:`~PromptPolicy.required_features`);
 * whether a feature is sensitive and how a task may show it
   (:meth:`~PromptPolicy.is_sensitive`, :meth:`~PromptPolicy.sensitive_strategy`,
-  :meth:`~PromptPolicy.protect`);
+  :meth:`~PromptPolicy.protect`), and how it shows personal data found inside a value
+  (:meth:`~PromptPolicy.content_strategy`) or a value that reads as an instruction
+  (:meth:`~PromptPolicy.instruction_policy`);
 * the label a feature is shown under (:meth:`~PromptPolicy.label_for`: the catalog's
   label or :func:`~llm_featurestore.prompting.formatting.humanize`, the one label rule);
 * why a value may not be shown at all (:meth:`~PromptPolicy.drop_reason`).
@@ -21,8 +23,10 @@ from typing import Any, Protocol
 from llm_featurestore.models import USABLE_STATUSES, FeatureStatus
 from llm_featurestore.prompting.config import EnricherConfig
 from llm_featurestore.prompting.formatting import humanize, is_empty
+from llm_featurestore.prompting.injection import find_instructions, is_role_label
 from llm_featurestore.prompting.results import DropReason
 from llm_featurestore.prompting.sanitize import (
+    InstructionPolicy,
     Neutralizer,
     SensitiveStrategy,
     hash_value,
@@ -75,7 +79,8 @@ class PromptPolicy:
         self._defaults_shown = frozenset(config.defaults_in_prompt)
         self._threshold = config.freshness_threshold_seconds
         self._clean_label = Neutralizer(
-            [config.header, config.footer], max_chars=config.max_label_chars
+            [config.header, config.footer, *([config.framing] if config.framing else [])],
+            max_chars=config.max_label_chars,
         )
         self._labels: dict[tuple[str, str], str] = {}
 
@@ -110,6 +115,14 @@ class PromptPolicy:
         """
         if not self.is_sensitive(entity_type, name):
             return None
+        return self.content_strategy(task_type, entity_type, name)
+
+    def content_strategy(self, task_type: str, entity_type: str, name: str) -> SensitiveStrategy:
+        """How ``task_type`` shows personal data found inside this feature's value.
+
+        The feature's ``sensitive_policy`` entry, looked up as for
+        :meth:`sensitive_strategy`; ``"drop"`` when there is none.
+        """
         policy = self.config.sensitive_policy
         for task_key in (task_type, "*"):
             rules = policy.get(task_key)
@@ -120,6 +133,12 @@ class PromptPolicy:
                 if strategy is not None:
                     return strategy
         return "drop"
+
+    def instruction_policy(self, task_type: str) -> InstructionPolicy:
+        """What ``task_type`` does with a value that reads as an instruction to the model:
+        ``instruction_policy[task_type]``, else ``instruction_policy["*"]``, else drop."""
+        policies = self.config.instruction_policy
+        return policies.get(task_type) or policies.get("*") or "drop"
 
     def protect(self, value: Any, strategy: SensitiveStrategy | None) -> Any:
         """``value`` as ``strategy`` shows it: masked, hashed, or unchanged."""
@@ -150,10 +169,20 @@ class PromptPolicy:
             if prefix:
                 lowered = raw if raw[:2].isupper() else raw[:1].lower() + raw[1:]
                 text = f"{prefix} {lowered}"
-            label = self._clean_label(text) or self._clean_label(humanize(name)) or "Feature"
+            label = self._safe_label(text, name)
             if len(self._labels) < _LABEL_CACHE_SIZE:
                 self._labels[key] = label
         return label
+
+    def _safe_label(self, text: str, name: str) -> str:
+        """``text`` cleaned; the humanised name instead when it reads as an instruction;
+        ``"<label> value"`` when it alone reads as a chat role (``- System: ...``)."""
+        label = self._clean_label(text)
+        if not label or find_instructions(label):
+            label = self._clean_label(humanize(name))
+            if not label or find_instructions(label):
+                return "Feature"
+        return f"{label} value" if is_role_label(label) else label
 
     def drop_reason(
         self, task_type: str, status: FeatureStatus, value: Any, age: float | None

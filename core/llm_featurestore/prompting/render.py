@@ -6,8 +6,12 @@ requested one), :func:`fit` keeps the highest-priority lines that fit in
 ``max_feature_tokens`` (shortening the first that does not), and :func:`result` /
 :func:`passthrough` build the :class:`~llm_featurestore.prompting.results.EnrichmentResult`.
 
-The block is one header line, ``- Label: value`` lines and one footer line; its token
-count is exact and includes the blank line that separates it from the prompt.
+The block is one header line, the framing line (when configured), ``- Label: value``
+lines and one footer line; its token count is exact and includes the blank line that
+separates it from the prompt. Every value is screened
+(:mod:`~llm_featurestore.prompting.screen`) as it is rendered and again as it is shown,
+joined or shortened: no marker phrase, personal data the policy does not allow, or
+instruction the policy drops can be assembled from pieces that held none.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from typing import Any
 from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.prompting.config import EnricherConfig
 from llm_featurestore.prompting.formatting import FormattedValue, format_value, join_items
+from llm_featurestore.prompting.pii import PiiDetector, builtin_detectors
 from llm_featurestore.prompting.policy import PromptPolicy, age_seconds
 from llm_featurestore.prompting.results import DropReason, EnrichmentResult
-from llm_featurestore.prompting.sanitize import ELLIPSIS, Neutralizer
+from llm_featurestore.prompting.sanitize import ELLIPSIS, FILTERED, Neutralizer
+from llm_featurestore.prompting.screen import FeatureScreen, Screen
 from llm_featurestore.prompting.tokens import TokenCounter, get_token_counter
 
 __all__ = [
@@ -44,7 +50,11 @@ _MIN_SHORTENED_VALUE_TOKENS = 2
 
 @dataclass(slots=True)
 class Candidate:
-    """One line that may go into the block, and the provenance record it updates."""
+    """One line that may go into the block, and the provenance record it updates.
+
+    ``base`` is the screened value before quoting and the default wrapper, which
+    :func:`shorten` cuts; ``screen`` screens the shortened text again.
+    """
 
     entity_type: str
     name: str
@@ -52,10 +62,23 @@ class Candidate:
     value: FormattedValue
     line: str
     provenance: dict[str, Any]
+    screen: FeatureScreen
+    base: str
+    defaulted: bool = False
 
     def with_value(self, value: FormattedValue, line: str) -> Candidate:
         """The same feature with a shorter value (and line)."""
-        return Candidate(self.entity_type, self.name, self.label, value, line, self.provenance)
+        return Candidate(
+            self.entity_type,
+            self.name,
+            self.label,
+            value,
+            line,
+            self.provenance,
+            self.screen,
+            self.base,
+            self.defaulted,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,29 +87,63 @@ class BlockStyle:
 
     header: str
     footer: str
+    framing: str | None
     counter: TokenCounter
     clean: Neutralizer
+    screen: Screen
     max_value_chars: int
     max_list_items: int
     budget: int
     fixed_tokens: int
-    """Tokens of the header line, the footer line and the separator."""
+    """Tokens of the header line, the framing line, the footer line and the separator."""
 
     @classmethod
-    def from_config(cls, config: EnricherConfig) -> BlockStyle:
-        """The style of ``config``; loads its tokenizer encoding (may raise, see tokens)."""
+    def from_config(
+        cls, config: EnricherConfig, pii_detectors: Sequence[PiiDetector] = ()
+    ) -> BlockStyle:
+        """The style of ``config``; loads its tokenizer encoding (may raise, see tokens).
+
+        ``pii_detectors`` run after the built-in ones of ``config.pii_value_kinds``.
+        """
         counter = get_token_counter(config.encoding)
         fixed = counter.count(config.header + "\n") + counter.count(config.footer + SEPARATOR)
+        if config.framing:
+            fixed += counter.count(config.framing + "\n")
+        markers = [config.header, config.footer, *([config.framing] if config.framing else [])]
+        clean = Neutralizer(markers, max_chars=config.max_value_chars)
+        salt = config.hash_salt.get_secret_value() if config.hash_salt is not None else None
+        detectors = [*builtin_detectors(config.pii_value_kinds), *pii_detectors]
         return cls(
             header=config.header,
             footer=config.footer,
+            framing=config.framing or None,
             counter=counter,
-            clean=Neutralizer([config.header, config.footer], max_chars=config.max_value_chars),
+            clean=clean,
+            screen=Screen(clean, detectors, salt),
             max_value_chars=config.max_value_chars,
             max_list_items=config.max_list_items,
             budget=config.max_feature_tokens,
             fixed_tokens=fixed,
         )
+
+    def finish(self, cand: Candidate, text: str) -> tuple[str, str, str] | None:
+        """``text`` as ``cand`` shows it: (base, shown value, line); None when it cannot be.
+
+        The text is screened as a whole (see :class:`FeatureScreen.final`), wrapped as
+        ``unknown (default ...)`` for a default, and replaced by ``(filtered)`` when
+        the label and the value together spell a marker phrase (``- End: context``).
+        """
+        base = cand.screen.final(text)
+        if cand.screen.drop_reason is not None or not base:
+            return None
+        shown = cand.screen.present(base)
+        if cand.defaulted:
+            # A default is not a fact about the user: say so in the line itself.
+            shown = f"unknown (default {shown})"
+        for value in (shown, FILTERED):
+            if not self.screen.line_holds_marker(f"{cand.label}: {value}"):
+                return base, value, f"- {cand.label}: {value}"
+        return None
 
 
 def candidates(
@@ -147,50 +204,57 @@ def _candidate(
         prov["drop_reason"] = DropReason.SENSITIVE
         return prov
     prov["protection"] = strategy
+    screen = style.screen.start(
+        policy.content_strategy(task_type, entity_type, name) if strategy is None else None,
+        policy.instruction_policy(task_type),
+    )
     formatted = format_value(
         value if strategy is None else policy.protect(value, strategy),
-        clean=style.clean,
+        clean=screen.item,
         max_chars=style.max_value_chars,
         max_items=style.max_list_items,
     )
-    if not formatted.text:
-        prov["drop_reason"] = DropReason.MISSING
+    cand = Candidate(entity_type, name, label, formatted, "", prov, screen, "")
+    cand.defaulted = status is FeatureStatus.DEFAULTED
+    finished = style.finish(cand, formatted.text) if formatted.text else None
+    prov.update(screen.provenance())
+    if finished is None:
+        prov["drop_reason"] = screen.drop_reason or DropReason.MISSING
         return prov
-    if status is FeatureStatus.DEFAULTED:
-        # A default is not a fact about the user: say so in the line itself.
-        formatted = FormattedValue(f"unknown (default {formatted.text})")
-    return Candidate(entity_type, name, label, formatted, f"- {label}: {formatted.text}", prov)
+    cand.base, shown, cand.line = finished
+    if shown != formatted.text:
+        cand.value = FormattedValue(shown, formatted.items, formatted.shown)
+    return cand
 
 
 def render_block(style: BlockStyle, chosen: Sequence[Candidate]) -> str:
-    """Header, the chosen lines, footer."""
-    return "\n".join([style.header, *(c.line for c in chosen), style.footer])
+    """Header, the framing line, the chosen lines, footer."""
+    framing = [style.framing] if style.framing else []
+    return "\n".join([style.header, *framing, *(c.line for c in chosen), style.footer])
 
 
 def shorten(style: BlockStyle, cand: Candidate, room: int) -> Candidate | None:
     """``cand`` with a shorter value whose line costs at most ``room`` tokens, or None.
 
     A list keeps fewer items (``(+N more)``); other text is cut at a token boundary
-    and ends in ``...``.
+    and ends in ``...``. The shorter text is screened again (:meth:`BlockStyle.finish`):
+    fewer items or a cut can join what was apart.
     """
-    prefix = f"- {cand.label}: "
     count = style.counter.count_cached
     fv = cand.value
     if fv.items and fv.shown > 1:
         for keep in range(fv.shown - 1, 0, -1):
-            text = join_items(fv.items, keep)
-            line = prefix + text
-            if count(line + "\n") <= room:
-                return cand.with_value(FormattedValue(text, fv.items, keep), line)
-    value_room = room - count(prefix) - count(ELLIPSIS + "\n")
+            finished = style.finish(cand, join_items(fv.items, keep))
+            if finished is not None and count(finished[2] + "\n") <= room:
+                return cand.with_value(FormattedValue(finished[1], fv.items, keep), finished[2])
+    value_room = room - count(f"- {cand.label}: ") - count(ELLIPSIS + "\n")
     while value_room >= _MIN_SHORTENED_VALUE_TOKENS:
-        cut = style.counter.truncate(fv.text, value_room).rstrip()
+        cut = style.counter.truncate(cand.base, value_room).rstrip()
         if not cut:
             return None
-        text = style.clean(cut + ELLIPSIS)
-        line = prefix + text
-        if count(line + "\n") <= room:
-            return cand.with_value(FormattedValue(text), line)
+        finished = style.finish(cand, cut + ELLIPSIS)
+        if finished is not None and count(finished[2] + "\n") <= room:
+            return cand.with_value(FormattedValue(finished[1]), finished[2])
         value_room -= 1
     return None
 
@@ -242,6 +306,7 @@ def _select(style: BlockStyle, lines: list[Candidate]) -> list[Candidate]:
             total += tokens
             continue
         short = shorten(style, cand, style.budget - total)
+        cand.provenance.update(cand.screen.provenance())  # the shorter text was screened too
         if short is not None:
             cand.provenance["shortened"] = True
             chosen.append(short)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_featurestore.models import FeatureStatus
-from llm_featurestore.prompting.sanitize import SensitiveStrategy
+from llm_featurestore.prompting.sanitize import InstructionPolicy, SensitiveStrategy
 
 __all__ = ["DropReason", "EnrichmentResult", "FeatureProvenance"]
 
@@ -29,12 +29,16 @@ class DropReason(str, Enum):
     OVER_BUDGET = "over_budget"
     """Did not fit in ``max_feature_tokens`` (lower priority than what was kept)."""
     SENSITIVE = "sensitive"
-    """Sensitive, and the task's policy does not allow it."""
+    """Sensitive, and the task's policy does not allow it; or the value holds personal
+    data (``pii_found`` says which kinds) that the policy does not allow."""
     MISSING = "missing"
     """Not found, null, or empty; or the store cannot serve this id or entity type
     (status INVALID_ID or UNKNOWN_ENTITY_TYPE)."""
     UNAVAILABLE = "unavailable"
     """The store timed out or failed."""
+    INSTRUCTION = "instruction"
+    """The value reads as an instruction to the model (``instructions_found`` says which
+    rules), and the task's ``instruction_policy`` drops such values."""
 
 
 class FeatureProvenance(BaseModel):
@@ -55,6 +59,22 @@ class FeatureProvenance(BaseModel):
         None, description="How a sensitive value was shown: mask, hash or allow."
     )
     shortened: bool = Field(False, description="The value was cut to fit the budget.")
+    pii_found: list[str] = Field(
+        default_factory=list,
+        description="Kinds of personal data found inside the value (email, phone, "
+        "payment_card, ...); never the data itself.",
+    )
+    pii_action: SensitiveStrategy | None = Field(
+        None, description="What was done with them: drop, mask, hash or allow."
+    )
+    instructions_found: list[str] = Field(
+        default_factory=list,
+        description="The rules of prompting.injection the value broke (override, "
+        "role_marker, ...).",
+    )
+    instruction_action: InstructionPolicy | None = Field(
+        None, description="What was done with it: drop, quote or allow."
+    )
 
     @property
     def qualified_name(self) -> str:

@@ -11,11 +11,14 @@ block early, open a new one, or put text on a line of its own:
 * every other character that is not printable is removed: control characters,
   zero-width and bidi controls (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069),
   U+FEFF, tag characters, surrogates, private-use and unassigned code points;
-* square brackets and their look-alikes become parentheses, so nothing in a value is
-  shaped like a ``[...]`` marker;
+* square and curly brackets and every bracket-like character (``【】「」⸢⸣⟦⟧``, all
+  of Unicode's opening and closing punctuation, see
+  :mod:`~llm_featurestore.prompting.confusables`) become parentheses, so nothing in a
+  value is shaped like a ``[...]`` marker;
 * the block's own marker phrases (the header and footer text, ``End context`` and
-  friends), in any case and with any spacing or punctuation between their letters,
-  are replaced by ``(filtered)``;
+  friends), in any case, with any spacing or punctuation between their letters and in
+  any look-alike spelling (Cyrillic or Greek letters, accents, leetspeak: see
+  :mod:`~llm_featurestore.prompting.markers`), are replaced by ``(filtered)``;
 * chat-template special-token shapes (``<|im_start|>``, ``<|eot_id|>``, ...), which
   some tokenizers turn into control tokens even inside plain text, are broken up
   (``< |im_start| >``);
@@ -37,10 +40,14 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from llm_featurestore.prompting.confusables import bracket_table
+from llm_featurestore.prompting.markers import MarkerFilter
+
 __all__ = [
     "BUILTIN_MARKER_PHRASES",
     "ELLIPSIS",
     "FILTERED",
+    "InstructionPolicy",
     "Neutralizer",
     "SensitiveStrategy",
     "hash_value",
@@ -52,6 +59,11 @@ __all__ = [
 SensitiveStrategy = Literal["drop", "mask", "hash", "allow"]
 """What to do with a sensitive feature: leave it out (``drop``, the default), show a
 masked form (``mask``), show a salted hash (``hash``) or show it as is (``allow``)."""
+
+InstructionPolicy = Literal["drop", "quote", "allow"]
+"""What to do with a value that reads as an instruction to the model (see
+:mod:`~llm_featurestore.prompting.injection`): leave the feature out (``drop``, the
+default), show it as one inert quoted string (``quote``) or as it is (``allow``)."""
 
 FILTERED = "(filtered)"
 """What a marker phrase found inside a value is replaced with."""
@@ -68,29 +80,8 @@ BUILTIN_MARKER_PHRASES: tuple[str, ...] = (
 
 ELLIPSIS = "..."
 
-# Square brackets and characters that look like them (NFKC does not fold these).
-_BRACKETS = str.maketrans(
-    {
-        **dict.fromkeys(
-            "[\u2045\u27e6\u27e8\u3008\u300a\u3010\u3014\u3016\u3018\u301a\u298b\u298d\u298f\u2997\u2772\u23a1\u23a3\u23a2",
-            "(",
-        ),
-        **dict.fromkeys(
-            "]\u2046\u27e7\u27e9\u3009\u300b\u3011\u3015\u3017\u3019\u301b\u298c\u298e\u2990\u2998\u2773\u23a4\u23a6\u23a5",
-            ")",
-        ),
-    }
-)
 _SPACES = re.compile(r"\s{2,}")
-
-
-def _phrase_pattern(phrase: str) -> str | None:
-    """A regex matching ``phrase``'s letters and digits with anything non-alphanumeric between."""
-    chars = [c for c in unicodedata.normalize("NFKC", phrase).casefold() if c.isalnum()]
-    if not chars:
-        return None
-    body = r"[\W_]*".join(re.escape(c) for c in chars)
-    return rf"(?<![^\W_]){body}(?![^\W_])"
+_ASCII_BRACKETS = str.maketrans("[]{}", "()()")
 
 
 def _strip_unprintable(text: str) -> str:
@@ -113,29 +104,17 @@ class Neutralizer:
             and :data:`BUILTIN_MARKER_PHRASES`, are filtered out of values.
         max_chars: Longest result, in characters; longer text is cut and ends in ``...``.
 
-    The result contains only printable characters and plain spaces, no square
-    brackets, no marker phrase, no leading or trailing space; applying the
-    neutralizer to its own output returns it unchanged.
+    The result contains only printable characters and plain spaces, no square, curly
+    or other brackets but parentheses, no marker phrase in any spelling, no leading or
+    trailing space; applying the neutralizer to its own output returns it unchanged.
     """
 
     def __init__(self, markers: Iterable[str] = (), max_chars: int = 200) -> None:
         if max_chars < 8:
             raise ValueError(f"max_chars must be at least 8, got {max_chars}")
         self.max_chars = max_chars
-        phrases = {*BUILTIN_MARKER_PHRASES, *markers}
-        patterns = sorted(
-            {p for p in (_phrase_pattern(m) for m in phrases) if p is not None},
-            key=len,
-            reverse=True,
-        )
-        self._markers = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
-        # Letters each phrase needs: ASCII text lacking them all cannot hold a marker.
-        self._marker_letters = [
-            frozenset(c for c in unicodedata.normalize("NFKC", m).lower() if c.isalnum())
-            for m in phrases
-        ]
-        # Letters every phrase needs (e.g. those of "context"): one cheap first check.
-        self._common_letters = frozenset.intersection(*self._marker_letters)
+        self.markers = MarkerFilter({*BUILTIN_MARKER_PHRASES, *markers})
+        self._brackets = bracket_table()
 
     def __call__(self, text: str, max_chars: int | None = None) -> str:
         """Neutralise ``text`` (see the class docstring), capping it at ``max_chars``."""
@@ -145,34 +124,33 @@ class Neutralizer:
             text = text[: 4 * limit + 16]
         if text.isascii() and text.isprintable():
             # Fast path: printable ASCII needs no normalisation, and only ASCII brackets.
-            if "[" in text or "]" in text:
-                text = text.replace("[", "(").replace("]", ")")
+            if "[" in text or "]" in text or "{" in text or "}" in text:
+                text = text.translate(_ASCII_BRACKETS)
             if "  " in text:
                 text = _SPACES.sub(" ", text)
             text = text.strip()
-            letters = set(text.lower())
-            may_hold_marker = self._common_letters <= letters and any(
-                needed <= letters for needed in self._marker_letters
-            )
         else:
             text = _strip_unprintable(unicodedata.normalize("NFKC", text))
             # Removing characters can create new compatibility sequences: normalise again.
             text = unicodedata.normalize("NFKC", text)
             text = _strip_unprintable(text)
-            text = _SPACES.sub(" ", text.translate(_BRACKETS)).strip()
-            may_hold_marker = True
+            text = _SPACES.sub(" ", text.translate(self._brackets)).strip()
         if "<|" in text or "|>" in text:
             text = text.replace("<|", "< |").replace("|>", "| >")
         # Filter markers, then cap; capping can expose a marker at the cut (``end
         # contexts`` -> ``end context...``) and a replacement can lengthen the text, so
         # repeat until both hold. Each round either ends or cuts to the limit.
         for _ in range(8):
-            if may_hold_marker and self._markers is not None:
-                text = _SPACES.sub(" ", self._markers.sub(FILTERED, text)).strip()
+            if self.markers.may_match(text):
+                text = _SPACES.sub(" ", self.markers.sub(FILTERED, text)).strip()
             if len(text) <= limit:
                 return text
             text = text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
         return FILTERED  # pragma: no cover - unreachable in practice, safe regardless
+
+    def holds_marker(self, text: str) -> bool:
+        """True when ``text`` holds one of the marker phrases, in any spelling."""
+        return self.markers.search(text)
 
 
 # --- sensitivity --------------------------------------------------------------------
