@@ -9,6 +9,8 @@
   :func:`feature_facts_tool`: the user's features in LangChain 1.x agents
   (``pip install 'llm-featurestore[agents]'``; imported on first use, so the rest of the
   adapter needs only ``langchain-core``).
+- :class:`WriteBackCallbackHandler` / :func:`with_write_back`: after each call, the
+  turn's activity and conversation memory written back to the store, in the background.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -30,10 +32,13 @@ from langchain_featurestore.retrievers import (
 if TYPE_CHECKING:
     from langchain_featurestore.agents import FeatureContextMiddleware
     from langchain_featurestore.tools import feature_facts_tool
+    from langchain_featurestore.writeback import WriteBackCallbackHandler, with_write_back
 
 _LAZY = {
     "FeatureContextMiddleware": "langchain_featurestore.agents",
+    "WriteBackCallbackHandler": "langchain_featurestore.writeback",
     "feature_facts_tool": "langchain_featurestore.tools",
+    "with_write_back": "langchain_featurestore.writeback",
 }
 
 
@@ -53,9 +58,11 @@ __all__ = [
     "FeatureFilteredRetriever",
     "FeatureLookup",
     "SearchCandidates",
+    "WriteBackCallbackHandler",
     "feature_facts_tool",
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",
     "personalized_retrieval",
+    "with_write_back",
 ]

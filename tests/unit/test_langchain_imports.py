@@ -11,11 +11,13 @@ EXPECTED = [
     "FeatureFilteredRetriever",
     "FeatureLookup",
     "SearchCandidates",
+    "WriteBackCallbackHandler",
     "feature_facts_tool",
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",
     "personalized_retrieval",
+    "with_write_back",
 ]
 
 
