@@ -246,7 +246,8 @@ def test_the_worker_starts_on_the_first_submit_only() -> None:
     writer = BackgroundWriter()
     assert writer._thread is None
     writer.submit(lambda: None)
-    assert writer._thread is not None and writer._thread.daemon
+    assert writer._thread is not None
+    assert writer._thread.daemon
     writer.close()
 
 
