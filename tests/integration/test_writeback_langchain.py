@@ -15,43 +15,32 @@ import pytest
 from langchain_chroma import Chroma
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from langchain_featurestore import (
-    FeatureFilteredRetriever,
     WriteBackCallbackHandler,
-    personalized_rag_chain,
     with_write_back,
 )
 from llm_featurestore.clients.base import WritableFeatureStore
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.clients.redis import RedisFeatureStore
-from llm_featurestore.enricher import FeatureEnricher
-from llm_featurestore.filters import FeatureFilterSpec, FilterRule
 from llm_featurestore.serving import CacheConfig, ServingClient
 from llm_featurestore.writeback import BackgroundWriter, WriteBack
 from tests.fixtures.servers import free_port
 from tests.integration.test_langchain_chain import Recorder
 from tests.integration.test_langchain_retriever import catalog_docs, new_store
 from tests.integration.writeback_support import (
-    ENRICHER,
     FEATURES,
-    TASK,
+    SHOES,
     WRITTEN,
     RecordingRedis,
     RestartableRedis,
     namespace,
+    rag,
     seed,
 )
 
 pytestmark = pytest.mark.integration
-
-SPEC = FeatureFilterSpec(rules=[FilterRule(field="category", op="eq", feature="favorite_category")])
-PROMPT = ChatPromptTemplate.from_messages(
-    [("system", "Facts:\n{feature_context}\nCatalog:\n{context}"), ("human", "{question}")]
-)
-SHOES = {"p0", "p1", "p2", "p8"}
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +60,6 @@ def backend(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Writable
     seed(store)
     yield store
     store.close()
-
-
-def rag(vs: Chroma, client: Any, llm: Any = None) -> Runnable[Any, Any]:
-    retriever = FeatureFilteredRetriever(vectorstore=vs, filter_spec=SPEC, client=client, k=2)
-    enricher = FeatureEnricher(client, ENRICHER)
-    llm = llm or FakeListChatModel(responses=["first answer", "second answer"])
-    return personalized_rag_chain(retriever, enricher, PROMPT, llm, task_type=TASK)
 
 
 def system(messages: list[BaseMessage]) -> str:
@@ -223,7 +205,7 @@ def test_killed_store_answers_unaffected_drops_and_retries_counted_nothing_writt
 
     sleeps: list[float] = []
     writer = BackgroundWriter(max_queue=3, max_attempts=3, backoff_s=0.05, sleep=sleep)
-    wb = WriteBack(client, **FEATURES, writer=writer)
+    wb = WriteBack(client, **FEATURES, background_writer=writer)
     llm = FakeListChatModel(responses=[f"answer {i}" for i in range(20)])
     chain = with_write_back(rag(shop, client, llm=llm), wb)
 
@@ -273,7 +255,7 @@ def test_a_write_that_fails_after_its_read_is_retried_with_the_same_values(
     writer = BackgroundWriter(
         max_attempts=5, sleep=lambda s: redis_server.proc or redis_server.start()
     )
-    with WriteBack(client, **FEATURES, writer=writer) as wb:
+    with WriteBack(client, **FEATURES, background_writer=writer) as wb:
         chain = with_write_back(rag(shop, client), wb)
         chain.invoke({"question": "first", "user_id": "u1"})
         assert wb.flush(timeout=10)

@@ -12,9 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+
+from langchain_featurestore import FeatureFilteredRetriever, personalized_rag_chain
 from llm_featurestore.clients.base import WritableFeatureStore
 from llm_featurestore.clients.redis import RedisFeatureStore
-from llm_featurestore.enricher import EnricherConfig
+from llm_featurestore.enricher import EnricherConfig, FeatureEnricher
+from llm_featurestore.filters import FeatureFilterSpec, FilterRule
 from llm_featurestore.models import FeatureVector
 from tests.fixtures.servers import port_open, redis_server_binary, wait_until
 
@@ -38,6 +44,20 @@ ENRICHER = EnricherConfig(
     }
 )
 """The prompt shows the profile and what the last turn wrote."""
+SPEC = FeatureFilterSpec(rules=[FilterRule(field="category", op="eq", feature="favorite_category")])
+PROMPT = ChatPromptTemplate.from_messages(
+    [("system", "Facts:\n{feature_context}\nCatalog:\n{context}"), ("human", "{question}")]
+)
+SHOES = {"p0", "p1", "p2", "p8"}
+"""The shoes of tests.integration.test_langchain_retriever's catalogue (u1's category)."""
+
+
+def rag(vs: Any, client: Any, llm: Any = None) -> Runnable[Any, Any]:
+    """personalized_rag_chain over ``vs`` (k=2), filtered by the favourite category."""
+    retriever = FeatureFilteredRetriever(vectorstore=vs, filter_spec=SPEC, client=client, k=2)
+    enricher = FeatureEnricher(client, ENRICHER)
+    llm = llm or FakeListChatModel(responses=["first answer", "second answer"])
+    return personalized_rag_chain(retriever, enricher, PROMPT, llm, task_type=TASK)
 
 
 def seed(store: WritableFeatureStore, users: Mapping[str, Mapping[str, Any]] = PROFILES) -> None:

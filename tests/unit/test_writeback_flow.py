@@ -17,6 +17,7 @@ from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.prompting.tokens import get_token_counter
 from llm_featurestore.serving import CacheConfig, ServingClient
 from llm_featurestore.writeback import (
+    BackgroundWriter,
     ConversationMemory,
     PreviousValues,
     Turn,
@@ -199,3 +200,13 @@ def test_shown_ids_come_from_a_metadata_key_or_the_documents_own_id() -> None:
 )
 def test_text_of_reads_the_answer_of_every_framework(value: Any, text: str | None) -> None:
     assert text_of(value) == text
+
+
+def test_the_writer_is_built_from_the_writer_section_or_given() -> None:
+    wb = WriteBack(store(), last_query="q", writer={"max_queue": 2, "max_attempts": 1})
+    assert (wb.writer.config.max_queue, wb.writer.config.max_attempts) == (2, 1)
+    wb.close()
+    mine = BackgroundWriter(max_queue=7)
+    with WriteBack(store(), last_query="q", background_writer=mine) as given:
+        assert given.writer is mine
+    assert mine.closed

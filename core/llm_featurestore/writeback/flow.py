@@ -86,7 +86,7 @@ class WriteBack:
         config: The settings (:class:`WriteBackConfig`); or pass its fields as keywords.
         summarizer: The memory's model: a callable (prompt -> text), a LangChain
             Runnable or a LlamaIndex LLM; ``None`` keeps the extractive memory.
-        writer: The background writer to use (e.g. one with a test ``sleep``); by
+        background_writer: The writer to use (e.g. one with a test ``sleep``); by
             default one built from ``config.writer``. :meth:`close` closes it.
         counter: Token counter for the memory budget; by default the one of
             ``config.memory_encoding``, loaded now when a memory feature is configured.
@@ -103,14 +103,14 @@ class WriteBack:
         config: WriteBackConfig | None = None,
         *,
         summarizer: Any = None,
-        writer: BackgroundWriter | None = None,
+        background_writer: BackgroundWriter | None = None,
         counter: TokenCounter | None = None,
         **fields: Any,
     ) -> None:
         self.config = settings_from(WriteBackConfig, config, fields)
         self.client = client
         self.store = _readable_store(client)
-        self.writer = writer or BackgroundWriter(self.config.writer)
+        self.writer = background_writer or BackgroundWriter(self.config.writer)
         self.memory: ConversationMemory | None = None
         if self.config.memory is not None:
             self.memory = ConversationMemory(
