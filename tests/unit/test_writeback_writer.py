@@ -234,21 +234,20 @@ def test_close_cuts_a_backoff_short_with_the_default_sleep() -> None:
     # The job failed once and now waits 60 s; close stops the wait and drops the job.
     assert not writer.flush(timeout=0.2)
     writer.close(timeout=0.0)
-    thread = writer._thread
-    assert thread is not None
-    thread.join(timeout=5)
-    assert not thread.is_alive()
+    writer._thread.join(timeout=5)
+    assert not writer._thread.is_alive()
     assert job.calls == 1
     assert (writer.stats.dropped, writer.stats.written, writer.stats.retried) == (1, 0, 0)
 
 
-def test_the_worker_starts_on_the_first_submit_only() -> None:
-    writer = BackgroundWriter()
-    assert writer._thread is None
-    writer.submit(lambda: None)
-    assert writer._thread is not None
-    assert writer._thread.daemon
+def test_the_worker_is_a_daemon_started_with_the_writer_and_stopped_by_close() -> None:
+    writer = BackgroundWriter(name="llmfs-writeback-test")
+    assert writer._thread.is_alive()  # started now, not on the request path of a submit
+    assert writer._thread.daemon  # never holds up interpreter exit
+    assert writer._thread.name == "llmfs-writeback-test"
     writer.close()
+    writer._thread.join(timeout=5)
+    assert not writer._thread.is_alive()
 
 
 def test_writer_settings_are_validated() -> None:

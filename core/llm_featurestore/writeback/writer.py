@@ -124,12 +124,14 @@ class BackgroundWriter:
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._running = False  # a job is in the worker's hands
         self._closed = False
         self._stats = WriterStats()
         self._causes = CauseLog(logger, clock=clock)
         _WRITERS.add(self)
+        # Started now, not on the first submit: starting a thread is not free, and
+        # submit runs on the request path.
+        self._thread = background_thread(self._work, name)
 
     @property
     def stats(self) -> WriterStats:
@@ -165,8 +167,6 @@ class BackgroundWriter:
                     self._queue.popleft()
                     dropped_oldest = True
                 self._queue.append(job)
-                if self._thread is None:
-                    self._thread = background_thread(self._work, self.name)
                 self._cond.notify_all()
                 elapsed = (self._clock() - started) * 1000.0
                 self._count(queued=1, dropped=int(dropped_oldest), submit_ms=elapsed)
@@ -218,7 +218,7 @@ class BackgroundWriter:
             logger.warning(
                 "Write-back writer %r closed with %d job(s) unwritten (dropped)", self.name, left
             )
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not threading.current_thread():
             thread.join(timeout=0.5)
         return flushed
 
