@@ -96,7 +96,17 @@ class RestartableRedis:
             *("--protected-mode", "no"),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: port_open(self.port), what="redis-server")
+        wait_until(self._ready, what="redis-server")
+
+    def _ready(self) -> bool:
+        """Listening and done loading its data (a loading server answers LOADING)."""
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -129,11 +129,24 @@ class ConversationMemory:
         first until the text fits the budget."""
         lines = [line for line in (previous or "").splitlines() if line.strip()]
         lines = [*lines, turn_line(turn)][-self.max_turns :]
-        while len(lines) > 1 and self.counter.count("\n".join(lines)) > self.max_tokens:
-            lines.pop(0)
-        return self._fit("\n".join(lines))
+        # Pick the newest lines whose counts (memoised: old lines repeat every turn) plus
+        # one token per line break fit; then check the joined text exactly, once.
+        counts = [self.counter.count_cached(line) for line in lines]
+        keep, total = 1, counts[-1]
+        while keep < len(lines) and total + 1 + counts[-keep - 1] <= self.max_tokens:
+            total += 1 + counts[-keep - 1]
+            keep += 1
+        kept = lines[-keep:]
+        text = "\n".join(kept)
+        while len(kept) > 1 and self.counter.count_cached(text) > self.max_tokens:
+            kept.pop(0)
+            text = "\n".join(kept)
+        return self._fit(text)
 
     def _fit(self, text: str) -> str:
+        """``text`` cut at a token boundary to the budget (unchanged when it fits)."""
+        if self.counter.count_cached(text) <= self.max_tokens:
+            return text
         return self.counter.truncate(text, self.max_tokens)
 
 

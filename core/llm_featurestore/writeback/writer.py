@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import Field
@@ -122,11 +123,13 @@ class BackgroundWriter:
         self._sleep = sleep
         self._clock = clock
         self._queue: collections.deque[Job] = collections.deque()
-        self._cond = threading.Condition()
+        lock = threading.Lock()  # guards everything below
+        self._cond = threading.Condition(lock)  # flush waits here for the queue to drain
+        self._wake = threading.Condition(lock)  # the worker waits here for jobs
         self._stop = threading.Event()
         self._running = False  # a job is in the worker's hands
         self._closed = False
-        self._stats = WriterStats()
+        self._totals = dict.fromkeys((f.name for f in dataclasses.fields(WriterStats)), 0.0)
         self._causes = CauseLog(logger, clock=clock)
         _WRITERS.add(self)
         # Started now, not on the first submit: starting a thread is not free, and
@@ -137,7 +140,10 @@ class BackgroundWriter:
     def stats(self) -> WriterStats:
         """A snapshot of the counters."""
         with self._cond:
-            return self._stats
+            totals = dict(self._totals)
+        return WriterStats(
+            **{k: v if k.endswith("_ms") else int(v) for k, v in totals.items()}  # type: ignore[arg-type]
+        )
 
     @property
     def pending(self) -> int:
@@ -159,18 +165,20 @@ class BackgroundWriter:
         started = self._clock()
         dropped_oldest = False
         with self._cond:
+            totals = self._totals
             if self._closed:
-                self._count(dropped=1, submit_ms=(self._clock() - started) * 1000.0)
+                totals["dropped"] += 1
                 accepted = False
             else:
                 if len(self._queue) >= self.config.max_queue:
                     self._queue.popleft()
                     dropped_oldest = True
+                    totals["dropped"] += 1
                 self._queue.append(job)
-                self._cond.notify_all()
-                elapsed = (self._clock() - started) * 1000.0
-                self._count(queued=1, dropped=int(dropped_oldest), submit_ms=elapsed)
+                self._wake.notify()
+                totals["queued"] += 1
                 accepted = True
+            totals["submit_ms"] += (self._clock() - started) * 1000.0
         if not accepted:
             self._causes.warn("closed", f"Write-back writer {self.name!r} is closed: job dropped")
         elif dropped_oldest:
@@ -212,6 +220,7 @@ class BackgroundWriter:
             self._queue.clear()
             self._count(dropped=left)
             self._stop.set()
+            self._wake.notify()
             self._cond.notify_all()
             thread = self._thread
         if left:
@@ -232,14 +241,15 @@ class BackgroundWriter:
 
     def _count(self, **deltas: float) -> None:
         """Add ``deltas`` to the counters (the caller holds the lock)."""
-        current = self._stats
-        self._stats = replace(current, **{k: getattr(current, k) + v for k, v in deltas.items()})
+        totals = self._totals
+        for key, value in deltas.items():
+            totals[key] += value
 
     def _work(self) -> None:
         while True:
             with self._cond:
                 while not self._queue and not self._stop.is_set():
-                    self._cond.wait()
+                    self._wake.wait()
                 if not self._queue:
                     return
                 job = self._queue.popleft()
