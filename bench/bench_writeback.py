@@ -10,12 +10,16 @@ freshness, not of the write-back's path). The write-back writes all five feature
 (last query, shown ids, turn count, time, an extractive memory of 200 tokens), so each
 turn costs the background writer one read and one write, ~4 ms of store time.
 
-Two ways to measure, both interleaved with the plain chain:
+Three comparisons, each interleaved with the plain chain:
 
+* *noise floor*: the plain chain against itself (what the machine's noise alone gives);
 * *overlapping*: requests back to back; a turn's background write runs during the
-  next requests (as under load);
+  next requests (as under load), competing for the CPU and the GIL;
 * *isolated*: the writer is flushed between requests, outside the timed region: only
   what the request itself does for the write-back (capture the turn, queue it).
+
+``cpu_us`` is the process CPU time per request, less disturbed than wall time on a
+busy machine; in the isolated case it is the request path's own CPU cost.
 """
 
 from __future__ import annotations
@@ -126,22 +130,30 @@ def _chains() -> tuple[Runnable[Any, Any], Runnable[Any, Any], WriteBack, Any]:
     return plain, with_write_back(plain, write_back), write_back, vs
 
 
+Samples = dict[str, list[int]]
+"""``{"wall": [...], "cpu": [...]}``: per call, wall time and process CPU time (ns)."""
+
+
+def _samples() -> Samples:
+    return {"wall": [], "cpu": []}
+
+
 def _paired(
     plain: Callable[[int], Any], ours: Callable[[int], Any], after: Callable[[], Any], n: int
-) -> tuple[list[int], list[int]]:
+) -> tuple[Samples, Samples]:
     """``plain`` and ``ours`` interleaved (alternating which goes first); ``after`` runs
     untimed after each call of ``ours``."""
-    clock = time.perf_counter_ns
-    plain_ns: list[int] = []
-    ours_ns: list[int] = []
+    wall, cpu = time.perf_counter_ns, time.process_time_ns
+    raw, mine = _samples(), _samples()
     for i in range(n):
-        for fn, samples in ((plain, plain_ns), (ours, ours_ns))[:: 1 if i % 2 else -1]:
-            start = clock()
+        for fn, out in ((plain, raw), (ours, mine))[:: 1 if i % 2 else -1]:
+            w0, c0 = wall(), cpu()
             fn(i)
-            samples.append(clock() - start)
+            out["wall"].append(wall() - w0)
+            out["cpu"].append(cpu() - c0)
             if fn is ours:
                 after()
-    return plain_ns, ours_ns
+    return raw, mine
 
 
 async def _apaired(
@@ -149,44 +161,52 @@ async def _apaired(
     ours: Callable[[int], Awaitable[Any]],
     after: Callable[[], Any],
     n: int,
-) -> tuple[list[int], list[int]]:
+) -> tuple[Samples, Samples]:
     """Async twin of :func:`_paired`."""
-    clock = time.perf_counter_ns
-    plain_ns: list[int] = []
-    ours_ns: list[int] = []
+    wall, cpu = time.perf_counter_ns, time.process_time_ns
+    raw, mine = _samples(), _samples()
     for i in range(n):
-        for fn, samples in ((plain, plain_ns), (ours, ours_ns))[:: 1 if i % 2 else -1]:
-            start = clock()
+        for fn, out in ((plain, raw), (ours, mine))[:: 1 if i % 2 else -1]:
+            w0, c0 = wall(), cpu()
             await fn(i)
-            samples.append(clock() - start)
+            out["wall"].append(wall() - w0)
+            out["cpu"].append(cpu() - c0)
             if fn is ours:
                 after()
-    return plain_ns, ours_ns
+    return raw, mine
 
 
-def _rows(mode: str, plain_ns: list[int], ours_ns: list[int], note: str) -> list[dict[str, Any]]:
-    base, base_p99 = percentiles(plain_ns)
-    p50, p99 = percentiles(ours_ns)
+def _rows(mode: str, label: str, raw: Samples, ours: Samples) -> list[dict[str, Any]]:
+    base, base_p99 = percentiles(raw["wall"])
+    p50, p99 = percentiles(ours["wall"])
+    base_cpu, cpu = percentiles(raw["cpu"])[0], percentiles(ours["cpu"])[0]
     return [
         {
             "case": f"{mode}: chain, write-back off",
             "p50_us": round(base, 1),
             "p99_us": round(base_p99, 1),
             "ratio_vs_raw": 1.0,
+            "cpu_us": round(base_cpu, 1),
+            "cpu_ratio": 1.0,
         },
         {
-            "case": f"{mode}: chain, write-back on ({note})",
+            "case": f"{mode}: {label}",
             "p50_us": round(p50, 1),
             "p99_us": round(p99, 1),
             "ratio_vs_raw": round(p50 / base, 3),
+            "cpu_us": round(cpu, 1),
+            "cpu_ratio": round(cpu / base_cpu, 3),
         },
     ]
 
 
-def run(n: int = 200) -> list[dict[str, Any]]:
-    """Rows ``{"case", "p50_us", "p99_us", "ratio_vs_raw", ...}``: per mode (sync, async)
-    and measure (overlapping, isolated), the plain chain and the chain with write-back;
-    the ratio is p50 over the plain chain's p50 from the same interleaved run."""
+def run(n: int = 300) -> list[dict[str, Any]]:
+    """Rows ``{"case", "p50_us", "p99_us", "ratio_vs_raw", "cpu_us", "cpu_ratio"}``: per
+    mode (sync, async), the plain chain against itself (the noise floor), against the
+    chain with write-back (overlapping) and again with the writer flushed between
+    requests (isolated). Ratios are p50 over the plain chain's p50 from the same
+    interleaved run; ``cpu_us`` is the process CPU time per request (all threads), which
+    a busy machine disturbs less than wall time."""
     plain, on, write_back, vs = _chains()
     reqs = _requests(64)
 
@@ -199,28 +219,35 @@ def run(n: int = 200) -> list[dict[str, Any]]:
     def flush() -> None:
         write_back.flush(timeout=30)
 
+    cases: list[tuple[str, Runnable[Any, Any], Callable[[], Any]]] = [
+        ("chain, write-back off again (noise floor)", plain, nothing),
+        ("chain, write-back on (overlapping)", on, nothing),
+        ("chain, write-back on (isolated)", on, flush),
+    ]
     rows: list[dict[str, Any]] = []
     try:
-        for _ in range(10):  # warm up both chains and the writer
+        for _ in range(20):  # warm up both chains and the writer
             plain.invoke(req(0))
             on.invoke(req(0))
         flush()
-        for note, after in (("overlapping", nothing), ("isolated", flush)):
-            raw_ns, ours_ns = _paired(
-                lambda i: plain.invoke(req(i)), lambda i: on.invoke(req(i)), after, n
+        for label, ours, after in cases:
+            raw, mine = _paired(
+                lambda i: plain.invoke(req(i)), lambda i, c=ours: c.invoke(req(i)), after, n
             )
             flush()
-            rows.extend(_rows("sync", raw_ns, ours_ns, note))
+            rows.extend(_rows("sync", label, raw, mine))
 
-        async def both(note: str, after: Callable[[], Any]) -> tuple[list[int], list[int]]:
+        async def both(
+            ours: Runnable[Any, Any], after: Callable[[], Any]
+        ) -> tuple[Samples, Samples]:
             return await _apaired(
-                lambda i: plain.ainvoke(req(i)), lambda i: on.ainvoke(req(i)), after, n
+                lambda i: plain.ainvoke(req(i)), lambda i: ours.ainvoke(req(i)), after, n
             )
 
-        for note, after in (("overlapping", nothing), ("isolated", flush)):
-            raw_ns, ours_ns = asyncio.run(both(note, after))
+        for label, ours, after in cases:
+            raw, mine = asyncio.run(both(ours, after))
             flush()
-            rows.extend(_rows("async", raw_ns, ours_ns, note))
+            rows.extend(_rows("async", label, raw, mine))
         stats = write_back.stats
         rows.append(
             {

@@ -9,8 +9,9 @@
   :func:`feature_facts_tool`: the user's features in LangChain 1.x agents
   (``pip install 'llm-featurestore[agents]'``; imported on first use, so the rest of the
   adapter needs only ``langchain-core``).
-- :class:`WriteBackCallbackHandler` / :func:`with_write_back`: after each call, the
-  turn's activity and conversation memory written back to the store, in the background.
+- :func:`with_write_back` (:class:`WriteBackRunnable`) / :class:`WriteBackCallbackHandler`:
+  after each call, the turn's activity and conversation memory written back to the
+  store, in the background.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -32,11 +33,16 @@ from langchain_featurestore.retrievers import (
 if TYPE_CHECKING:
     from langchain_featurestore.agents import FeatureContextMiddleware
     from langchain_featurestore.tools import feature_facts_tool
-    from langchain_featurestore.writeback import WriteBackCallbackHandler, with_write_back
+    from langchain_featurestore.writeback import (
+        WriteBackCallbackHandler,
+        WriteBackRunnable,
+        with_write_back,
+    )
 
 _LAZY = {
     "FeatureContextMiddleware": "langchain_featurestore.agents",
     "WriteBackCallbackHandler": "langchain_featurestore.writeback",
+    "WriteBackRunnable": "langchain_featurestore.writeback",
     "feature_facts_tool": "langchain_featurestore.tools",
     "with_write_back": "langchain_featurestore.writeback",
 }
@@ -59,6 +65,7 @@ __all__ = [
     "FeatureLookup",
     "SearchCandidates",
     "WriteBackCallbackHandler",
+    "WriteBackRunnable",
     "feature_facts_tool",
     "format_documents",
     "lookup_for",

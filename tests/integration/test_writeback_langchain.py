@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from langchain_chroma import Chroma
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from langchain_featurestore import (
     WriteBackCallbackHandler,
+    WriteBackRunnable,
     with_write_back,
 )
 from llm_featurestore.clients.base import WritableFeatureStore
@@ -62,6 +64,16 @@ def backend(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Writable
     store.close()
 
 
+class Runs(BaseCallbackHandler):
+    """The names of every chain run a call made."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
+        self.names.append(str(kwargs.get("name")))
+
+
 def system(messages: list[BaseMessage]) -> str:
     return str(messages[0].content)
 
@@ -78,14 +90,28 @@ async def call(chain: Runnable[Any, Any], request: dict[str, Any], mode: str, co
     return "".join([str(c.content) async for c in chain.astream(request, config)])
 
 
+def capturing(chain: Runnable[Any, Any], wb: WriteBack, capture: str) -> Runnable[Any, Any]:
+    """The chain with write-back: the tapped Runnable, or the callback handler."""
+    if capture == "runnable":
+        tapped = with_write_back(chain, wb)
+        assert isinstance(tapped, WriteBackRunnable)
+        return tapped
+    return chain.with_config(callbacks=[WriteBackCallbackHandler(wb)])
+
+
+@pytest.fixture(params=["runnable", "handler"])
+def capture(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream", "batch"])
 async def test_the_second_request_sees_what_the_first_wrote_through_the_cache(
-    shop: Chroma, backend: WritableFeatureStore, mode: str
+    shop: Chroma, backend: WritableFeatureStore, mode: str, capture: str
 ) -> None:
     client = ServingClient(backend, cache=CacheConfig(ttl_seconds=300), timeout_ms=None)
     rec = Recorder()
     with WriteBack(client, **FEATURES) as wb:
-        chain = with_write_back(rag(shop, client), wb)
+        chain = capturing(rag(shop, client), wb, capture)
         config: Any = {"callbacks": [rec]}
         first = await call(
             chain, {"question": "running shoes for races", "user_id": "u1"}, mode, config
@@ -122,13 +148,12 @@ async def test_the_second_request_sees_what_the_first_wrote_through_the_cache(
 
 
 def test_the_user_id_may_come_from_the_configurable_and_the_documents_from_the_chain(
-    shop: Chroma, backend: WritableFeatureStore
+    shop: Chroma, backend: WritableFeatureStore, capture: str
 ) -> None:
     client = ServingClient(backend, cache=None)
     with WriteBack(client, **FEATURES) as wb:
-        handler = WriteBackCallbackHandler(wb)
-        chain = rag(shop, client)
-        config: Any = {"callbacks": [handler], "configurable": {"user_id": "u2"}}
+        chain = capturing(rag(shop, client), wb, capture)
+        config: Any = {"configurable": {"user_id": "u2"}}
         chain.invoke({"question": "a good novel"}, config)
         assert wb.flush(timeout=10)
     written = backend.get_features("u2", "user", WRITTEN).features
@@ -156,6 +181,41 @@ def test_a_call_that_raises_writes_nothing_and_anonymous_calls_write_nothing(
     # Every run the handler tracked was forgotten when its call ended.
     assert handler._calls == {}
     assert handler._root_of == {}
+
+
+def test_the_runnable_path_writes_nothing_for_a_call_that_raises(
+    shop: Chroma, backend: WritableFeatureStore
+) -> None:
+    def broken(_: Any) -> str:
+        raise RuntimeError("model down")
+
+    client = ServingClient(backend, cache=None)
+    with WriteBack(client, **FEATURES) as wb:
+        chain = with_write_back(rag(shop, client, llm=RunnableLambda(broken)), wb)
+        with pytest.raises(RuntimeError, match="model down"):
+            chain.invoke({"question": "shoes", "user_id": "u1"})
+        assert wb.flush(timeout=10)
+        assert wb.stats.queued == 0
+
+
+def test_the_tap_adds_no_run_and_other_runnables_get_the_handler(
+    shop: Chroma, backend: WritableFeatureStore
+) -> None:
+    client = ServingClient(backend, cache=None)
+    chain = rag(shop, client)
+    with WriteBack(client, **FEATURES) as wb:
+        plain_runs, tapped_runs = Runs(), Runs()
+        request = {"question": "shoes", "user_id": "u1"}
+        chain.invoke(request, {"callbacks": [plain_runs]})
+        with_write_back(chain, wb).invoke(request, {"callbacks": [tapped_runs]})
+        assert wb.flush(timeout=10)
+        assert sorted(tapped_runs.names) == sorted(plain_runs.names)  # the same runs
+        assert len(plain_runs.names) > 5
+        bound = with_write_back(chain.with_config(tags=["x"]), wb)  # not a sequence
+        assert not isinstance(bound, WriteBackRunnable)
+        bound.invoke(request)
+        assert wb.flush(timeout=10)
+        assert wb.stats.written == 2
 
 
 def test_a_pluggable_summariser_writes_the_memory(

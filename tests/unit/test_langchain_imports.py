@@ -12,6 +12,7 @@ EXPECTED = [
     "FeatureLookup",
     "SearchCandidates",
     "WriteBackCallbackHandler",
+    "WriteBackRunnable",
     "feature_facts_tool",
     "format_documents",
     "lookup_for",
