@@ -366,7 +366,8 @@ class LangChainAssistant:
     Args:
         resources: The shared client, enricher and Chroma client.
         k: Products per answer.
-        write_back: Hand every answered turn to it (a ``WriteBackCallbackHandler``).
+        write_back: Hand every answered turn to it (``with_write_back``: a tap before the
+            prompt reads the turn; no callback handler, no extra run).
     """
 
     framework = "LangChain"
@@ -378,14 +379,11 @@ class LangChainAssistant:
 
         from langchain_featurestore.chains import personalized_rag_chain
         from langchain_featurestore.retrievers import FeatureFilteredRetriever
-        from langchain_featurestore.writeback import WriteBackCallbackHandler
+        from langchain_featurestore.writeback import with_write_back
 
         self.resources = resources
         self.k = k
         self.write_back = write_back
-        self._callbacks: list[Any] = (
-            [] if write_back is None else [WriteBackCallbackHandler(write_back)]
-        )
         self.vectorstore = langchain_store(resources.chroma)
         self.retriever = FeatureFilteredRetriever(
             vectorstore=self.vectorstore,
@@ -401,6 +399,8 @@ class LangChainAssistant:
             llm=RunnableLambda(self._generate, name="chat_endpoint"),
             task_type=TASK,
         )
+        if write_back is not None:
+            self.chain = with_write_back(self.chain, write_back)
 
     def plain(self, question: str) -> list[ProductHit]:
         """Plain vector retrieval: the top ``k`` for the question alone."""
@@ -417,7 +417,7 @@ class LangChainAssistant:
         queued_before = self._queued_ms()
         out = self.chain.invoke(
             {"question": question, "user_id": user_id},
-            config={"callbacks": [trace.handler, *self._callbacks]},
+            config={"callbacks": [trace.handler]},
         )
         writeback_ms = self._queued_ms() - queued_before
         selected = trace.outputs[_SELECT]
