@@ -379,3 +379,29 @@ def test_a_failing_online_store_degrades_to_plain_retrieval_without_an_error(
     assert "[Context from user profile]" not in turn.messages[1]["content"]
     assert "4. When the feature store is down" in demo[1]
     assert "feature statuses unavailable" in demo[1]
+
+
+def test_the_write_back_section_is_validated_and_required(tmp_path: Path) -> None:
+    from examples.shopping_assistant.assistant import (
+        CONFIG_PATH,
+        AssistantResources,
+        load_write_back,
+    )
+    from llm_featurestore.errors import FeatureConfigError
+
+    shipped = load_write_back(CONFIG_PATH)
+    assert shipped is not None
+    assert shipped.last_query == "last_search"
+    bad = tmp_path / "config.yaml"
+    bad.write_text("write_back:\n  last_query: q\n  shown_key: name\n", encoding="utf-8")
+    with pytest.raises(FeatureConfigError) as err:
+        load_write_back(bad)
+    assert "write_back.shown_key: unknown key" in str(err.value)
+    assert "shown_id_key" in str(err.value)
+    (tmp_path / "none.yaml").write_text("enricher: {}\n", encoding="utf-8")
+    assert load_write_back(tmp_path / "none.yaml") is None
+    with pytest.raises(FeatureConfigError, match=r"Cannot read .*missing\.yaml"):
+        load_write_back(tmp_path / "missing.yaml")
+    resources = AssistantResources(Workspace(tmp_path), None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(FeatureConfigError, match=r"config\.yaml has no write_back section"):
+        resources.open_write_back()

@@ -183,6 +183,28 @@ def test_a_call_that_raises_writes_nothing_and_anonymous_calls_write_nothing(
     assert handler._root_of == {}
 
 
+def test_a_turn_that_cannot_be_read_is_logged_once_and_the_answer_is_unaffected(
+    shop: Chroma,
+    backend: WritableFeatureStore,
+    capture: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = ServingClient(backend, cache=None)
+    # The write-back is keyed by session; this chain's sessions are floats, not ids.
+    with WriteBack(client, entity_type="session", last_query="last_query") as wb:
+        chain = capturing(rag(shop, client), wb, capture)
+        request = {"question": "shoes", "user_id": "u1", "session_id": 1.5}
+        with caplog.at_level(logging.WARNING, logger="llm_featurestore.writeback"):
+            answers = [chain.invoke(request).content for _ in range(2)]
+        assert wb.flush(timeout=10)
+    assert answers == ["first answer", "second answer"]
+    assert wb.stats.queued == 0
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("Write-back could not read the chain's turn (FeatureConfigError: ")
+    assert "Entity id under 'session_id' must be a string or an integer, got float 1.5" in message
+    assert message.endswith("; nothing is written for it")
+
+
 def test_the_runnable_path_writes_nothing_for_a_call_that_raises(
     shop: Chroma, backend: WritableFeatureStore
 ) -> None:

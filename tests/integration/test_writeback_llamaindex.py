@@ -5,12 +5,15 @@ node shows what the last one wrote, through the serving cache."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from llama_index.core import VectorStoreIndex
+from llama_index.core.base.response.schema import Response
 from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.query import QueryEndEvent
 from llama_index.core.query_engine import RetrieverQueryEngine
 
 from llamaindex_featurestore import (
@@ -177,3 +180,17 @@ def test_the_event_handler_writes_back_for_every_engine(
     assert store.get_features("u2", "user", ["last_query"]).features["last_query"] == "a warm hat"
     assert write_back.stats.written == 2
     assert handler.write_back is write_back
+
+
+def test_a_turn_that_cannot_be_read_is_logged_once_never_raised(
+    write_back: WriteBack, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = FeatureWriteBackHandler(write_back, user_id="u1")
+    broken = Response(response="an answer", source_nodes=[object()])  # type: ignore[list-item]
+    with caplog.at_level(logging.WARNING, logger="llm_featurestore.writeback"):
+        for _ in range(2):
+            handler.handle(QueryEndEvent(query="a tent", response=broken))
+    assert write_back.stats.queued == 0
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("Write-back could not read the query's turn (AttributeError: ")
+    assert message.endswith("; nothing is written for it")

@@ -13,7 +13,8 @@ from llama_index.core.base.llms.types import CompletionResponse
 from llama_index.core.base.response.schema import Response
 
 from llm_featurestore.clients.local import LocalFeatureStore
-from llm_featurestore.errors import FeatureConfigError
+from llm_featurestore.errors import FeatureConfigError, FeatureStoreUnavailableError
+from llm_featurestore.models import FeatureStatus, FeatureVector
 from llm_featurestore.prompting.tokens import get_token_counter
 from llm_featurestore.serving import CacheConfig, ServingClient
 from llm_featurestore.writeback import (
@@ -210,3 +211,28 @@ def test_the_writer_is_built_from_the_writer_section_or_given() -> None:
     with WriteBack(store(), last_query="q", background_writer=mine) as given:
         assert given.writer is mine
     assert mine.closed
+
+
+class ReportsFailures(LocalFeatureStore):
+    """A store that answers a read with per-entity failure statuses instead of raising."""
+
+    def get_batch_features(self, entity_ids: Any, entity_type: str, feature_names: Any) -> Any:
+        return [
+            FeatureVector(
+                entity_id=eid,
+                entity_type=entity_type,
+                features=dict.fromkeys(feature_names),
+                statuses=dict.fromkeys(feature_names, FeatureStatus.TIMED_OUT),
+                event_timestamps=dict.fromkeys(feature_names),
+                source="local",
+            )
+            for eid in entity_ids
+        ]
+
+
+def test_a_read_the_store_answers_as_failed_is_an_outage_to_retry() -> None:
+    wb = WriteBack(ReportsFailures(), turn_count="turns", memory="memory")
+    with pytest.raises(FeatureStoreUnavailableError) as err:
+        wb.read_previous("u1")
+    assert str(err.value) == ("Reading the previous turns, memory of user 'u1' failed (timed_out)")
+    wb.close()
