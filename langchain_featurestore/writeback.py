@@ -19,9 +19,9 @@ Two ways to capture it:
 
 * :func:`with_write_back` (the fast path, for chains shaped ``... | prompt | llm`` such
   as :func:`~langchain_featurestore.personalized_rag_chain`): a :class:`WriteBackRunnable`
-  around a copy of the sequence with a tap before the prompt, which reads the variables
-  the prompt receives (the input, ``documents``, the looked-up ``features``). The tap
-  and the wrapper create no runs and need no callbacks: tracing sees the same tree.
+  around a copy of the sequence whose prompt step records the variables it receives
+  (the input, ``documents``, the looked-up ``features``). Neither creates a run or
+  needs callbacks: tracing sees the same tree.
 * :class:`WriteBackCallbackHandler`, for any chain (an agent, a chain built another
   way): it watches every run under the first one it sees and reads the documents from
   the last step output holding ``documents`` (else the last retriever's result). It costs
@@ -87,18 +87,37 @@ _CAPTURE: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
 
 
 class _Tap(Runnable[Any, Any]):
-    """Passes its input through, keeping it for the enclosing call (no run of its own)."""
+    """The prompt step, recording its input (the variables) for the enclosing call.
 
-    name = "write_back_tap"
+    It stands in for the prompt in the sequence instead of adding a step: no extra run,
+    task or config, only the prompt's own run (whose name and input are unchanged).
+    """
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    def __init__(self, bound: Runnable[Any, Any]) -> None:
+        self.bound = bound
+        self.name = bound.get_name()
+
+    @property
+    def InputType(self) -> Any:
+        return self.bound.InputType
+
+    @property
+    def OutputType(self) -> Any:
+        return self.bound.OutputType
+
+    @staticmethod
+    def _record(input: Any) -> None:
         capture = _CAPTURE.get()
         if capture is not None and isinstance(input, Mapping):
             capture.variables = input
-        return input
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        self._record(input)
+        return self.bound.invoke(input, config, **kwargs)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self.invoke(input, config)
+        self._record(input)
+        return await self.bound.ainvoke(input, config, **kwargs)
 
 
 class WriteBackRunnable(Runnable[Any, Any]):
@@ -198,11 +217,11 @@ class _Whole:
 
 
 def _tap_position(steps: Sequence[Runnable[Any, Any]]) -> int:
-    """Before the first prompt template, else before the last two steps (prompt, llm)."""
+    """The prompt: the first prompt template, else the second-to-last step (before the llm)."""
     for i, step in enumerate(steps):
         if isinstance(step, BasePromptTemplate):
             return i
-    return max(len(steps) - 2, 1)
+    return max(len(steps) - 2, 0)
 
 
 def with_write_back(
@@ -211,8 +230,8 @@ def with_write_back(
     """``chain``, submitting each call's turn to ``write_back``.
 
     A ``RunnableSequence`` (what :func:`~langchain_featurestore.personalized_rag_chain`
-    returns) gets the fast path: a :class:`WriteBackRunnable` around a copy with a tap
-    before its prompt (the first prompt template, else the second-to-last step). Any
+    returns) gets the fast path: a :class:`WriteBackRunnable` around a copy whose prompt
+    (the first prompt template, else the second-to-last step) records its input. Any
     other Runnable gets a :class:`WriteBackCallbackHandler`.
 
     Args:
@@ -225,7 +244,9 @@ def with_write_back(
         return chain.with_config(callbacks=[WriteBackCallbackHandler(write_back, **keys)])
     steps = list(chain.steps)
     at = _tap_position(steps)
-    tapped: Runnable[Any, Any] = RunnableSequence(*steps[:at], _Tap(), *steps[at:], name=chain.name)
+    tapped: Runnable[Any, Any] = RunnableSequence(
+        *steps[:at], _Tap(steps[at]), *steps[at + 1 :], name=chain.name
+    )
     return WriteBackRunnable(tapped, write_back, TurnKeys.of(write_back, **keys))
 
 
