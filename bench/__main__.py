@@ -20,6 +20,7 @@ GROUPS = {
     "redis": "bench.bench_redis",
     "enricher": "bench.bench_enricher",
     "langchain": "bench.bench_langchain",
+    "writeback": "bench.bench_writeback",
 }
 
 

@@ -13,6 +13,9 @@
   :func:`feature_facts_tool`: the user's features in LangChain 1.x agents
   (``pip install 'llm-featurestore[agents]'``; imported on first use, so the rest of the
   adapter needs only ``langchain-core``).
+- :func:`with_write_back` (:class:`WriteBackRunnable`) / :class:`WriteBackCallbackHandler`:
+  after each call, the turn's activity and conversation memory written back to the
+  store, in the background.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -39,13 +42,21 @@ if TYPE_CHECKING:
         FeatureRerankRetriever,
     )
     from langchain_featurestore.tools import feature_facts_tool
+    from langchain_featurestore.writeback import (
+        WriteBackCallbackHandler,
+        WriteBackRunnable,
+        with_write_back,
+    )
 
 _LAZY = {
     "FeatureContextMiddleware": "langchain_featurestore.agents",
     "FeatureRerankCompressor": "langchain_featurestore.rerank",
     "FeatureRerankRetriever": "langchain_featurestore.rerank",
     "RERANK_KEY": "langchain_featurestore.rerank",
+    "WriteBackCallbackHandler": "langchain_featurestore.writeback",
+    "WriteBackRunnable": "langchain_featurestore.writeback",
     "feature_facts_tool": "langchain_featurestore.tools",
+    "with_write_back": "langchain_featurestore.writeback",
 }
 
 
@@ -68,9 +79,12 @@ __all__ = [
     "FeatureRerankCompressor",
     "FeatureRerankRetriever",
     "SearchCandidates",
+    "WriteBackCallbackHandler",
+    "WriteBackRunnable",
     "feature_facts_tool",
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",
     "personalized_retrieval",
+    "with_write_back",
 ]

@@ -13,6 +13,10 @@ For agents (``FunctionAgent``/``AgentWorkflow``): :class:`FeatureMemoryBlock` pu
 user's feature context into a ``Memory``, and :func:`feature_facts_tool` is a
 ``FunctionTool`` the agent calls for the user's facts (imported on first use; it needs
 ``langchain-core`` too until its answer module moves into the core).
+
+After each query, ``personalized_query_engine(..., write_back=WriteBack(...))`` (or
+:class:`FeatureWriteBackHandler` for any engine) writes the turn's activity and
+conversation memory back to the store, in the background.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -39,6 +43,11 @@ from llamaindex_featurestore.retriever import (
     FeatureFilteredRetriever,
     to_metadata_filters,
 )
+from llamaindex_featurestore.writeback import (
+    FeatureWriteBackHandler,
+    WriteBackQueryEngine,
+    with_write_back,
+)
 
 if TYPE_CHECKING:
     from llamaindex_featurestore.tools import feature_facts_tool
@@ -62,7 +71,9 @@ __all__ = [
     "FeatureMemoryBlock",
     "FeatureQueryBundle",
     "FeatureRerankPostprocessor",
+    "FeatureWriteBackHandler",
     "Lookup",
+    "WriteBackQueryEngine",
     "afetch_vectors",
     "current_entities",
     "feature_facts_tool",
@@ -73,4 +84,5 @@ __all__ = [
     "resolve_entities",
     "to_metadata_filters",
     "user_context",
+    "with_write_back",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.indices.base import BaseIndex
 from llama_index.core.llms import LLM
@@ -18,6 +18,9 @@ from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.request_sources import RequestDataSpec
+
+if TYPE_CHECKING:
+    from llm_featurestore.writeback import WriteBack
 
 __all__ = ["personalized_query_engine"]
 
@@ -45,6 +48,7 @@ def personalized_query_engine(
     backfill: bool = False,
     fallback: bool = True,
     monitor: FeatureMonitor | None = None,
+    write_back: WriteBack | None = None,
     **engine_kwargs: Any,
 ) -> RetrieverQueryEngine:
     """A ``RetrieverQueryEngine`` whose feature components share one read per query.
@@ -68,6 +72,9 @@ def personalized_query_engine(
         similarity_top_k: Nodes to retrieve.
         backfill, fallback: See :class:`FeatureFilteredRetriever`.
         monitor: Gates the query's read; defaults to ``context.enricher.monitor``.
+        write_back: After each answered query, submit the turn to this
+            :class:`~llm_featurestore.writeback.WriteBack` (written in the background;
+            see :mod:`llamaindex_featurestore.writeback`).
         **engine_kwargs: Passed to ``RetrieverQueryEngine.from_args`` (``response_mode``,
             ``streaming``, templates, ...).
     """
@@ -89,6 +96,11 @@ def personalized_query_engine(
         request_data=_request_data(filter_spec, context),
     )
     chain = [*([rerank] if rerank else []), *postprocessors, *([context] if context else [])]
-    return RetrieverQueryEngine.from_args(
+    engine = RetrieverQueryEngine.from_args(
         retriever, llm=llm, node_postprocessors=chain, **engine_kwargs
     )
+    if write_back is None:
+        return engine
+    from llamaindex_featurestore.writeback import with_write_back
+
+    return with_write_back(engine, write_back)

@@ -24,6 +24,10 @@ pools *below* it:
    ``asyncio.to_thread`` and the event loop's default executor.
 4. ``pool("backend")``: a backend's own concurrent sub-requests (micro-batches);
    ``workers`` threads.
+5. :func:`background_thread`: a long-lived daemon thread for one owner that drains its
+   own bounded queue (a write-back writer). It waits for no pool above, so it cannot
+   deadlock them; being a daemon, it never holds up interpreter exit: its owner flushes
+   it from an ``atexit`` hook, with a timeout, while pools and lanes still run.
 
 **Why a serving client does not share a pool with other stores.** A sync call bounded by
 ``timeout_ms`` runs on a worker so that the caller can stop waiting, but Python cannot
@@ -62,6 +66,7 @@ __all__ = [
     "Lane",
     "Purpose",
     "WorkerConfig",
+    "background_thread",
     "configure_workers",
     "pool",
     "shared_pool",
@@ -215,6 +220,17 @@ async def to_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
     library's own, bounded pool; the context is copied the same way)."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(pool("blocking"), functools.partial(fn, *args, **kwargs))
+
+
+def background_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread running ``target`` (purpose 5 of the module docstring).
+
+    The thread starts in an empty context (not the caller's): a long-lived worker must
+    not keep one request's tracing or callbacks alive.
+    """
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def shutdown(*, wait: bool = False) -> None:

@@ -14,6 +14,10 @@ question and searching):
 
 Each call returns a :class:`Turn` holding what was retrieved, the enrichment, the
 final chat messages, the latency split and the answer (when an endpoint is set).
+
+With a :class:`~llm_featurestore.writeback.WriteBack` (the ``write_back`` section of
+``config.yaml``), the LangChain version hands every answered turn to it; the turn is
+written to the ``user_session`` view in the background, and the next request reads it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from llm_featurestore.enricher import EnricherConfig, EnrichmentResult, FeatureE
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec, FilterRule
 from llm_featurestore.models import FeatureVector
+from llm_featurestore.settings import validate_config
+from llm_featurestore.writeback import WriteBack, WriteBackConfig
 
 __all__ = [
     "CONFIG_PATH",
@@ -53,6 +59,7 @@ __all__ = [
     "ProductHit",
     "Timings",
     "Turn",
+    "load_write_back",
     "violations",
 ]
 
@@ -128,6 +135,9 @@ class Timings:
     """Building the context block (pure, no I/O)."""
     total_ms: float = 0.0
     """Wall time of the whole request, without the LLM call."""
+    writeback_ms: float = 0.0
+    """What handing the turn to the write-back cost the request (queueing only: the
+    write itself runs afterwards, on the background writer)."""
 
     @property
     def sequential_ms(self) -> float:
@@ -209,6 +219,23 @@ def load_settings(
     return {"feature_store": store}, enricher
 
 
+def load_write_back(config_path: Path) -> WriteBackConfig | None:
+    """The ``write_back`` section of ``config.yaml`` (``None`` when there is none).
+
+    Raises:
+        FeatureConfigError: the file cannot be read, or the section is invalid (the
+            message names the bad key).
+    """
+    try:
+        doc = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise FeatureConfigError(f"Cannot read {config_path}: {exc}") from exc
+    section = doc.get("write_back")
+    if section is None:
+        return None
+    return validate_config(WriteBackConfig, section, origin=config_path, prefix=("write_back",))
+
+
 @dataclass
 class AssistantResources:
     """What both assistants share: the feature client, the enricher and the Chroma client."""
@@ -219,7 +246,9 @@ class AssistantResources:
     chroma: Any
     endpoint: ChatEndpoint | None = None
     catalog: Any = None
+    write_back_config: WriteBackConfig | None = None
     _closed: bool = field(default=False, repr=False)
+    _write_backs: list[WriteBack] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(
@@ -238,7 +267,20 @@ class AssistantResources:
         store_config, enricher_config = load_settings(config_path, ws, overrides)
         client = load_client(store_config)
         enricher = FeatureEnricher(client, enricher_config, catalog=catalog)
-        return cls(ws, client, enricher, chroma_client(ws.chroma_dir), endpoint, catalog)
+        chroma = chroma_client(ws.chroma_dir)
+        return cls(ws, client, enricher, chroma, endpoint, catalog, load_write_back(config_path))
+
+    def open_write_back(self) -> WriteBack:
+        """A write-back through this client (so the next read sees it), closed with it.
+
+        Raises:
+            FeatureConfigError: ``config.yaml`` has no ``write_back`` section.
+        """
+        if self.write_back_config is None:
+            raise FeatureConfigError("config.yaml has no write_back section to write turns with")
+        write_back = WriteBack(self.client, self.write_back_config)
+        self._write_backs.append(write_back)
+        return write_back
 
     @property
     def lookup_features(self) -> list[str]:
@@ -253,9 +295,11 @@ class AssistantResources:
         backend.get_batch_features(list(user_ids), "user", self.lookup_features)
 
     def close(self) -> None:
-        """Close the feature client."""
+        """Flush and close the write-backs, then close the feature client."""
         if not self._closed:
             self._closed = True
+            for write_back in self._write_backs:
+                write_back.close()
             self.client.close()
 
 
@@ -322,18 +366,24 @@ class LangChainAssistant:
     Args:
         resources: The shared client, enricher and Chroma client.
         k: Products per answer.
+        write_back: Hand every answered turn to it (``with_write_back``: a tap before the
+            prompt reads the turn; no callback handler, no extra run).
     """
 
     framework = "LangChain"
 
-    def __init__(self, resources: AssistantResources, k: int = 4) -> None:
+    def __init__(
+        self, resources: AssistantResources, k: int = 4, write_back: WriteBack | None = None
+    ) -> None:
         from langchain_core.runnables import RunnableLambda
 
         from langchain_featurestore.chains import personalized_rag_chain
         from langchain_featurestore.retrievers import FeatureFilteredRetriever
+        from langchain_featurestore.writeback import with_write_back
 
         self.resources = resources
         self.k = k
+        self.write_back = write_back
         self.vectorstore = langchain_store(resources.chroma)
         self.retriever = FeatureFilteredRetriever(
             vectorstore=self.vectorstore,
@@ -349,6 +399,8 @@ class LangChainAssistant:
             llm=RunnableLambda(self._generate, name="chat_endpoint"),
             task_type=TASK,
         )
+        if write_back is not None:
+            self.chain = with_write_back(self.chain, write_back)
 
     def plain(self, question: str) -> list[ProductHit]:
         """Plain vector retrieval: the top ``k`` for the question alone."""
@@ -362,9 +414,12 @@ class LangChainAssistant:
     def ask(self, question: str, user_id: str | None) -> Turn:
         """Answer one question for one user (``None``: anonymous, unfiltered)."""
         trace = _Trace()
+        queued_before = self._queued_ms()
         out = self.chain.invoke(
-            {"question": question, "user_id": user_id}, config={"callbacks": [trace.handler]}
+            {"question": question, "user_id": user_id},
+            config={"callbacks": [trace.handler]},
         )
+        writeback_ms = self._queued_ms() - queued_before
         selected = trace.outputs[_SELECT]
         features = selected.get("features") or {}
         vector = features.get("user") if isinstance(features, Mapping) else features
@@ -393,11 +448,15 @@ class LangChainAssistant:
                 retrieval_ms=trace.ms(_CANDIDATES, _SELECT),
                 enrichment_ms=trace.ms(_ENRICH),
                 total_ms=(trace.spans[_ENRICH][1] - start) * 1000.0,
+                writeback_ms=writeback_ms,
             ),
             answer=out["answer"],
             answer_error=out["error"],
             token_budget=self.resources.enricher.config.max_feature_tokens,
         )
+
+    def _queued_ms(self) -> float:
+        return 0.0 if self.write_back is None else self.write_back.stats.submit_ms
 
 
 def _chat_messages(variables: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -39,8 +39,9 @@ __all__ = [
     "write_dataset",
 ]
 
-DATA_VERSION = 2
-"""Bumped whenever the generators change, so existing workspaces are regenerated."""
+DATA_VERSION = 3
+"""Bumped whenever the generators or the Feast definitions change, so existing workspaces
+are regenerated and applied again (3: the ``user_session`` view of the write-back)."""
 
 USER_FEATURES = [
     "favorite_category",

@@ -12,7 +12,11 @@
    retrieval) and either the model's answer (with ``OPENAI_API_KEY`` set) or the final
    prompt;
 4. asks the first persona's question again while the online store fails every read,
-   to show the fallback: unfiltered search, prompt unchanged, no error.
+   to show the fallback: unfiltered search, prompt unchanged, no error;
+5. lets a returning user ask twice with write-back on: the second answer's context
+   block holds what the first turn wrote (the last search, the products shown), and
+   the latency split shows the write-back cost the request only a queue append
+   (:mod:`examples.shopping_assistant.session`).
 
 Steps 1 and 2 are skipped when already done. :func:`run_demo` returns the turns,
 so the test suite runs the same pipeline on a reduced dataset.
@@ -31,6 +35,7 @@ from typing import Any
 
 from examples.shopping_assistant.data import COLD_START_USER, PERSONAS, Persona, load_products
 from examples.shopping_assistant.llm import ChatEndpoint
+from examples.shopping_assistant.session import run_session
 from examples.shopping_assistant.setup_store import (
     DEFAULT_PRODUCTS,
     DEFAULT_USERS,
@@ -67,6 +72,8 @@ class DemoReport:
     index_skipped: bool
     outage: PersonaResult | None = None
     """The slow-store scenario (``None`` when it was not run)."""
+    session: Any = None
+    """The write-back scenario's ``SessionReport`` (``None`` when it was not run)."""
 
 
 def _console(console: Any | None) -> Any:
@@ -153,6 +160,7 @@ def run_demo(
     overrides: dict[str, Any] | None = None,
     show_prompt: bool = True,
     show_outage: bool = True,
+    show_write_back: bool = True,
 ) -> DemoReport:
     """Run the whole demo and print it; returns every persona's results.
 
@@ -168,8 +176,9 @@ def run_demo(
         personas: Who to ask for; the three personas and the cold-start user by default.
         overrides: Keys replacing the config's ``feature_store`` section (e.g. timeout_ms).
         show_prompt: Print the final prompt when no endpoint is set.
-        show_outage: End with the first persona while the online store fails, to show
-            the fallback (unfiltered search, prompt unchanged, no error).
+        show_outage: Ask the first persona's question while the online store fails, to
+            show the fallback (unfiltered search, prompt unchanged, no error).
+        show_write_back: End with a user asking twice with write-back on.
     """
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
@@ -225,6 +234,11 @@ def run_demo(
             if show_outage
             else None
         )
+        session = (
+            run_session(ws, console, k=k, catalog=catalog, overrides=overrides, endpoint=endpoint)
+            if show_write_back
+            else None
+        )
     finally:
         for assistant in assistants:
             if hasattr(assistant, "close"):
@@ -235,6 +249,7 @@ def run_demo(
     _print_summary(console, results, total)
     return DemoReport(
         outage=outage,
+        session=session,
         results=results,
         setup_seconds=setup.seconds,
         index_seconds=index.seconds,
@@ -469,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-outage", action="store_true", help="skip the feature-store-down scenario"
     )
+    parser.add_argument("--no-write-back", action="store_true", help="skip the write-back scenario")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     ws = Workspace.create(args.workdir) if args.workdir else default_workspace()
@@ -482,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoint=ChatEndpoint.from_env(),
         show_prompt=not args.no_prompt,
         show_outage=not args.no_outage,
+        show_write_back=not args.no_write_back,
     )
     return 0
 

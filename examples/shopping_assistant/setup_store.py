@@ -181,6 +181,7 @@ def setup_feature_store(
     store.materialize(
         start_date=as_of - timedelta(days=1),
         end_date=datetime.now(timezone.utc) + timedelta(minutes=1),
+        feature_views=list(definitions.MATERIALISED),
     )
     (ws.data_dir / _STAMP).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return SetupReport(

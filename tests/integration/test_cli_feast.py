@@ -97,7 +97,7 @@ def test_unknown_user_and_entity_type_in_feast(
 def test_catalog_from_the_feast_registry(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "catalog", "--config", str(config))
     assert code == 0
-    assert "9 features" in out
+    assert "14 features" in out  # 9 materialised, 5 written back (user_session)
     assert "user.recent_views" in out
     assert "user_activity / users_parquet" in out
     code, out, _ = run(capsys, "catalog", "--config", str(config), "search", "budget")

@@ -22,6 +22,7 @@ from examples.shopping_assistant.assistant import FILTER_SPEC, ProductHit, viola
 from examples.shopping_assistant.data import COLD_START_USER, PERSONAS, Persona
 from examples.shopping_assistant.demo import DemoReport, run_demo
 from examples.shopping_assistant.llm import ChatEndpoint
+from examples.shopping_assistant.session import FOLLOW_UP, RETURNING_SHOPPER
 from examples.shopping_assistant.setup_store import (
     Workspace,
     is_up_to_date,
@@ -167,6 +168,43 @@ def test_output_shows_tables_context_prompt_and_says_no_model_is_configured(
     assert "sensitive: Email" in text
 
 
+def test_the_second_answer_sees_what_the_first_turn_wrote_back(
+    demo: tuple[DemoReport, str],
+) -> None:
+    session = demo[0].session
+    assert session is not None
+    first, second = session.turns
+    assert [first.question, second.question] == [RETURNING_SHOPPER.question, FOLLOW_UP]
+    assert first.products
+    # A new session: the first request has nothing written back yet.
+    assert "Last search" not in first.enrichment.context_block
+    assert "Shown in the last answer" not in first.enrichment.context_block
+    # The second request read the first turn's write, through the serving cache.
+    block = second.enrichment.context_block
+    assert f"- Last search: {first.question}" in block
+    shown = next(line for line in block.splitlines() if line.startswith("- Shown in the last"))
+    assert shown.startswith(f"- Shown in the last answer: {first.products[0].name}")
+    assert block in second.messages[1]["content"]
+    assert session.stored["session_turns"] == 2
+    assert session.stored["last_search"] == FOLLOW_UP
+    assert session.stored["last_shown"] == [p.name for p in second.products]
+    assert (
+        session.stored["conversation_memory"]
+        .splitlines()[-1]
+        .startswith(f"User: {FOLLOW_UP} | Shown: {second.products[0].name}")
+    )
+    stats = session.stats
+    assert (stats.queued, stats.written, stats.dropped, stats.failed) == (2, 2, 0, 0)
+    # The latency split measures the write-back's share of each request (a queue append).
+    assert all(turn.timings.writeback_ms > 0 for turn in session.turns)
+    assert all(ms > 0 for ms in session.background_ms)
+    text = " ".join(demo[1].split())  # the console wraps long lines
+    assert "5. Write-back after each turn" in text
+    assert "write-back on the request path" in text
+    assert "written in the background in" in text
+    assert "Write-back stats: 2 queued, 2 written, 0 dropped, 0 retried, 0 failed" in text
+
+
 def test_setup_and_index_are_idempotent(workspace: Workspace, demo: tuple[DemoReport, str]) -> None:
     again = setup_feature_store(workspace, n_users=N_USERS, n_products=N_PRODUCTS)
     assert again.skipped
@@ -272,9 +310,16 @@ def test_with_an_endpoint_the_answer_is_generated_from_the_final_prompt(
         assert turn.answer.startswith("echo: [Context from user profile]")
         assert turn.answer_error is None
     sent = [r["body"]["messages"] for r in _Handler.requests]
-    assert len(sent) == 3  # one answer per framework, one while the store is down
+    # One answer per framework, one while the store is down, two in the write-back session.
+    assert len(sent) == 5
     assert "- Budget limit (USD): 500" in sent[0][1]["content"]
     assert "[Context from user profile]" not in sent[2][1]["content"]
+    assert "Last search" not in sent[3][1]["content"]
+    assert f"- Last search: {RETURNING_SHOPPER.question}" in sent[4][1]["content"]
+    assert report.session is not None
+    memory = report.session.stored["conversation_memory"].splitlines()
+    assert memory[-1].startswith(f"User: {FOLLOW_UP} | Shown: ")
+    assert " | Assistant: echo: " in memory[-1]  # the model's answer, its first sentence
     assert report.outage is not None
     assert report.outage.turns["LangChain"].answer is not None
     assert "Answer without features" in text
@@ -334,3 +379,29 @@ def test_a_failing_online_store_degrades_to_plain_retrieval_without_an_error(
     assert "[Context from user profile]" not in turn.messages[1]["content"]
     assert "4. When the feature store is down" in demo[1]
     assert "feature statuses unavailable" in demo[1]
+
+
+def test_the_write_back_section_is_validated_and_required(tmp_path: Path) -> None:
+    from examples.shopping_assistant.assistant import (
+        CONFIG_PATH,
+        AssistantResources,
+        load_write_back,
+    )
+    from llm_featurestore.errors import FeatureConfigError
+
+    shipped = load_write_back(CONFIG_PATH)
+    assert shipped is not None
+    assert shipped.last_query == "last_search"
+    bad = tmp_path / "config.yaml"
+    bad.write_text("write_back:\n  last_query: q\n  shown_key: name\n", encoding="utf-8")
+    with pytest.raises(FeatureConfigError) as err:
+        load_write_back(bad)
+    assert "write_back.shown_key: unknown key" in str(err.value)
+    assert "shown_id_key" in str(err.value)
+    (tmp_path / "none.yaml").write_text("enricher: {}\n", encoding="utf-8")
+    assert load_write_back(tmp_path / "none.yaml") is None
+    with pytest.raises(FeatureConfigError, match=r"Cannot read .*missing\.yaml"):
+        load_write_back(tmp_path / "missing.yaml")
+    resources = AssistantResources(Workspace(tmp_path), None, None, None)  # type: ignore[arg-type]
+    with pytest.raises(FeatureConfigError, match=r"config\.yaml has no write_back section"):
+        resources.open_write_back()

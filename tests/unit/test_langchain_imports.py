@@ -14,11 +14,14 @@ EXPECTED = [
     "FeatureRerankRetriever",
     "RERANK_KEY",
     "SearchCandidates",
+    "WriteBackCallbackHandler",
+    "WriteBackRunnable",
     "feature_facts_tool",
     "format_documents",
     "lookup_for",
     "personalized_rag_chain",
     "personalized_retrieval",
+    "with_write_back",
 ]
 
 

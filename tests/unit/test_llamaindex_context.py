@@ -52,8 +52,10 @@ def test_public_api_is_pinned() -> None:
         "FeatureMemoryBlock",
         "FeatureQueryBundle",
         "FeatureRerankPostprocessor",
+        "FeatureWriteBackHandler",
         "Lookup",
         "RERANK_KEY",
+        "WriteBackQueryEngine",
         "afetch_vectors",
         "current_entities",
         "feature_facts_tool",
@@ -64,6 +66,7 @@ def test_public_api_is_pinned() -> None:
         "resolve_entities",
         "to_metadata_filters",
         "user_context",
+        "with_write_back",
     ]
     for name in llamaindex_featurestore.__all__:
         assert getattr(llamaindex_featurestore, name) is not None

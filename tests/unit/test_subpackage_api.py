@@ -112,6 +112,26 @@ PINNED: dict[str, list[str]] = {
         "ThreadCoalescer",
         "VectorCache",
     ],
+    "llm_featurestore.writeback": [
+        "BackgroundWriter",
+        "ConversationMemory",
+        "FEATURE_FIELDS",
+        "PreparedWrite",
+        "PreviousValues",
+        "Summarizer",
+        "Turn",
+        "TurnJob",
+        "WriteBack",
+        "WriteBackConfig",
+        "WriterConfig",
+        "WriterStats",
+        "as_summarizer",
+        "flush_all_writers",
+        "next_values",
+        "shown_ids",
+        "summary_prompt",
+        "text_of",
+    ],
 }
 
 

@@ -1,9 +1,14 @@
-"""Feast definitions for the shopping assistant: entity ``user``, two feature views, one service.
+"""Feast definitions for the shopping assistant: entity ``user``, three feature views, one service.
 
 Self-contained on purpose (imports only Feast), so ``feast apply`` run in this
 directory works as well as :mod:`examples.shopping_assistant.setup_store`. Field tags
 carry a human ``label`` and a ``sensitivity`` (public, internal, confidential, pii)
 that the feature catalog reads.
+
+``user_session`` is not materialised from the warehouse: the assistant's write-back
+fills it after every turn (``write_back`` in ``config.yaml``), the whole row at once.
+Its source declares only an event timestamp, the one column a write must set beside
+the features.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Array, Float64, Int64, String
+from feast.types import Array, Float64, Int64, String, UnixTimestamp
 
 TTL = timedelta(days=2)
 """Values older than this are stale; setup_store refreshes the data daily."""
@@ -111,6 +116,57 @@ user_activity = FeatureView(
     owner="personalisation@example.com",
 )
 
+sessions_source = FileSource(
+    name="sessions_parquet",
+    path="data/sessions.parquet",
+    timestamp_field="event_timestamp",
+    description="What the assistant wrote back after each turn (written online, never "
+    "materialised; the file is the offline copy a real pipeline would log to).",
+)
+
+user_session = FeatureView(
+    name="user_session",
+    entities=[user],
+    ttl=TTL,
+    schema=[
+        Field(
+            name="last_search",
+            dtype=String,
+            description="The user's last question to the assistant.",
+            tags={"label": "Last search", "sensitivity": "public"},
+        ),
+        Field(
+            name="last_shown",
+            dtype=Array(String),
+            description="Products the assistant showed in its last answer.",
+            tags={"label": "Shown in the last answer", "sensitivity": "public"},
+        ),
+        Field(
+            name="session_turns",
+            dtype=Int64,
+            description="Questions asked so far.",
+            tags={"label": "Questions so far", "sensitivity": "public"},
+        ),
+        Field(
+            name="last_turn_at",
+            dtype=UnixTimestamp,
+            description="When the user last asked.",
+            tags={"label": "Last question at", "sensitivity": "public"},
+        ),
+        Field(
+            name="conversation_memory",
+            dtype=String,
+            description="A rolling summary of the last few turns.",
+            tags={"label": "Conversation so far", "sensitivity": "internal"},
+        ),
+    ],
+    source=sessions_source,
+    online=True,
+    description="The assistant's session activity, written back after every turn.",
+    tags={"team": "personalisation", "domain": "shopping", "written_by": "write-back"},
+    owner="personalisation@example.com",
+)
+
 shopping_assistant = FeatureService(
     name="shopping_assistant",
     features=[user_profile, user_activity],
@@ -118,5 +174,15 @@ shopping_assistant = FeatureService(
     tags={"consumer": "shopping_assistant"},
 )
 
-OBJECTS = [user, users_source, user_profile, user_activity, shopping_assistant]
+OBJECTS = [
+    user,
+    users_source,
+    sessions_source,
+    user_profile,
+    user_activity,
+    user_session,
+    shopping_assistant,
+]
 """What :func:`examples.shopping_assistant.setup_store.apply_repo` applies."""
+MATERIALISED = ["user_profile", "user_activity"]
+"""The views loaded from the warehouse snapshot (``user_session`` is written online)."""
