@@ -15,7 +15,6 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from langchain_featurestore import with_write_back
 from llm_featurestore.clients.feast import FeastClient
-from llm_featurestore.errors import FeatureValidationError
 from llm_featurestore.models import FeatureStatus
 from llm_featurestore.serving import CacheConfig, ServingClient
 from llm_featurestore.writeback import Turn, WriteBack
@@ -108,18 +107,23 @@ def test_the_write_back_fills_the_session_view_with_feast_types(repo: Path) -> N
     ]
 
 
-def test_a_view_the_write_back_does_not_fill_entirely_is_a_usage_error(repo: Path) -> None:
+def test_a_write_back_of_part_of_a_view_merges_with_its_row(repo: Path) -> None:
+    """FeastClient merges a partial write with the online row (issue 11, item 1), so a
+    write-back may name only some features of a view; the others keep their values."""
     store = FeastClient(repo)
+    store.write_features(
+        "u7",
+        "user",
+        {"last_query": "old", "last_shown": ["sku-1"], "turns": 3}
+        | {"last_turn_at": datetime(2026, 1, 1), "memory": "m"},
+    )
     with WriteBack(store, last_query="last_query") as wb:
-        with pytest.raises(FeatureValidationError) as err:
-            wb.process(Turn({"user": "u1"}, "shoes"))
-        # Counted as failed, not retried: retrying cannot complete the row.
-        wb.submit(Turn({"user": "u1"}, "shoes"))
+        wb.submit(Turn({"user": "u7"}, "trail shoes"))
         assert wb.flush(timeout=30)
-        assert (wb.stats.failed, wb.stats.retried) == (1, 0)
-    message = str(err.value)
-    assert f"a write to '{SESSION_VIEW}' must set all its features" in message
-    assert "missing: last_shown, turns, last_turn_at, memory" in message
+    assert (wb.stats.written, wb.stats.failed, wb.stats.retried) == (1, 0, 0)
+    row = store.get_features("u7", "user", WRITTEN).features
+    assert row["last_query"] == "trail shoes"
+    assert (row["turns"], row["last_shown"], row["memory"]) == (3, ["sku-1"], "m")
 
 
 def test_the_next_request_reads_what_the_last_one_wrote_through_the_cache(
