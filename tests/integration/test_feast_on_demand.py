@@ -237,13 +237,13 @@ def test_request_data_must_be_one_mapping_per_id(sqlite_client: FeastClient) -> 
     with pytest.raises(
         FeatureConfigError,
         match=r"^request_data has 1 mapping\(s\) for 2 entity id\(s\): pass one mapping per "
-        r"id, in the order of entity_ids$",
+        r"id, in the order of entity_ids \(\{\} for an id without any\)$",
     ):
         sqlite_client.get_batch_features(["1001", "1002"], fi.ENTITY, V1, request_data=REQUEST[:1])
     with pytest.raises(FeatureConfigError, match=r"must be a list with one mapping .* got dict"):
         sqlite_client.get_batch_features(["1001"], fi.ENTITY, V1, request_data=REQUEST[0])  # type: ignore[arg-type]
     with pytest.raises(
-        FeatureConfigError, match=r"request_data for entity id '1001' must be a mapping .* got int"
+        FeatureConfigError, match=r"request_data for entity '1001' must be a mapping .* got int"
     ):
         sqlite_client.get_batch_features(["1001"], fi.ENTITY, V1, request_data=[5])  # type: ignore[list-item]
     with pytest.raises(

@@ -12,7 +12,6 @@ from llm_featurestore.clients.feast.request_data import (
     RequestField,
     merge_fields,
     request_columns,
-    single_request_data,
 )
 from llm_featurestore.clients.feast_http import FeastHttpClient, resolve_http_names
 from llm_featurestore.clients.feast_http.on_demand import (
@@ -112,10 +111,6 @@ def test_one_mapping_per_id() -> None:
         request_columns(FIELDS, ["1"], "user", "amount")  # type: ignore[arg-type]
     with pytest.raises(FeatureConfigError, match=r"^request_data has 0 mapping\(s\) for 1 entity"):
         request_columns(FIELDS, ["1"], "user", [])
-    assert single_request_data(None) is None
-    assert single_request_data({"a": 1}) == [{"a": 1}]
-    with pytest.raises(FeatureConfigError, match="single read must be one mapping"):
-        single_request_data([{"a": 1}])  # type: ignore[arg-type]
 
 
 def test_fields_of_several_views_merge_by_name() -> None:

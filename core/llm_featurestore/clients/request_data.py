@@ -24,6 +24,7 @@ __all__ = [
     "refuse_request_data",
     "request_data_kwargs",
     "request_data_refused",
+    "request_data_rows",
 ]
 
 RequestData = Mapping[str, Any]
@@ -64,6 +65,26 @@ def check_request_data(
         FeatureValidationError: a field name or value may not be sent (the rule of
             :func:`validate_feature_values`); the message names the field and the id.
     """
+    rows = request_data_rows(entity_ids, request_data)
+    if rows is None:
+        return None
+    clean = [
+        validate_values(values, "Request field", f" (entity {eid!r})")
+        for eid, values in zip(entity_ids, rows, strict=True)
+    ]
+    return clean if any(clean) else None
+
+
+def request_data_rows(
+    entity_ids: Sequence[str], request_data: Sequence[RequestData] | None
+) -> list[RequestData] | None:
+    """The shape of a read's request data: one mapping per id, values not yet checked;
+    ``None`` when there is none at all (``None``, or every mapping empty).
+
+    Raises:
+        FeatureConfigError: ``request_data`` is not a list of mappings, or its length
+            differs from ``entity_ids``'.
+    """
     if request_data is None:
         return None
     if isinstance(request_data, (str, bytes, Mapping)) or not isinstance(request_data, Sequence):
@@ -75,17 +96,16 @@ def check_request_data(
     if len(request_data) != len(entity_ids):
         raise FeatureConfigError(
             f"request_data has {len(request_data)} mapping(s) for {len(entity_ids)} entity "
-            "id(s): pass one mapping per id, in the same order ({} for an id without any)"
+            "id(s): pass one mapping per id, in the order of entity_ids ({} for an id "
+            "without any)"
         )
-    clean: list[dict[str, Any]] = []
     for eid, values in zip(entity_ids, request_data, strict=True):
         if not isinstance(values, Mapping):
             raise FeatureConfigError(
                 f"request_data for entity {eid!r} must be a mapping of request field to "
                 f"value, got {type(values).__name__}"
             )
-        clean.append(validate_values(values, "Request field", f" (entity {eid!r})"))
-    return clean if any(clean) else None
+    return list(request_data) if any(request_data) else None
 
 
 def request_data_refused(

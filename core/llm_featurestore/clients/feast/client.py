@@ -31,7 +31,7 @@ from llm_featurestore.clients.feast.push import (
     plan_push,
 )
 from llm_featurestore.clients.feast.registry import FeastRegistry, Plan
-from llm_featurestore.clients.feast.request_data import request_columns, single_request_data
+from llm_featurestore.clients.feast.request_data import request_columns
 from llm_featurestore.clients.feast.store import (
     native_async,
     shared_feature_store,
@@ -239,34 +239,6 @@ class FeastClient(PushableFeatureStore):
         except Exception as exc:
             raise self._read_error(exc, entity_type) from exc
         return self._decode(response, plan, entity_ids, entity_type)
-
-    def get_features(
-        self,
-        entity_id: str,
-        entity_type: str,
-        feature_names: Sequence[str],
-        *,
-        request_data: Mapping[str, Any] | None = None,
-    ) -> FeatureVector:
-        """One entity's features; ``request_data`` is its one mapping (see the batch)."""
-        batch = single_request_data(request_data)
-        return self.get_batch_features([entity_id], entity_type, feature_names, request_data=batch)[
-            0
-        ]
-
-    async def aget_features(
-        self,
-        entity_id: str,
-        entity_type: str,
-        feature_names: Sequence[str],
-        *,
-        request_data: Mapping[str, Any] | None = None,
-    ) -> FeatureVector:
-        batch = single_request_data(request_data)
-        vectors = await self.aget_batch_features(
-            [entity_id], entity_type, feature_names, request_data=batch
-        )
-        return vectors[0]
 
     def request_fields(self, entity_type: str, feature_names: Sequence[str]) -> dict[str, str]:
         """The request-data fields a read of ``feature_names`` needs, with their Feast

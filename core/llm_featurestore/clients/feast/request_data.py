@@ -30,9 +30,10 @@ from datetime import date, datetime
 from typing import Any
 
 from llm_featurestore.clients.base import ensure_aware, validate_feature_values
+from llm_featurestore.clients.request_data import request_data_rows
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 
-__all__ = ["RequestField", "merge_fields", "request_columns", "single_request_data"]
+__all__ = ["RequestField", "merge_fields", "request_columns"]
 
 _KINDS: dict[str, tuple[tuple[type, ...], str]] = {
     "Int64": ((int,), "an integer"),
@@ -70,24 +71,6 @@ def merge_fields(fields: Sequence[RequestField]) -> tuple[RequestField, ...]:
     return tuple(merged.values())
 
 
-def single_request_data(
-    request_data: Mapping[str, Any] | None,
-) -> list[Mapping[str, Any]] | None:
-    """The ``request_data`` of the batch of one behind a single read.
-
-    Raises:
-        FeatureConfigError: ``request_data`` is not a mapping.
-    """
-    if request_data is None:
-        return None
-    if not isinstance(request_data, Mapping):
-        raise FeatureConfigError(
-            "request_data of a single read must be one mapping of request field to value, "
-            f"got {type(request_data).__name__}"
-        )
-    return [request_data]
-
-
 def _example(fields: Sequence[RequestField]) -> str:
     return "{" + ", ".join(f"'{f.name}': ..." for f in fields) + "}"
 
@@ -103,32 +86,6 @@ def _missing_message(
         f"Pass it per entity: get_features(..., request_data={example}), or "
         f"get_batch_features(..., request_data=[{example}, ...]) with one mapping per id"
     )
-
-
-def _check_shape(
-    entity_ids: Sequence[str], request_data: Sequence[Mapping[str, Any]] | None
-) -> list[Mapping[str, Any]] | None:
-    """The mappings, one per id, or ``None`` when there is no request data at all."""
-    if request_data is None:
-        return None
-    if isinstance(request_data, (str, bytes, Mapping)) or not isinstance(request_data, Sequence):
-        raise FeatureConfigError(
-            "request_data must be a list with one mapping (request field -> value) per "
-            f"entity id, got {type(request_data).__name__}; for one entity use "
-            "get_features(..., request_data={...})"
-        )
-    if len(request_data) != len(entity_ids):
-        raise FeatureConfigError(
-            f"request_data has {len(request_data)} mapping(s) for {len(entity_ids)} entity "
-            "id(s): pass one mapping per id, in the order of entity_ids"
-        )
-    for eid, values in zip(entity_ids, request_data, strict=True):
-        if not isinstance(values, Mapping):
-            raise FeatureConfigError(
-                f"request_data for entity id {eid!r} must be a mapping of request field "
-                f"to value, got {type(values).__name__}"
-            )
-    return list(request_data) if any(request_data) else None
 
 
 def _typed(field: str, dtype: str | None, value: Any, where: str) -> Any:
@@ -210,7 +167,7 @@ def request_columns(
         FeatureValidationError: a needed field is missing, or a value is invalid or not
             of the field's Feast type.
     """
-    rows = _check_shape(entity_ids, request_data)
+    rows = request_data_rows(entity_ids, request_data)
     required = () if fields is None else tuple(fields)
     if rows is None:
         if required and entity_ids:

@@ -22,7 +22,7 @@ from llm_featurestore.clients.base import (
     PushMode,
     check_request,
 )
-from llm_featurestore.clients.feast.request_data import request_columns, single_request_data
+from llm_featurestore.clients.feast.request_data import request_columns
 from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.feast_http.on_demand import (
     bare_names_plan,
@@ -258,34 +258,6 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
-
-    def get_features(
-        self,
-        entity_id: str,
-        entity_type: str,
-        feature_names: Sequence[str],
-        *,
-        request_data: Mapping[str, Any] | None = None,
-    ) -> FeatureVector:
-        """One entity's features; ``request_data`` is its one mapping."""
-        batch = single_request_data(request_data)
-        return self.get_batch_features([entity_id], entity_type, feature_names, request_data=batch)[
-            0
-        ]
-
-    async def aget_features(
-        self,
-        entity_id: str,
-        entity_type: str,
-        feature_names: Sequence[str],
-        *,
-        request_data: Mapping[str, Any] | None = None,
-    ) -> FeatureVector:
-        batch = single_request_data(request_data)
-        vectors = await self.aget_batch_features(
-            [entity_id], entity_type, feature_names, request_data=batch
-        )
-        return vectors[0]
 
     @staticmethod
     def _what(entity_ids: Sequence[str], entity_type: str) -> str:
