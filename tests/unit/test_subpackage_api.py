@@ -112,6 +112,15 @@ PINNED: dict[str, list[str]] = {
         "ThreadCoalescer",
         "VectorCache",
     ],
+    "llm_featurestore.templates": [
+        "PromptTemplateVersion",
+        "TEMPLATE_ENTITY_TYPE",
+        "TemplateHead",
+        "TemplateRegistry",
+        "content_hash",
+        "split_bucket",
+        "template_variables",
+    ],
     "llm_featurestore.writeback": [
         "BackgroundWriter",
         "ConversationMemory",

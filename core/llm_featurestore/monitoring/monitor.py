@@ -41,6 +41,7 @@ from llm_featurestore.monitoring.drift import (
 )
 from llm_featurestore.monitoring.gates import QualityGates, StoreGate
 from llm_featurestore.monitoring.stats import Counters, MonitorStats
+from llm_featurestore.monitoring.templates import TemplateQuality, TemplateStats
 from llm_featurestore.monitoring.values import ValueWindows
 from llm_featurestore.prompting.results import EnrichmentResult
 from llm_featurestore.settings import settings_from
@@ -99,6 +100,7 @@ class FeatureMonitor:
         self._counters = Counters(self.config)
         self._store = StoreGate(self.config, self._clock)
         self._quality = QualityGates(self.config, self._clock)
+        self._templates = TemplateQuality(self.config.window_size, self.config.max_tracked_tasks)
 
     def reset(self, *, keep_baselines: bool = True) -> None:
         """Forget every counter, window, gate and recorded value.
@@ -188,6 +190,45 @@ class FeatureMonitor:
         with self._lock:
             self._add_quality(result, inference_quality)
             self._quality.check(self._quality.task(result.task_type))
+
+    def record_template_quality(self, template: Any, inference_quality: float) -> None:
+        """Score an answer given with one prompt template version.
+
+        Args:
+            template: The :class:`~llm_featurestore.templates.PromptTemplateVersion` used
+                (anything with ``template_id`` and ``version``).
+            inference_quality: The answer's score.
+
+        :meth:`template_stats` then compares the versions of a template. Call
+        :meth:`record_quality` too when the answer's enrichment result should count
+        towards the task's quality gate.
+
+        Raises:
+            FeatureConfigError: the score is not a finite number, or ``template`` has no
+                ``template_id``/``version``.
+        """
+        _check_quality_score(inference_quality)
+        template_id, version = (
+            getattr(template, "template_id", None),
+            getattr(template, "version", None),
+        )
+        if (
+            not isinstance(template_id, str)
+            or isinstance(version, bool)
+            or not isinstance(version, int)
+        ):
+            raise FeatureConfigError(
+                "template must be a PromptTemplateVersion (with template_id and version), "
+                f"got {type(template).__name__}"
+            )
+        with self._lock:
+            self._templates.add(template_id, version, float(inference_quality))
+
+    def template_stats(self, template_id: str | None = None) -> dict[str, TemplateStats]:
+        """Quality per template version, keyed ``"<template_id>@v<n>"`` (one template's
+        versions, or every scored version)."""
+        with self._lock:
+            return self._templates.stats(template_id)
 
     def record_vector(self, vector: FeatureVector) -> None:
         """Add one vector's values to the per-feature drift windows.
