@@ -74,6 +74,7 @@ def no_offline_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
     monkeypatch.setattr(tokens, "_encodings", {})
     monkeypatch.setattr(tokens, "_counters", {})
+    monkeypatch.setattr(tokens, "seeded_cache_dir", lambda name: None)  # no carrier package
     empty = tmp_path / "empty-cache"
     empty.mkdir()
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))

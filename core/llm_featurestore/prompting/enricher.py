@@ -63,6 +63,7 @@ from llm_featurestore.prompting.plan import LookupPlan
 from llm_featurestore.prompting.policy import PromptPolicy, SupportsCatalog
 from llm_featurestore.prompting.results import EnrichmentResult
 from llm_featurestore.prompting.sanitize import SensitiveStrategy
+from llm_featurestore.prompting.tokenizers import Tokenizer, as_token_counter
 from llm_featurestore.reading import MONITOR_DISABLED, FeatureReader, FeatureVectors, ReadRequest
 
 if TYPE_CHECKING:
@@ -101,6 +102,11 @@ class FeatureEnricher:
             the :class:`~llm_featurestore.prompting.pii.PiiMatch` of each find), run after
             the built-in kinds of ``config.pii_value_kinds`` on the values of features
             that are not sensitive.
+        tokenizer: Count tokens with this instead of ``config.encoding``: a tiktoken
+            encoding name or ``Encoding``, a callable returning a count or the tokens
+            (``chat_model.get_num_tokens``, ``llama_index.core.Settings.tokenizer``), or
+            an object with ``encode`` (see :func:`~llm_featurestore.prompting.tokenizers.
+            as_token_counter`).
 
     Raises:
         FeatureConfigError: the tokenizer encoding cannot be loaded (see
@@ -117,10 +123,12 @@ class FeatureEnricher:
         record_vectors: bool = False,
         fallback: bool = True,
         pii_detectors: Sequence[PiiDetector] = (),
+        tokenizer: Tokenizer | None = None,
     ) -> None:
         self.client = client
         self.config = config or EnricherConfig()
-        self.style = render.BlockStyle.from_config(self.config, pii_detectors)
+        counter = None if tokenizer is None else as_token_counter(tokenizer)
+        self.style = render.BlockStyle.from_config(self.config, pii_detectors, counter)
         self.policy = PromptPolicy(self.config, catalog)
         self.record_vectors = record_vectors
         self.reader = FeatureReader(client, monitor=monitor, fallback=fallback)

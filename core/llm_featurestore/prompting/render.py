@@ -99,13 +99,17 @@ class BlockStyle:
 
     @classmethod
     def from_config(
-        cls, config: EnricherConfig, pii_detectors: Sequence[PiiDetector] = ()
+        cls,
+        config: EnricherConfig,
+        pii_detectors: Sequence[PiiDetector] = (),
+        counter: TokenCounter | None = None,
     ) -> BlockStyle:
-        """The style of ``config``; loads its tokenizer encoding (may raise, see tokens).
+        """The style of ``config``; loads its tokenizer encoding (may raise, see tokens)
+        unless ``counter`` is given (then ``config.encoding`` is not used).
 
         ``pii_detectors`` run after the built-in ones of ``config.pii_value_kinds``.
         """
-        counter = get_token_counter(config.encoding)
+        counter = counter or get_token_counter(config.encoding)
         fixed = counter.count(config.header + "\n") + counter.count(config.footer + SEPARATOR)
         if config.framing:
             fixed += counter.count(config.framing + "\n")

