@@ -6,11 +6,13 @@ budget limit when they set one) and the prompt's context block (the enricher), a
 both run that lookup concurrently with the slow part of retrieval (embedding the
 question and searching):
 
-* LangChain: ``langchain_featurestore.personalized_rag_chain``, that is
+* LangChain (:mod:`~examples.shopping_assistant.langchain_assistant`):
+  ``langchain_featurestore.personalized_rag_chain``, that is
   ``RunnableParallel(request=FeatureLookup, candidates=retriever.as_candidates())
   | retriever.as_selector() | FeatureEnricherRunnable | prompt | llm``;
-* LlamaIndex: the lookup and the query embedding run side by side, then
-  ``FeatureFilteredRetriever`` searches with the prefetched vectors and embedding.
+* LlamaIndex (:mod:`~examples.shopping_assistant.llamaindex_assistant`): the lookup
+  and the query embedding run side by side, then ``FeatureFilteredRetriever`` searches
+  with the prefetched vectors and embedding.
 
 Each call returns a :class:`Turn` holding what was retrieved, the enrichment, the
 final chat messages, the latency split and the answer (when an endpoint is set).
@@ -22,10 +24,7 @@ written to the ``user_session`` view in the background, and the next request rea
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,6 @@ from examples.shopping_assistant.llm import ChatEndpoint, LLMError
 from examples.shopping_assistant.setup_store import PACKAGE_DIR, Workspace
 from examples.shopping_assistant.vector_index import (
     chroma_client,
-    langchain_store,
-    llamaindex_index,
 )
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.config import load_client
@@ -54,11 +51,11 @@ __all__ = [
     "FILTER_SPEC",
     "TASK",
     "AssistantResources",
-    "LangChainAssistant",
-    "LlamaIndexAssistant",
     "ProductHit",
     "Timings",
     "Turn",
+    "build_messages",
+    "generate_answer",
     "load_write_back",
     "violations",
 ]
@@ -184,7 +181,7 @@ def build_messages(
     ]
 
 
-def _generate(
+def generate_answer(
     endpoint: ChatEndpoint | None, messages: list[dict[str, str]]
 ) -> tuple[str | None, str | None]:
     if endpoint is None:
@@ -301,259 +298,3 @@ class AssistantResources:
             for write_back in self._write_backs:
                 write_back.close()
             self.client.close()
-
-
-class _Trace:
-    """A LangChain callback handler: start/end times and outputs of named runs.
-
-    This is what a tracing tool sees of one request; the demo reads its latency split
-    and the selected documents from it instead of instrumenting the chain.
-    """
-
-    def __init__(self) -> None:
-        from langchain_core.callbacks import BaseCallbackHandler
-
-        trace = self
-
-        class _Handler(BaseCallbackHandler):
-            def on_chain_start(
-                self, serialized: Any, inputs: Any, *, run_id: Any, **kwargs: Any
-            ) -> None:
-                trace._started(run_id, kwargs.get("name"))
-
-            def on_chain_end(self, outputs: Any, *, run_id: Any, **kwargs: Any) -> None:
-                trace._ended(run_id, outputs)
-
-        self.handler = _Handler()
-        self._lock = threading.Lock()
-        self._open: dict[Any, tuple[str, float]] = {}
-        self.spans: dict[str, tuple[float, float]] = {}
-        self.outputs: dict[str, Any] = {}
-
-    def _started(self, run_id: Any, name: str | None) -> None:
-        with self._lock:
-            self._open[run_id] = (name or "?", time.perf_counter())
-
-    def _ended(self, run_id: Any, outputs: Any) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            name, start = self._open.pop(run_id, ("?", now))
-            self.spans[name] = (start, now)
-            self.outputs[name] = outputs
-
-    def ms(self, *names: str) -> float:
-        """Summed duration of the named runs, in milliseconds (0 for runs not seen)."""
-        return sum(
-            (e - s) * 1000.0 for n in names if (span := self.spans.get(n)) for s, e in [span]
-        )
-
-
-# Run names in the chain personalized_rag_chain builds.
-_LOOKUP = "FeatureLookup"
-_CANDIDATES = "feature_candidate_search"
-_SELECT = "feature_filter_select"
-_ENRICH = "FeatureEnricherRunnable"
-_PARALLEL = "feature_lookup_and_retrieval"
-
-
-class LangChainAssistant:
-    """The assistant as ``langchain_featurestore.personalized_rag_chain`` over ``langchain-chroma``.
-
-    The chain is the library's: one ``FeatureLookup`` beside the candidate search, the
-    filter applied in memory, the enricher reusing the same vectors, then the prompt
-    and the model (here: the optional OpenAI-compatible endpoint).
-
-    Args:
-        resources: The shared client, enricher and Chroma client.
-        k: Products per answer.
-        write_back: Hand every answered turn to it (``with_write_back``: a tap before the
-            prompt reads the turn; no callback handler, no extra run).
-    """
-
-    framework = "LangChain"
-
-    def __init__(
-        self, resources: AssistantResources, k: int = 4, write_back: WriteBack | None = None
-    ) -> None:
-        from langchain_core.runnables import RunnableLambda
-
-        from langchain_featurestore.chains import personalized_rag_chain
-        from langchain_featurestore.retrievers import FeatureFilteredRetriever
-        from langchain_featurestore.writeback import with_write_back
-
-        self.resources = resources
-        self.k = k
-        self.write_back = write_back
-        self.vectorstore = langchain_store(resources.chroma)
-        self.retriever = FeatureFilteredRetriever(
-            vectorstore=self.vectorstore,
-            filter_spec=FILTER_SPEC,
-            client=resources.client,
-            k=k,
-            fetch_k=max(20, 5 * k),
-        )
-        self.chain = personalized_rag_chain(
-            self.retriever,
-            resources.enricher,
-            prompt=RunnableLambda(_chat_messages, name="shopping_prompt"),
-            llm=RunnableLambda(self._generate, name="chat_endpoint"),
-            task_type=TASK,
-        )
-        if write_back is not None:
-            self.chain = with_write_back(self.chain, write_back)
-
-    def plain(self, question: str) -> list[ProductHit]:
-        """Plain vector retrieval: the top ``k`` for the question alone."""
-        docs = self.vectorstore.similarity_search(question, k=self.k)
-        return [ProductHit.from_metadata(d.metadata, d.page_content) for d in docs]
-
-    def _generate(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        answer, error = _generate(self.resources.endpoint, messages)
-        return {"messages": messages, "answer": answer, "error": error}
-
-    def ask(self, question: str, user_id: str | None) -> Turn:
-        """Answer one question for one user (``None``: anonymous, unfiltered)."""
-        trace = _Trace()
-        queued_before = self._queued_ms()
-        out = self.chain.invoke(
-            {"question": question, "user_id": user_id},
-            config={"callbacks": [trace.handler]},
-        )
-        writeback_ms = self._queued_ms() - queued_before
-        selected = trace.outputs[_SELECT]
-        features = selected.get("features") or {}
-        vector = features.get("user") if isinstance(features, Mapping) else features
-        vectors = {"user": vector} if vector is not None else {}
-        # The enrichment is pure: recomputing it from the same vectors gives the chain's
-        # own result with its provenance (the chain only passes the variables on).
-        enrichment = self.resources.enricher.enrich_from_vectors(
-            question, vectors, task_type=TASK, lookup_latency_ms=trace.ms(_LOOKUP)
-        )
-        if enrichment.context_block != trace.outputs[_ENRICH].get("feature_context"):
-            raise RuntimeError("enrichment is not deterministic: the context blocks differ")
-        products = [
-            ProductHit.from_metadata(d.metadata, d.page_content) for d in selected["documents"]
-        ]
-        start = trace.spans[_PARALLEL][0]
-        return Turn(
-            framework=self.framework,
-            user_id=user_id,
-            question=question,
-            products=products,
-            enrichment=enrichment,
-            vector=vector,
-            messages=out["messages"],
-            timings=Timings(
-                lookup_ms=trace.ms(_LOOKUP),
-                retrieval_ms=trace.ms(_CANDIDATES, _SELECT),
-                enrichment_ms=trace.ms(_ENRICH),
-                total_ms=(trace.spans[_ENRICH][1] - start) * 1000.0,
-                writeback_ms=writeback_ms,
-            ),
-            answer=out["answer"],
-            answer_error=out["error"],
-            token_budget=self.resources.enricher.config.max_feature_tokens,
-        )
-
-    def _queued_ms(self) -> float:
-        return 0.0 if self.write_back is None else self.write_back.stats.submit_ms
-
-
-def _chat_messages(variables: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The prompt step: chat messages from the chain's variables."""
-    products = [
-        ProductHit.from_metadata(d.metadata, d.page_content) for d in variables["documents"]
-    ]
-    return build_messages(
-        str(variables["question"]), variables.get("feature_context", ""), products
-    )
-
-
-class LlamaIndexAssistant:
-    """The assistant over a LlamaIndex ``VectorStoreIndex`` on the same Chroma collection.
-
-    The lookup and the query embedding run concurrently; ``FeatureFilteredRetriever``
-    then searches with both (no second lookup, no second embedding).
-    """
-
-    framework = "LlamaIndex"
-
-    def __init__(self, resources: AssistantResources, k: int = 4) -> None:
-        from llamaindex_featurestore.retriever import FeatureFilteredRetriever
-
-        self.resources = resources
-        self.k = k
-        self.index = llamaindex_index(resources.chroma)
-        self.retriever = FeatureFilteredRetriever(
-            self.index,
-            resources.client,
-            FILTER_SPEC,
-            similarity_top_k=k,
-            prefetch={"user": resources.lookup_features},
-        )
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="li-assistant")
-
-    def plain(self, question: str) -> list[ProductHit]:
-        """Plain vector retrieval through the index's own retriever."""
-        nodes = self.index.as_retriever(similarity_top_k=self.k).retrieve(question)
-        return [ProductHit.from_metadata(n.node.metadata, n.node.get_content()) for n in nodes]
-
-    def ask(self, question: str, user_id: str | None) -> Turn:
-        """Answer one question for one user (``None``: anonymous, unfiltered)."""
-        from llamaindex_featurestore.context import FeatureQueryBundle
-
-        client = self.resources.client
-        names = self.resources.lookup_features
-        started = time.perf_counter()
-
-        def lookup() -> tuple[FeatureVector | None, float]:
-            t0 = time.perf_counter()
-            vec = None if user_id is None else client.get_features(user_id, "user", names)
-            return vec, (time.perf_counter() - t0) * 1000.0
-
-        def embed() -> tuple[list[float], float]:
-            t0 = time.perf_counter()
-            emb = self.index._embed_model.get_query_embedding(question)
-            return emb, (time.perf_counter() - t0) * 1000.0
-
-        pending_lookup = self._pool.submit(lookup)
-        embedding, embed_ms = embed()
-        vector, lookup_ms = pending_lookup.result()
-        vectors = {"user": vector} if vector is not None else {}
-        t0 = time.perf_counter()
-        bundle = FeatureQueryBundle(
-            query_str=question, embedding=embedding, user_id=user_id, vectors=dict(vectors)
-        )
-        nodes = self.retriever.retrieve(bundle)
-        search_ms = (time.perf_counter() - t0) * 1000.0
-        t1 = time.perf_counter()
-        enrichment = self.resources.enricher.enrich_from_vectors(
-            question, vectors, task_type=TASK, lookup_latency_ms=lookup_ms
-        )
-        enrichment_ms = (time.perf_counter() - t1) * 1000.0
-        products = [ProductHit.from_metadata(n.node.metadata, n.node.get_content()) for n in nodes]
-        messages = build_messages(question, enrichment.context_block, products)
-        timings = Timings(
-            lookup_ms=lookup_ms,
-            retrieval_ms=embed_ms + search_ms,
-            enrichment_ms=enrichment_ms,
-            total_ms=(time.perf_counter() - started) * 1000.0,
-        )
-        answer, error = _generate(self.resources.endpoint, messages)
-        return Turn(
-            self.framework,
-            user_id,
-            question,
-            products,
-            enrichment,
-            vector,
-            messages,
-            timings,
-            answer,
-            error,
-            token_budget=self.resources.enricher.config.max_feature_tokens,
-        )
-
-    def close(self) -> None:
-        """Stop the worker thread."""
-        self._pool.shutdown(wait=False)

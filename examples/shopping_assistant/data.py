@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from examples.shopping_assistant.catalog_types import BRANDS, CATEGORIES, MODELS, TYPES
+
 __all__ = [
     "CATEGORIES",
     "COLD_START_USER",
@@ -55,279 +57,6 @@ USER_FEATURES = [
     "recent_views",
 ]
 """Every user feature, in the order the feature views declare them."""
-
-
-@dataclass(frozen=True)
-class _ProductType:
-    category: str
-    noun: str
-    price: tuple[float, float]
-    qualities: tuple[str, ...]
-    uses: tuple[str, ...]
-
-
-_MODELS = ["Aero", "Tempo", "Summit", "Nova", "Drift", "Atlas", "Pulse", "Vista", "Echo", "Terra"]
-
-_BRANDS: dict[str, list[str]] = {
-    "running": ["Pacer", "Stride", "VeloRun", "Kinetic"],
-    "outerwear": ["NorthPeak", "Frostline", "Harbor & Pine", "Glacier Co."],
-    "electronics": ["Voltix", "Lumen", "Arcwave", "Nimbus"],
-    "home": ["Hearth", "Oakline", "Brewly", "Nestwell"],
-    "outdoor": ["Ridgeway", "TrailCraft", "Basecamp", "Alpenglow"],
-    "fashion": ["Urbane", "Thread & Co", "Maison Lark", "Copper Row"],
-}
-
-# Each type: category, noun, price range, quality phrases, use phrases. The nouns and
-# phrases deliberately overlap across categories (shoes, warm, work) so that a plain
-# semantic search mixes categories and price bands.
-_TYPES: list[_ProductType] = [
-    # running
-    _ProductType(
-        "running",
-        "road running shoes",
-        (90, 190),
-        ("cushioned", "lightweight", "responsive foam"),
-        ("marathon training", "daily miles on pavement", "race day"),
-    ),
-    _ProductType(
-        "running",
-        "trail running shoes",
-        (100, 200),
-        ("grippy lugs", "rock plate", "breathable mesh"),
-        ("muddy trail runs", "ultramarathons", "mountain running"),
-    ),
-    _ProductType(
-        "running",
-        "running socks",
-        (12, 28),
-        ("blister-free", "moisture-wicking", "seamless toe"),
-        ("long runs", "marathon day", "everyday training"),
-    ),
-    _ProductType(
-        "running",
-        "GPS running watch",
-        (150, 450),
-        ("accurate GPS", "heart-rate tracking", "long battery"),
-        ("pacing a marathon", "interval training", "tracking weekly mileage"),
-    ),
-    _ProductType(
-        "running",
-        "hydration vest",
-        (45, 130),
-        ("bounce-free", "two soft flasks", "light"),
-        ("long distance runs", "trail races", "marathon training"),
-    ),
-    _ProductType(
-        "running",
-        "running shorts",
-        (25, 65),
-        ("split-leg", "quick-dry", "zip pocket"),
-        ("summer runs", "race day", "track sessions"),
-    ),
-    _ProductType(
-        "running",
-        "insulated running jacket",
-        (90, 180),
-        ("windproof", "reflective", "light insulation"),
-        ("winter runs", "cold morning miles", "running in the dark"),
-    ),
-    # outerwear
-    _ProductType(
-        "outerwear",
-        "winter parka",
-        (180, 650),
-        ("down-filled", "waterproof", "fur-lined hood"),
-        ("freezing city winters", "snowy commutes", "keeping warm in the cold"),
-    ),
-    _ProductType(
-        "outerwear",
-        "down jacket",
-        (130, 420),
-        ("packable", "warm", "800-fill down"),
-        ("cold weekends", "winter travel", "layering in the cold"),
-    ),
-    _ProductType(
-        "outerwear",
-        "wool overcoat",
-        (160, 520),
-        ("tailored", "warm wool blend", "classic"),
-        ("winter office days", "evenings out", "keeping warm in style"),
-    ),
-    _ProductType(
-        "outerwear",
-        "rain shell",
-        (80, 300),
-        ("waterproof", "breathable", "taped seams"),
-        ("rainy commutes", "wet hikes", "spring showers"),
-    ),
-    _ProductType(
-        "outerwear",
-        "insulated gloves",
-        (25, 80),
-        ("warm", "touchscreen fingertips", "fleece-lined"),
-        ("winter mornings", "snow days", "cold commutes"),
-    ),
-    _ProductType(
-        "outerwear",
-        "fleece jacket",
-        (45, 140),
-        ("cosy", "warm", "recycled fleece"),
-        ("chilly evenings", "layering under a shell", "autumn walks"),
-    ),
-    # electronics
-    _ProductType(
-        "electronics",
-        "laptop",
-        (850, 2400),
-        ("fast processor", "bright display", "all-day battery"),
-        ("work and travel", "video editing", "office productivity"),
-    ),
-    _ProductType(
-        "electronics",
-        "ultrabook laptop",
-        (650, 1800),
-        ("thin and light", "premium aluminium", "long battery"),
-        ("work on the go", "business travel", "remote work"),
-    ),
-    _ProductType(
-        "electronics",
-        "everyday notebook PC",
-        (260, 480),
-        ("affordable", "solid keyboard", "full HD screen"),
-        ("work and study", "everyday browsing", "working from home"),
-    ),
-    _ProductType(
-        "electronics",
-        "tablet",
-        (180, 900),
-        ("sharp screen", "stylus support", "light"),
-        ("notes at work", "reading on the go", "travel entertainment"),
-    ),
-    _ProductType(
-        "electronics",
-        "noise-cancelling headphones",
-        (80, 420),
-        ("quiet", "comfortable", "long battery"),
-        ("focus at work", "flights and travel", "commuting"),
-    ),
-    _ProductType(
-        "electronics",
-        "external monitor",
-        (140, 750),
-        ("4K", "USB-C", "adjustable stand"),
-        ("a home office", "working from home", "laptop docking"),
-    ),
-    _ProductType(
-        "electronics",
-        "wireless earbuds",
-        (40, 260),
-        ("sweat-proof", "secure fit", "clear calls"),
-        ("running and workouts", "commuting", "calls at work"),
-    ),
-    # home
-    _ProductType(
-        "home",
-        "heated throw blanket",
-        (35, 130),
-        ("soft", "warm", "machine washable"),
-        ("cold winter nights", "keeping warm on the sofa", "chilly evenings"),
-    ),
-    _ProductType(
-        "home",
-        "space heater",
-        (40, 160),
-        ("quiet", "energy-efficient", "warm in minutes"),
-        ("a cold home office", "winter evenings", "keeping a room warm"),
-    ),
-    _ProductType(
-        "home",
-        "standing desk",
-        (250, 850),
-        ("sturdy", "electric height adjustment", "cable tray"),
-        ("working from home", "a home office", "long work days"),
-    ),
-    _ProductType(
-        "home",
-        "coffee maker",
-        (40, 320),
-        ("programmable", "thermal carafe", "fast brew"),
-        ("busy mornings", "the home office", "weekend brunch"),
-    ),
-    _ProductType(
-        "home",
-        "foam roller",
-        (20, 60),
-        ("firm", "textured", "travel size"),
-        ("recovery after runs", "stretching", "sore legs"),
-    ),
-    # outdoor
-    _ProductType(
-        "outdoor",
-        "hiking boots",
-        (110, 280),
-        ("waterproof", "ankle support", "grippy outsole"),
-        ("day hikes", "rocky trails", "long distance trekking"),
-    ),
-    _ProductType(
-        "outdoor",
-        "winter sleeping bag",
-        (70, 380),
-        ("warm to -10C", "compressible", "down fill"),
-        ("winter camping", "cold nights outdoors", "keeping warm in the tent"),
-    ),
-    _ProductType(
-        "outdoor",
-        "backpacking tent",
-        (130, 600),
-        ("two-person", "lightweight", "storm-proof"),
-        ("weekend camping", "thru-hikes", "alpine trips"),
-    ),
-    _ProductType(
-        "outdoor",
-        "trekking poles",
-        (40, 160),
-        ("carbon", "foldable", "cork grips"),
-        ("steep descents", "long distance hiking", "trail running in the mountains"),
-    ),
-    _ProductType(
-        "outdoor",
-        "travel backpack",
-        (60, 260),
-        ("padded laptop sleeve", "weatherproof", "carry-on size"),
-        ("work and travel", "commuting with a laptop", "weekend trips"),
-    ),
-    # fashion
-    _ProductType(
-        "fashion",
-        "casual sneakers",
-        (55, 170),
-        ("minimal", "leather", "all-day comfort"),
-        ("everyday wear", "weekend outings", "city walks"),
-    ),
-    _ProductType(
-        "fashion",
-        "leather boots",
-        (130, 360),
-        ("Chelsea style", "warm lining", "durable"),
-        ("winter outfits", "office days", "evenings out"),
-    ),
-    _ProductType(
-        "fashion",
-        "wool sweater",
-        (45, 160),
-        ("merino", "warm", "chunky knit"),
-        ("cold days", "layering in winter", "keeping warm"),
-    ),
-    _ProductType(
-        "fashion",
-        "dress shoes",
-        (90, 320),
-        ("polished leather", "cushioned insole", "classic"),
-        ("the office", "weddings", "formal evenings"),
-    ),
-]
-
-CATEGORIES: list[str] = sorted({t.category for t in _TYPES})
 
 
 @dataclass(frozen=True)
@@ -482,14 +211,14 @@ def generate_products(n: int = 600, seed: int = 7) -> list[Product]:
     rng = random.Random(seed)
     products: list[Product] = []
     for i in range(n):
-        ptype = _TYPES[i % len(_TYPES)]
-        round_no = i // len(_TYPES)
+        ptype = TYPES[i % len(TYPES)]
+        round_no = i // len(TYPES)
         low, high = ptype.price
         mid = (low + high) / 2
         band = (mid, high) if round_no % 2 == 0 else (low, mid)
         price = _round_price(rng.uniform(*band))
-        brand = _BRANDS[ptype.category][(i // len(_TYPES) + i) % len(_BRANDS[ptype.category])]
-        model = _MODELS[rng.randrange(len(_MODELS))]
+        brand = BRANDS[ptype.category][(i // len(TYPES) + i) % len(BRANDS[ptype.category])]
+        model = MODELS[rng.randrange(len(MODELS))]
         quality = rng.sample(ptype.qualities, 2)
         use = rng.choice(ptype.uses)
         series = f" {round_no + 1}" if round_no else ""  # unique names: one per type per round
@@ -524,7 +253,7 @@ def generate_users(n: int = 1000, seed: int = 7) -> list[UserRow]:
     if n < len(_PERSONA_ROWS):
         raise ValueError(f"n must be at least {len(_PERSONA_ROWS)} (the personas), got {n}")
     rng = random.Random(seed + 1)
-    catalogue = generate_products(len(_TYPES) * 2, seed)
+    catalogue = generate_products(len(TYPES) * 2, seed)
     users: list[UserRow] = list(_PERSONA_ROWS)
     for k in range(n - len(_PERSONA_ROWS)):
         uid = str(1004 + k)
@@ -542,7 +271,7 @@ def generate_users(n: int = 1000, seed: int = 7) -> list[UserRow]:
                 email=f"user{uid}@example.com",
                 avg_order_value=round(rng.lognormvariate(4.6, 0.6), 2),
                 purchases_30d=rng.choice([0, 0, 1, 1, 2, 3, 4, 6]),
-                last_viewed_brand=rng.choice(_BRANDS[category]),
+                last_viewed_brand=rng.choice(BRANDS[category]),
                 recent_purchases=rng.sample(names, rng.randint(0, 3)),
                 recent_views=rng.sample(names, rng.randint(0, 3)),
                 age_seconds=round(rng.uniform(60, 6 * 3600)),

@@ -29,12 +29,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from examples.shopping_assistant.data import COLD_START_USER, PERSONAS, Persona, load_products
 from examples.shopping_assistant.llm import ChatEndpoint
+from examples.shopping_assistant.report import (
+    PersonaResult,
+    filter_text,
+    print_persona,
+    print_summary,
+)
 from examples.shopping_assistant.session import run_session
 from examples.shopping_assistant.setup_store import (
     DEFAULT_PRODUCTS,
@@ -47,17 +53,6 @@ from examples.shopping_assistant.setup_store import (
 __all__ = ["DemoReport", "PersonaResult", "main", "prepare", "run_demo"]
 
 FRAMEWORKS = ("langchain", "llamaindex", "both")
-
-
-@dataclass
-class PersonaResult:
-    """Plain and personalised results for one persona."""
-
-    persona: Persona
-    plain: list[Any]
-    """``ProductHit`` s of plain vector retrieval (no user)."""
-    turns: dict[str, Any] = field(default_factory=dict)
-    """Framework name -> ``Turn``."""
 
 
 @dataclass
@@ -182,12 +177,10 @@ def run_demo(
     """
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
-    from examples.shopping_assistant.assistant import (
-        AssistantResources,
-        LangChainAssistant,
-        LlamaIndexAssistant,
-    )
+    from examples.shopping_assistant.assistant import AssistantResources
     from examples.shopping_assistant.embeddings import embed_texts
+    from examples.shopping_assistant.langchain_assistant import LangChainAssistant
+    from examples.shopping_assistant.llamaindex_assistant import LlamaIndexAssistant
 
     started = time.perf_counter()
     ws = ws or default_workspace()
@@ -228,7 +221,7 @@ def run_demo(
             for assistant in assistants:
                 result.turns[assistant.framework] = assistant.ask(persona.question, persona.user_id)
             results.append(result)
-            _print_persona(console, result, k, show_prompt=show_prompt and endpoint is None)
+            print_persona(console, result, k, show_prompt=show_prompt and endpoint is None)
         outage = (
             _outage(ws, console, k, catalog, overrides, personas[0], endpoint)
             if show_outage
@@ -246,7 +239,7 @@ def run_demo(
         for res in resources:
             res.close()
     total = time.perf_counter() - started
-    _print_summary(console, results, total)
+    print_summary(console, results, total)
     return DemoReport(
         outage=outage,
         session=session,
@@ -291,7 +284,8 @@ def _outage(
     from rich.panel import Panel
     from rich.text import Text
 
-    from examples.shopping_assistant.assistant import AssistantResources, LangChainAssistant
+    from examples.shopping_assistant.assistant import AssistantResources
+    from examples.shopping_assistant.langchain_assistant import LangChainAssistant
 
     console.rule("[bold]4. When the feature store is down[/bold]")
     quiet = logging.getLogger("llm_featurestore")
@@ -321,7 +315,7 @@ def _outage(
     console.print(
         Text(
             f"{persona.title} again, while the online store fails every read: feature "
-            f"statuses {', '.join(statuses) or '-'}; filter: {_filter_text(turn)}; results "
+            f"statuses {', '.join(statuses) or '-'}; filter: {filter_text(turn)}; results "
             f"{'identical to' if same else 'different from'} plain search; context block: "
             f"{turn.enrichment.feature_tokens_added} tokens (the prompt passes through "
             f"unchanged); the request still completed, in {turn.timings.total_ms:.1f} ms."
@@ -339,133 +333,6 @@ def _catalog(ws: Workspace) -> Any:
     except ImportError:  # pragma: no cover - the catalog ships with the core
         return None
     return FeatureCatalog.from_feast(ws.feature_repo)
-
-
-def _constraint(persona: Persona) -> str:
-    parts = []
-    if persona.category:
-        parts.append(f"category = {persona.category}")
-    if persona.max_price is not None:
-        parts.append(f"price <= ${persona.max_price:,.0f}")
-    return " and ".join(parts) or "none (cold start)"
-
-
-def _cell(hit: Any, persona: Persona) -> str:
-    from rich.markup import escape
-
-    from examples.shopping_assistant.assistant import violations
-
-    bad = bool(violations([hit], persona))
-    style = "red" if bad else "green" if (persona.category or persona.max_price) else ""
-    mark = " [red]x[/red]" if bad else ""
-    backfill = " [dim](backfill)[/dim]" if hit.backfill else ""
-    name = f"[{style}]{escape(hit.name)}[/{style}]" if style else escape(hit.name)
-    return f"{name}{mark}{backfill}\n[dim]${hit.price:,.2f} · {escape(hit.category)}[/dim]"
-
-
-def _filter_text(turn: Any) -> str:
-    from examples.shopping_assistant.assistant import FILTER_SPEC
-
-    conditions = FILTER_SPEC.resolve(turn.vector)
-    symbols = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-    text = " and ".join(f"{c.field} {symbols.get(c.op, c.op)} {c.value}" for c in conditions)
-    return text or "none (no usable feature: unfiltered search)"
-
-
-def _print_persona(console: Any, result: PersonaResult, k: int, *, show_prompt: bool) -> None:
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    persona = result.persona
-    console.print()
-    console.print(
-        Panel(
-            f"[bold]{persona.title}[/bold]  (user {persona.user_id})\n{persona.story}\n"
-            f'Asks: [italic]"{persona.question}"[/italic]\n'
-            f"Constraint to respect: {_constraint(persona)}",
-            border_style="cyan",
-        )
-    )
-    table = Table(show_lines=True, expand=True)
-    table.add_column("#", justify="right", width=2)
-    table.add_column("Plain vector search")
-    for name in result.turns:
-        table.add_column(f"Personalised ({name})")
-    for i in range(k):
-        row = [str(i + 1)]
-        row.append(_cell(result.plain[i], persona) if i < len(result.plain) else "")
-        for turn in result.turns.values():
-            row.append(_cell(turn.products[i], persona) if i < len(turn.products) else "")
-        table.add_row(*row)
-    console.print(table)
-
-    first = next(iter(result.turns.values()))
-    console.print(Text.assemble("Filter from features: ", (_filter_text(first), "bold")))
-    enrichment = first.enrichment
-    if enrichment.context_block:
-        console.print(
-            Panel(
-                Text(enrichment.context_block),
-                title=f"Context block: {enrichment.feature_tokens_added} tokens "
-                f"(budget {first.token_budget})",
-                border_style="green",
-                expand=False,
-            )
-        )
-    else:
-        console.print("[yellow]No usable features: the prompt passes through unchanged.[/yellow]")
-    by_reason: dict[str, list[str]] = {}
-    for prov in enrichment.dropped:
-        reason = prov.drop_reason.value if prov.drop_reason else "dropped"
-        by_reason.setdefault(reason, []).append(prov.label)
-    if by_reason:
-        left_out = "; ".join(f"{why}: {', '.join(labels)}" for why, labels in by_reason.items())
-        console.print(Text(f"Left out ({left_out})", style="dim"))
-    for name, turn in result.turns.items():
-        t = turn.timings
-        console.print(
-            f"[bold]{name}[/bold] latency: feature lookup {t.lookup_ms:.1f} ms "
-            f"[bold]in parallel with[/bold] retrieval {t.retrieval_ms:.1f} ms; "
-            f"enrichment {t.enrichment_ms:.2f} ms; whole request {t.total_ms:.1f} ms "
-            f"(lookup + retrieval one after the other: {t.sequential_ms:.1f} ms)"
-        )
-    if first.answer is not None:
-        console.print(Panel(Text(first.answer), title="Answer", border_style="magenta"))
-    elif first.answer_error is not None:
-        console.print(Text(f"The model call failed: {first.answer_error}", style="red"))
-    elif show_prompt:
-        console.print(
-            Panel(Text(first.prompt_text), title="Final prompt (no model configured)", expand=True)
-        )
-
-
-def _print_summary(console: Any, results: list[PersonaResult], total: float) -> None:
-    from rich.table import Table
-
-    from examples.shopping_assistant.assistant import violations
-
-    console.print()
-    table = Table(title="Summary: results that break the persona's constraint", expand=False)
-    table.add_column("Persona")
-    table.add_column("Constraint")
-    table.add_column("Plain search", justify="center")
-    frameworks = list(results[0].turns) if results else []
-    for name in frameworks:
-        table.add_column(f"Personalised ({name})", justify="center")
-    for r in results:
-        k = len(r.plain)
-        row = [
-            r.persona.title,
-            _constraint(r.persona),
-            f"{len(violations(r.plain, r.persona))}/{k}",
-        ]
-        for name in frameworks:
-            products = r.turns[name].products
-            row.append(f"{len(violations(products, r.persona))}/{len(products)}")
-        table.add_row(*row)
-    console.print(table)
-    console.print(f"Demo finished in {total:.1f}s.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,7 +59,8 @@ def run_session(
     endpoint: ChatEndpoint | None,
 ) -> SessionReport:
     """Ask :data:`RETURNING_SHOPPER`'s two questions with write-back on, and print them."""
-    from examples.shopping_assistant.assistant import AssistantResources, LangChainAssistant
+    from examples.shopping_assistant.assistant import AssistantResources
+    from examples.shopping_assistant.langchain_assistant import LangChainAssistant
 
     console.rule("[bold]5. Write-back after each turn[/bold]")
     persona = RETURNING_SHOPPER
