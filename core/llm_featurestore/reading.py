@@ -39,6 +39,7 @@ from llm_featurestore.errors import FeatureConfigError, InvalidEntityIdError
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.serving.degrade import CauseLog, degraded_status, split_invalid
 from llm_featurestore.serving.plan import Item
+from llm_featurestore.telemetry import hooks
 
 if TYPE_CHECKING:
     from llm_featurestore.clients.base import FeatureStoreClient
@@ -172,23 +173,25 @@ class FeatureReader:
     def read_many(self, requests: Sequence[ReadRequest]) -> list[FeatureVectors]:
         """Read N requests with one backend call per entity type and feature set;
         calls for different entity types run concurrently (the first in this thread)."""
-        flow = self._flow(requests)
-        try:
-            calls = next(flow)
-            while True:
-                calls = flow.send(run_threads(self.client, calls))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        with hooks.span("lookup", requests=len(requests)) as span:
+            flow = self._flow(requests)
+            try:
+                calls = next(flow)
+                while True:
+                    calls = flow.send(run_threads(self.client, calls))
+            except StopIteration as done:
+                return _reported(span, done.value)
 
     async def aread_many(self, requests: Sequence[ReadRequest]) -> list[FeatureVectors]:
         """Async twin of :meth:`read_many`; the calls run concurrently on the event loop."""
-        flow = self._flow(requests)
-        try:
-            calls = next(flow)
-            while True:
-                calls = flow.send(await run_tasks(self.client, calls))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        with hooks.span("lookup", requests=len(requests)) as span:
+            flow = self._flow(requests)
+            try:
+                calls = next(flow)
+                while True:
+                    calls = flow.send(await run_tasks(self.client, calls))
+            except StopIteration as done:
+                return _reported(span, done.value)
 
     # -- the decisions ------------------------------------------------------------
 
@@ -292,6 +295,14 @@ class FeatureReader:
                 self.monitor.record_read(not all(v.failed for v in new))
                 out.recorded = True
         return out
+
+
+def _reported(span: Any, results: list[FeatureVectors]) -> list[FeatureVectors]:
+    """``results``, after telling the lookup's span what they hold."""
+    span.vectors(v for r in results for v in r.values())
+    skipped = {r.skipped_reason for r in results if r.skipped_reason is not None}
+    span.set(skipped_reason=", ".join(sorted(skipped)) or None)
+    return results
 
 
 def merge_vectors(old: FeatureVector | None, new: FeatureVector) -> FeatureVector:

@@ -112,6 +112,14 @@ PINNED: dict[str, list[str]] = {
         "ThreadCoalescer",
         "VectorCache",
     ],
+    "llm_featurestore.telemetry": [
+        "OpenTelemetryInstrumentation",
+        "instrument",
+        "register_monitor",
+        "register_serving",
+        "span",
+        "uninstrument",
+    ],
     "llm_featurestore.templates": [
         "PromptTemplateVersion",
         "TEMPLATE_ENTITY_TYPE",

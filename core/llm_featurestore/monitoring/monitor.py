@@ -45,6 +45,7 @@ from llm_featurestore.monitoring.templates import TemplateQuality, TemplateStats
 from llm_featurestore.monitoring.values import ValueWindows
 from llm_featurestore.prompting.results import EnrichmentResult
 from llm_featurestore.settings import settings_from
+from llm_featurestore.telemetry import hooks
 
 __all__ = ["FeatureMonitor"]
 
@@ -95,6 +96,7 @@ class FeatureMonitor:
         self._lock = threading.Lock()
         self._values = ValueWindows(self.config)
         self._reset_locked()
+        hooks.register_monitor(self)
 
     def _reset_locked(self) -> None:
         self._counters = Counters(self.config)

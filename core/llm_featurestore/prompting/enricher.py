@@ -65,6 +65,7 @@ from llm_featurestore.prompting.results import EnrichmentResult
 from llm_featurestore.prompting.sanitize import SensitiveStrategy
 from llm_featurestore.prompting.tokenizers import Tokenizer, as_token_counter
 from llm_featurestore.reading import MONITOR_DISABLED, FeatureReader, FeatureVectors, ReadRequest
+from llm_featurestore.telemetry import hooks
 
 if TYPE_CHECKING:
     from llm_featurestore.clients.base import FeatureStoreClient
@@ -268,11 +269,19 @@ class FeatureEnricher:
             FeatureValidationError: a request data source of the task is missing.
         """
         start = time.perf_counter()
-        plan = self.plan(user_id, organization_id, task_type, context, query=prompt, inputs=inputs)
-        if plan.skipped_reason is not None:
-            return render.passthrough(prompt, task_type, plan.skipped_reason, _ms_since(start))
-        vectors = self.fetch(plan)
-        return self.enrich_from_vectors(prompt, vectors, task_type, _ms_since(start))
+        with hooks.span("enrich") as span:
+            plan = self.plan(
+                user_id, organization_id, task_type, context, query=prompt, inputs=inputs
+            )
+            if plan.skipped_reason is not None:
+                result = render.passthrough(
+                    prompt, task_type, plan.skipped_reason, _ms_since(start)
+                )
+            else:
+                vectors = self.fetch(plan)
+                result = self._from_vectors(prompt, vectors, task_type, _ms_since(start))
+            span.enrichment(result)
+            return result
 
     async def aenrich(
         self,
@@ -286,11 +295,19 @@ class FeatureEnricher:
     ) -> EnrichmentResult:
         """Async twin of :meth:`enrich`: the lookups run concurrently on the event loop."""
         start = time.perf_counter()
-        plan = self.plan(user_id, organization_id, task_type, context, query=prompt, inputs=inputs)
-        if plan.skipped_reason is not None:
-            return render.passthrough(prompt, task_type, plan.skipped_reason, _ms_since(start))
-        vectors = await self.afetch(plan)
-        return self.enrich_from_vectors(prompt, vectors, task_type, _ms_since(start))
+        with hooks.span("enrich") as span:
+            plan = self.plan(
+                user_id, organization_id, task_type, context, query=prompt, inputs=inputs
+            )
+            if plan.skipped_reason is not None:
+                result = render.passthrough(
+                    prompt, task_type, plan.skipped_reason, _ms_since(start)
+                )
+            else:
+                vectors = await self.afetch(plan)
+                result = self._from_vectors(prompt, vectors, task_type, _ms_since(start))
+            span.enrichment(result)
+            return result
 
     def enrich_many(
         self, prompts: Sequence[str], plans: Sequence[LookupPlan]
@@ -345,6 +362,19 @@ class FeatureEnricher:
             with ``monitor.should_read(task_type)``. The result is recorded with the
             monitor when enrichment ran.
         """
+        with hooks.span("enrich") as span:
+            result = self._from_vectors(prompt, vectors, task_type, lookup_latency_ms)
+            span.enrichment(result)
+            return result
+
+    def _from_vectors(
+        self,
+        prompt: str,
+        vectors: Mapping[str, FeatureVector],
+        task_type: str,
+        lookup_latency_ms: float,
+    ) -> EnrichmentResult:
+        """:meth:`enrich_from_vectors` without its span (the callers hold one)."""
         start = time.perf_counter()
         required = self.policy.required_features(task_type)
         present = [vectors[et] for et in required if et in vectors]

@@ -35,6 +35,7 @@ from llm_featurestore.serving.plan import (
 )
 from llm_featurestore.serving.steps import Answer, read_steps
 from llm_featurestore.serving.writes import forget, pushable, writable
+from llm_featurestore.telemetry import hooks
 from llm_featurestore.workers import Lane
 
 __all__ = ["ServingClient", "ServingStats"]
@@ -121,6 +122,7 @@ class ServingClient(FeatureStoreClient):
         self.stats = ServingStats()
         self.failures = Failures(self.source, timeout_ms, fallback_on_timeout, breaker, self.stats)
         self._lane = Lane(f"llmfs-serving-{self.source}")
+        hooks.register_serving(self)
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -130,6 +132,10 @@ class ServingClient(FeatureStoreClient):
     @breaker.setter
     def breaker(self, breaker: CircuitBreaker | None) -> None:
         self.failures.breaker = breaker
+
+    def _breaker_state(self) -> str:
+        breaker = self.failures.breaker
+        return "none" if breaker is None else breaker.state.value
 
     @property
     def fallback_on_timeout(self) -> bool:
@@ -150,15 +156,19 @@ class ServingClient(FeatureStoreClient):
         names = tuple(feature_names)
         data = checked_request_data(self.backend, entity_ids, request_data)
         plan = ReadPlan.of(entity_ids, data)
-        found, misses = from_cache(self.cache, self.stats, plan, entity_type, names)
-        if len(misses) == 1 and not plan.has_data and self.thread_coalescer is not None:
-            found[misses[0]] = self.thread_coalescer.get(misses[0][0], entity_type, names)
-            misses = []
-        for call in rounds(misses):
-            ids = [eid for eid, _ in call]
-            outcomes = self._fetch_batch(ids, entity_type, names, plan.request_data(call))
-            found.update(zip(call, raise_first(outcomes), strict=True))
-        return plan.answer(found)
+        with hooks.span("serving", entity_type=entity_type, entities=len(entity_ids)) as span:
+            found, misses = from_cache(self.cache, self.stats, plan, entity_type, names)
+            span.set(cache_hits=len(found), breaker=self._breaker_state())
+            if len(misses) == 1 and not plan.has_data and self.thread_coalescer is not None:
+                found[misses[0]] = self.thread_coalescer.get(misses[0][0], entity_type, names)
+                span.set(coalesced=True)
+                misses = []
+            calls = rounds(misses)
+            for call in calls:
+                ids = [eid for eid, _ in call]
+                outcomes = self._fetch_batch(ids, entity_type, names, plan.request_data(call))
+                found.update(zip(call, raise_first(outcomes), strict=True))
+            return _reported(span, plan.answer(found), len(calls))
 
     async def aget_batch_features(
         self,
@@ -172,15 +182,21 @@ class ServingClient(FeatureStoreClient):
         names = tuple(feature_names)
         data = checked_request_data(self.backend, entity_ids, request_data)
         plan = ReadPlan.of(entity_ids, data)
-        found, misses = from_cache(self.cache, self.stats, plan, entity_type, names)
-        if len(misses) == 1 and not plan.has_data and self.coalescer is not None:
-            found[misses[0]] = await self.coalescer.get(misses[0][0], entity_type, names)
-            misses = []
-        for call in rounds(misses):
-            ids = [eid for eid, _ in call]
-            outcomes = await self._afetch_batch(ids, entity_type, names, plan.request_data(call))
-            found.update(zip(call, raise_first(outcomes), strict=True))
-        return plan.answer(found)
+        with hooks.span("serving", entity_type=entity_type, entities=len(entity_ids)) as span:
+            found, misses = from_cache(self.cache, self.stats, plan, entity_type, names)
+            span.set(cache_hits=len(found), breaker=self._breaker_state())
+            if len(misses) == 1 and not plan.has_data and self.coalescer is not None:
+                found[misses[0]] = await self.coalescer.get(misses[0][0], entity_type, names)
+                span.set(coalesced=True)
+                misses = []
+            calls = rounds(misses)
+            for call in calls:
+                ids = [eid for eid, _ in call]
+                outcomes = await self._afetch_batch(
+                    ids, entity_type, names, plan.request_data(call)
+                )
+                found.update(zip(call, raise_first(outcomes), strict=True))
+            return _reported(span, plan.answer(found), len(calls))
 
     def list_features(self, entity_type: str) -> list[str]:
         return self.backend.list_features(entity_type)
@@ -355,3 +371,10 @@ class ServingClient(FeatureStoreClient):
             vectors = defaulted(vectors, defaults, self.stats)
         remember(self.cache, entity_type, names, vectors, request_data)
         return vectors
+
+
+def _reported(span: Any, vectors: list[FeatureVector], backend_calls: int) -> list[FeatureVector]:
+    """``vectors``, after telling the read's span what they hold."""
+    span.set(backend_calls=backend_calls)
+    span.vectors(vectors)
+    return vectors
