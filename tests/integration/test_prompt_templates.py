@@ -163,7 +163,8 @@ def test_langchain_and_llamaindex_interop(tmp_path: Path) -> None:
     messages = chat.invoke({"feature_context": "F", "question": "Q"}).to_messages()
     assert [m.type for m in messages] == ["system", "human"]
     assert messages[0].content == version.render(feature_context="F", question="Q")
-    assert chat.metadata is not None and chat.metadata["template_version"] == 1
+    assert chat.metadata is not None
+    assert chat.metadata["template_version"] == 1
     prompt = as_prompt_template(version)
     assert isinstance(prompt, PromptTemplate)
     assert prompt.format(feature_context="F", question="Q") == version.render(
@@ -184,7 +185,8 @@ def test_monitor_records_quality_per_version(tmp_path: Path) -> None:
     monitor.record_template_quality(other, 0.1)
     stats = monitor.template_stats("answer")
     assert list(stats) == ["answer@v1", "answer@v2"]
-    assert stats["answer@v1"].scored == 4 and stats["answer@v1"].window_samples == 3
+    assert stats["answer@v1"].scored == 4
+    assert stats["answer@v1"].window_samples == 3
     assert stats["answer@v1"].mean_quality == pytest.approx(0.6)
     assert stats["answer@v2"].mean_quality == pytest.approx(0.9)
     assert set(monitor.template_stats()) == {"answer@v1", "answer@v2", "greeting@v1"}

@@ -90,12 +90,15 @@ def test_one_enrichment_is_one_span_tree_without_values_or_ids(otel: Telemetry) 
         ("llm_featurestore.enrich", None),
     ]
     serving, lookup, enrich = (dict(s.attributes or {}) for s in otel.finished())
-    assert serving["llmfs.entity_type"] == "user" and serving["llmfs.entities"] == 1
-    assert serving["llmfs.cache_hits"] == 0 and serving["llmfs.backend_calls"] == 1
+    assert serving["llmfs.entity_type"] == "user"
+    assert serving["llmfs.entities"] == 1
+    assert serving["llmfs.cache_hits"] == 0
+    assert serving["llmfs.backend_calls"] == 1
     assert serving["llmfs.breaker"] == "closed"
     assert lookup["llmfs.requests"] == 1
     assert lookup["llmfs.features"] == ("user.favorite_category", "user.nickname", "user.tier")
-    assert lookup["llmfs.status.present"] == 2 and lookup["llmfs.status.not_found"] == 1
+    assert lookup["llmfs.status.present"] == 2
+    assert lookup["llmfs.status.not_found"] == 1
     assert enrich["llmfs.task_type"] == "shop"
     assert enrich["llmfs.features_used"] == ("user.favorite_category", "user.nickname")
     assert enrich["llmfs.tokens"] == result.feature_tokens_added
@@ -106,7 +109,8 @@ def test_one_enrichment_is_one_span_tree_without_values_or_ids(otel: Telemetry) 
     # A second read is a cache hit, without a backend call.
     FeatureEnricher(client, CONFIG).enrich("Ideas?", RAW_ID, task_type="shop")
     again = dict(otel.finished()[3].attributes or {})
-    assert again["llmfs.cache_hits"] == 1 and again["llmfs.backend_calls"] == 0
+    assert again["llmfs.cache_hits"] == 1
+    assert again["llmfs.backend_calls"] == 0
 
 
 async def test_the_async_path_gives_the_same_tree(otel: Telemetry) -> None:
@@ -155,16 +159,20 @@ def test_metrics_count_operations_latency_tokens_and_feature_rates(otel: Telemet
         (p.attributes["operation"], p.attributes["outcome"]): p.value
         for p in metrics["llmfs.operations"]
     }
-    assert ops[("enrich", "ok")] == 3 and ops[("enrich", "skipped")] == 1
-    assert ops[("lookup", "ok")] == 3 and ops[("serving", "ok")] == 3
+    assert ops[("enrich", "ok")] == 3
+    assert ops[("enrich", "skipped")] == 1
+    assert ops[("lookup", "ok")] == 3
+    assert ops[("serving", "ok")] == 3
     durations = {p.attributes["operation"]: p.count for p in metrics["llmfs.operation.duration"]}
     assert durations["enrich"] == 4
     (tokens,) = metrics["llmfs.enrichment.tokens"]
-    assert tokens.count == 3 and tokens.sum > 0
+    assert tokens.count == 3
+    assert tokens.sum > 0
     hits = {p.attributes["source"]: p.value for p in metrics["llmfs.serving.cache_hits"]}
     assert hits["local"] >= 2
     missing = {p.attributes["feature"]: p.value for p in metrics["llmfs.feature.missing_rate"]}
-    assert missing["user.tier"] == 1.0 and missing["user.favorite_category"] == 0.0
+    assert missing["user.tier"] == 1.0
+    assert missing["user.favorite_category"] == 0.0
     psi = {p.attributes["feature"]: p.value for p in metrics["llmfs.feature.drift_psi"]}
     assert psi["user.favorite_category"] > 0.0  # all "shoes" against a half-"hats" baseline
 
@@ -179,7 +187,9 @@ def test_hashed_entity_ids_need_a_salt(monkeypatch: pytest.MonkeyPatch, otel: Te
     FeatureEnricher(store(), CONFIG).enrich("Ideas?", RAW_ID, task_type="shop")
     lookups = [dict(s.attributes or {}) for s in otel.finished() if s.name.endswith("lookup")]
     first, second = (a["llmfs.entity_ids"] for a in lookups)
-    assert first == second and len(first) == 1 and len(first[0]) == 16  # stable, joinable
+    assert first == second
+    assert len(first) == 1
+    assert len(first[0]) == 16
     assert RAW_ID not in first[0]
 
 

@@ -80,7 +80,8 @@ def test_the_hint_never_names_a_package_that_is_installed(monkeypatch: pytest.Mo
 def test_a_counting_callable_and_a_tokenizing_callable() -> None:
     chars = as_token_counter(len)
     assert isinstance(chars, FunctionTokenCounter)
-    assert chars.count("hello") == 5 and chars.count("") == 0
+    assert chars.count("hello") == 5
+    assert chars.count("") == 0
     assert chars.name == "len"
     words = as_token_counter(lambda text: text.split())  # returns the tokens
     assert words.count("one two three") == 3
@@ -112,7 +113,8 @@ def test_framework_tokenizers_are_accepted() -> None:
             return [ord(c) for c in text]
 
     hf = as_token_counter(HuggingFaceLike())
-    assert hf.name == "my-org/my-tokenizer" and hf.count("abc") == 3
+    assert hf.name == "my-org/my-tokenizer"
+    assert hf.count("abc") == 3
     encoding = load_encoding()
     assert as_token_counter(encoding).count("hello world") == 2
     counter = get_token_counter()
