@@ -105,7 +105,8 @@ def test_one_enrichment_is_one_span_tree_without_values_or_ids(otel: Telemetry) 
     # ...but no span attribute holds a value or the raw id.
     for key, value in all_attributes(otel.finished()):
         text = str(value)
-        assert SECRET_VALUE not in text and RAW_ID not in text and "shoes" not in text, key
+        for secret in (SECRET_VALUE, RAW_ID, "shoes"):
+            assert secret not in text, key
     # A second read is a cache hit, without a backend call.
     FeatureEnricher(client, CONFIG).enrich("Ideas?", RAW_ID, task_type="shop")
     again = dict(otel.finished()[3].attributes or {})
