@@ -25,26 +25,12 @@ from langchain_core.callbacks import (
 )
 from langchain_core.runnables import RunnableConfig
 
-from llm_featurestore.models import FeatureVector
+from llm_featurestore.telemetry.summaries import vector_summary as vector_summary
+from llm_featurestore.telemetry.summaries import vectors_summary as vectors_summary
 
 LOOKUP_EVENT = "llm_featurestore.lookup"
 RETRIEVAL_EVENT = "llm_featurestore.retrieval"
 ENRICHMENT_EVENT = "llm_featurestore.enrichment"
-
-
-def vector_summary(vector: FeatureVector) -> dict[str, Any]:
-    """What tracing needs to know about one vector (no feature values: they may be sensitive)."""
-    return {
-        "entity_id": vector.entity_id,
-        "source": vector.source,
-        "statuses": {name: status.value for name, status in vector.statuses.items()},
-        "freshness_seconds": vector.freshness_seconds,
-    }
-
-
-def vectors_summary(vectors: Mapping[str, FeatureVector]) -> dict[str, Any]:
-    """:func:`vector_summary` for each entity type."""
-    return {etype: vector_summary(vector) for etype, vector in vectors.items()}
 
 
 def _has_parent(callbacks: Any) -> bool:

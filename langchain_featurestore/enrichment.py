@@ -36,6 +36,7 @@ from llm_featurestore.enricher import EnrichmentResult, FeatureEnricher, LookupP
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.reading import warn_no_entity
+from llm_featurestore.telemetry.summaries import enrichment_summary
 
 __all__ = ["FeatureEnricherRunnable", "enrichment_event"]
 
@@ -44,21 +45,8 @@ _OUTPUTS = ("prompt", "variables", "result")
 
 
 def enrichment_event(result: EnrichmentResult) -> dict[str, Any]:
-    """The tracing payload for one enrichment (no feature values: they may be sensitive)."""
-    return {
-        "task_type": result.task_type,
-        "features_used": list(result.features_used),
-        "statuses": {f"{p.entity_type}.{p.feature}": p.status.value for p in result.provenance},
-        "dropped": {
-            f"{p.entity_type}.{p.feature}": p.drop_reason.value
-            for p in result.provenance
-            if p.drop_reason is not None
-        },
-        "feature_tokens_added": result.feature_tokens_added,
-        "enrichment_latency_ms": result.enrichment_latency_ms,
-        "store_available": result.store_available,
-        "skipped_reason": result.skipped_reason,
-    }
+    """The tracing payload for one enrichment (the core's shape, shared by every adapter)."""
+    return enrichment_summary(result)
 
 
 def _vectors(features: Any) -> Mapping[str, FeatureVector]:

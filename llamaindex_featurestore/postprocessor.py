@@ -10,6 +10,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from llamaindex_featurestore._events import emit_enrichment
 from llamaindex_featurestore.context import FeatureQueryBundle, entities_for, query_vectors
 from llamaindex_featurestore.reads import aread_query, read_query
 from llamaindex_featurestore.rerank import CONTEXT_KEY, tag_node
@@ -135,6 +136,7 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
         result = self._enricher.enrich_from_vectors(
             prompt, vectors, self.task_type, vectors.latency_ms
         )
+        emit_enrichment(self.class_name(), result)
         if not result.features_available:
             return nodes
         out = list(nodes)
@@ -158,11 +160,13 @@ class FeatureContextPostprocessor(BaseNodePostprocessor):
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        vectors = read_query(self._reader, query_bundle, self._request(query_bundle))
+        request = self._request(query_bundle)
+        vectors = read_query(self._reader, query_bundle, request, self.class_name())
         return self._apply(nodes, query_bundle, vectors)
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        vectors = await aread_query(self._reader, query_bundle, self._request(query_bundle))
+        request = self._request(query_bundle)
+        vectors = await aread_query(self._reader, query_bundle, request, self.class_name())
         return self._apply(nodes, query_bundle, vectors)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llama_index.core.schema import QueryBundle
 
+from llamaindex_featurestore._events import emit_lookup
 from llamaindex_featurestore.context import FeatureRequest, query_vectors
 from llm_featurestore.models import FeatureVector
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
@@ -32,18 +33,30 @@ _READ_ATTR = "_llmfs_read"
 
 
 def read_query(
-    reader: FeatureReader, query_bundle: QueryBundle | None, request: ReadRequest
+    reader: FeatureReader,
+    query_bundle: QueryBundle | None,
+    request: ReadRequest,
+    component: str = "llamaindex",
 ) -> FeatureVectors:
     """``reader.read(request)`` with the query's vectors and last read outcome as
-    ``known`` (so a refusal or a report to the monitor carries over), kept on the query."""
-    return _keep(query_bundle, reader.read(_with_known(query_bundle, request)))
+    ``known`` (so a refusal or a report to the monitor carries over), kept on the query;
+    reported as a :class:`~llamaindex_featurestore._events.FeatureLookupEvent` of
+    ``component``."""
+    got = reader.read(_with_known(query_bundle, request))
+    emit_lookup(component, got)
+    return _keep(query_bundle, got)
 
 
 async def aread_query(
-    reader: FeatureReader, query_bundle: QueryBundle | None, request: ReadRequest
+    reader: FeatureReader,
+    query_bundle: QueryBundle | None,
+    request: ReadRequest,
+    component: str = "llamaindex",
 ) -> FeatureVectors:
     """Async twin of :func:`read_query`."""
-    return _keep(query_bundle, await reader.aread(_with_known(query_bundle, request)))
+    got = await reader.aread(_with_known(query_bundle, request))
+    emit_lookup(component, got)
+    return _keep(query_bundle, got)
 
 
 def _with_known(query_bundle: QueryBundle | None, request: ReadRequest) -> ReadRequest:

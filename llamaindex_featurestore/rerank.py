@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from llamaindex_featurestore._events import emit_rerank
 from llamaindex_featurestore.context import entities_for, query_inputs, query_vectors
 from llamaindex_featurestore.reads import aread_query, read_query
 from llm_featurestore.clients.base import FeatureStoreClient
@@ -157,19 +159,35 @@ class FeatureRerankPostprocessor(BaseNodePostprocessor):
         )
 
     def _rerank(self, nodes: list[NodeWithScore], vectors: FeatureVectors) -> list[NodeWithScore]:
+        start = time.perf_counter()
         reranker = FeatureReranker(self.spec, weights=self.weights, top_n=self.top_n)
         vector = reranker.vector(vectors)
-        return _nodes(reranker.rerank(nodes, vector, metadata=_metadata, score=_score))
+        out = _nodes(reranker.rerank(nodes, vector, metadata=_metadata, score=_score))
+        emit_rerank(
+            self.class_name(),
+            {
+                "nodes_in": len(nodes),
+                "nodes_out": len(out),
+                "features": self.spec.feature_names,
+                "statuses": {}
+                if vector is None
+                else {n: s.value for n, s in vector.statuses.items()},
+                "rerank_ms": (time.perf_counter() - start) * 1000.0,
+            },
+        )
+        return out
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
+        request = self._request(query_bundle)
         return self._rerank(
-            nodes, read_query(self._reader, query_bundle, self._request(query_bundle))
+            nodes, read_query(self._reader, query_bundle, request, self.class_name())
         )
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        vectors = await aread_query(self._reader, query_bundle, self._request(query_bundle))
+        request = self._request(query_bundle)
+        vectors = await aread_query(self._reader, query_bundle, request, self.class_name())
         return self._rerank(nodes, vectors)
