@@ -203,7 +203,7 @@ def test_qdrant_with_only_an_async_client_filters_natively_and_refuses_sync(
     users = list(USERS)[:30]
 
     async def some_users() -> list[list[NodeWithScore]]:
-        await index.ainsertnodes_of(nodes_of(CORPUS))  # through the async client only
+        await index.ainsert_nodes(nodes_of(CORPUS))  # through the async client only
         return await asyncio.gather(
             *(r.aretrieve(FeatureQueryBundle(QUERY, user_id=uid)) for uid in users)
         )
