@@ -1,6 +1,7 @@
 """LlamaIndex adapter: feature-aware retrieval and node postprocessors (llama-index-core 0.14).
 
-* :class:`FeatureFilteredRetriever` restricts vector search by the user's features.
+* :class:`FeatureFilteredRetriever` restricts vector search by the user's features, in
+  the filter form each known vector store evaluates right (:func:`store_profile`).
 * :class:`FeatureRerankPostprocessor` prefers nodes that fit them (soft filtering).
 * :class:`FeatureContextPostprocessor` adds them as a context node and/or node metadata.
 
@@ -43,6 +44,7 @@ from llamaindex_featurestore.retriever import (
     FeatureFilteredRetriever,
     to_metadata_filters,
 )
+from llamaindex_featurestore.store_filters import StoreProfile, store_profile
 from llamaindex_featurestore.writeback import (
     FeatureWriteBackHandler,
     WriteBackQueryEngine,
@@ -73,6 +75,7 @@ __all__ = [
     "FeatureRerankPostprocessor",
     "FeatureWriteBackHandler",
     "Lookup",
+    "StoreProfile",
     "WriteBackQueryEngine",
     "afetch_vectors",
     "current_entities",
@@ -82,6 +85,7 @@ __all__ = [
     "query_vectors",
     "rerank_nodes",
     "resolve_entities",
+    "store_profile",
     "to_metadata_filters",
     "user_context",
     "with_write_back",

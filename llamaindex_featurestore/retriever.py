@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -10,13 +10,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.indices.base import BaseIndex
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.core.vector_stores.types import (
-    BasePydanticVectorStore,
-    FilterCondition,
-    FilterOperator,
-    MetadataFilter,
-    MetadataFilters,
-)
+from llama_index.core.vector_stores.types import MetadataFilters
 
 from llamaindex_featurestore.context import (
     FeatureRequest,
@@ -27,9 +21,16 @@ from llamaindex_featurestore.context import (
 )
 from llamaindex_featurestore.reads import aread_query, covering, read_query
 from llamaindex_featurestore.rerank import tag_node
+from llamaindex_featurestore.store_filters import (
+    check_store_filters,
+    check_sync_search,
+    searches_async,
+    store_profile,
+    to_metadata_filters,
+)
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
+from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
 from llm_featurestore.request_sources import RequestDataSpec, request_data_spec
@@ -39,31 +40,6 @@ __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "to_metadata_filters"]
 
 BACKFILL_KEY = "llmfs_backfill"
 """Node metadata key set to ``True`` on nodes added by backfill (unfiltered results)."""
-
-
-def to_metadata_filters(
-    conditions: Sequence[ResolvedCondition], base: MetadataFilters | None = None
-) -> MetadataFilters | None:
-    """LlamaIndex ``MetadataFilters`` for resolved conditions, AND-ed with ``base``.
-
-    Returns ``None`` when there is nothing to filter on. ``base`` is nested whole, so
-    an ``OR`` base keeps its meaning.
-    """
-    # model_construct: the core already checked each value's shape for its operator,
-    # and MetadataFilter's strict types would reject boolean values Chroma accepts.
-    filters: list[MetadataFilter | MetadataFilters] = [
-        MetadataFilter.model_construct(
-            key=c.field, value=c.value, operator=FilterOperator[c.op.upper()]
-        )
-        for c in conditions
-    ]
-    if base is not None and base.filters:
-        filters.insert(0, base)
-    if not filters:
-        return None
-    if len(filters) == 1 and isinstance(filters[0], MetadataFilters):
-        return filters[0]
-    return MetadataFilters(filters=filters, condition=FilterCondition.AND)
 
 
 def _plain(query_bundle: QueryBundle) -> QueryBundle:
@@ -80,8 +56,14 @@ class FeatureFilteredRetriever(BaseRetriever):
     ``index.as_retriever(similarity_top_k=..., filters=...)``. A feature with no usable
     value drops its rule; with no user, a degraded read or a read the monitor refused,
     the search is unfiltered. ``aretrieve`` reads with the client's async API and awaits
-    the vector store's own ``aquery``; sync-only stores (Chroma) are searched in a worker
-    thread, never on the event loop.
+    the vector store's own ``aquery``; sync-only stores (Chroma, ``SimpleVectorStore``, a
+    Qdrant store without an async client) are searched in a worker thread, never on the
+    event loop.
+
+    The filters take the form the index's vector store evaluates with the core's
+    semantics (:mod:`llamaindex_featurestore.store_filters`: ``SimpleVectorStore``,
+    Chroma and Qdrant are proven for every operator); a store that cannot filter
+    (FAISS) is refused here rather than at the first user with features.
 
     Args:
         index: The index to search, e.g. a ``VectorStoreIndex`` over Chroma.
@@ -108,9 +90,12 @@ class FeatureFilteredRetriever(BaseRetriever):
             filter spec's ``request_data``. Resolved per query (:func:`request_data_for`).
 
     Raises:
-        FeatureConfigError: ``similarity_top_k`` is below 1, or ``retriever_kwargs``
-            sets an argument this class controls. At query time: a feature name the
-            store does not know.
+        FeatureConfigError: ``similarity_top_k`` is below 1, ``retriever_kwargs`` sets
+            an argument this class controls, or the index's vector store cannot apply
+            the spec's operators or combine them with ``filters``
+            (:func:`~llamaindex_featurestore.store_filters.check_store_filters`). At
+            query time: a feature name the store does not know, or a sync ``retrieve``
+            on a store built with only an async client.
         FeatureValidationError: at query time, a declared request data source is missing.
         FeatureStoreError: at query time, the store failed and ``fallback`` is off.
     """
@@ -157,12 +142,12 @@ class FeatureFilteredRetriever(BaseRetriever):
         self.retriever_kwargs = dict(retriever_kwargs or {})
         given = request_data_spec(request_data)
         self.request_data = given if request_data is not None else filter_spec.request_data
-        store = getattr(index, "vector_store", None)
+        self._store = getattr(index, "vector_store", None)
+        profile = store_profile(self._store)
+        if profile is not None:
+            check_store_filters(profile, (rule.op for rule in filter_spec.rules), filters)
         # Sync-only stores (Chroma) inherit the base aquery, which blocks: use a thread.
-        self._native_async = not (
-            isinstance(store, BasePydanticVectorStore)
-            and type(store).aquery is BasePydanticVectorStore.aquery
-        )
+        self._native_async = searches_async(self._store)
 
     @property
     def fallback(self) -> bool:
@@ -179,7 +164,7 @@ class FeatureFilteredRetriever(BaseRetriever):
     def _filters(self, vectors: FeatureVectors) -> MetadataFilters | None:
         spec = self.filter_spec
         vector = covering(vectors, spec.entity_type, spec.feature_names)
-        return to_metadata_filters(spec.resolve(vector), self.filters)
+        return to_metadata_filters(spec.resolve(vector), self.filters, vector_store=self._store)
 
     def _searcher(self, filters: MetadataFilters | None) -> BaseRetriever:
         return self.index.as_retriever(
@@ -197,6 +182,7 @@ class FeatureFilteredRetriever(BaseRetriever):
         return [*matched, *fill][: self.similarity_top_k]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        check_sync_search(self._store, "FeatureFilteredRetriever")
         filters = self._filters(read_query(self.reader, query_bundle, self._request(query_bundle)))
         inner = _plain(query_bundle)
         nodes = self._searcher(filters).retrieve(inner)
