@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -12,6 +12,7 @@ from llama_index.core.indices.base import BaseIndex
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 
+from llamaindex_featurestore._events import emit_retrieval
 from llamaindex_featurestore.context import (
     FeatureRequest,
     entities_for,
@@ -31,12 +32,16 @@ from llamaindex_featurestore.store_filters import (
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec
+from llm_featurestore.models import FeatureVector
 from llm_featurestore.monitor import FeatureMonitor
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest
 from llm_featurestore.request_sources import RequestDataSpec, request_data_spec
+from llm_featurestore.telemetry import hooks
 from llm_featurestore.workers import to_thread
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "to_metadata_filters"]
+
+_NAME = "FeatureFilteredRetriever"
 
 BACKFILL_KEY = "llmfs_backfill"
 """Node metadata key set to ``True`` on nodes added by backfill (unfiltered results)."""
@@ -155,16 +160,18 @@ class FeatureFilteredRetriever(BaseRetriever):
         return self.reader.fallback
 
     def _request(self, query_bundle: QueryBundle) -> ReadRequest:
-        name, needs = "FeatureFilteredRetriever", self.needs
+        name, needs = _NAME, self.needs
         ids = entities_for(name, query_bundle, needs, self.user_id, self.entities)
         data = request_data_for(self.request_data, query_bundle, ids)
         known = query_vectors(query_bundle)
         return ReadRequest(ids, needs, self.task_type, known=known, request_data=data)
 
-    def _filters(self, vectors: FeatureVectors) -> MetadataFilters | None:
+    def _filters(self, vectors: FeatureVectors) -> tuple[MetadataFilters | None, _Report]:
         spec = self.filter_spec
         vector = covering(vectors, spec.entity_type, spec.feature_names)
-        return to_metadata_filters(spec.resolve(vector), self.filters, vector_store=self._store)
+        conditions = spec.resolve(vector)
+        filters = to_metadata_filters(conditions, self.filters, vector_store=self._store)
+        return filters, _Report(vector, len(conditions), self.similarity_top_k)
 
     def _searcher(self, filters: MetadataFilters | None) -> BaseRetriever:
         return self.index.as_retriever(
@@ -183,12 +190,15 @@ class FeatureFilteredRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         check_sync_search(self._store, "FeatureFilteredRetriever")
-        filters = self._filters(read_query(self.reader, query_bundle, self._request(query_bundle)))
-        inner = _plain(query_bundle)
-        nodes = self._searcher(filters).retrieve(inner)
-        if self._backfill(filters, nodes):
-            nodes = self._combine(nodes, self._searcher(self.filters).retrieve(inner))
-        return nodes
+        with hooks.span("retrieval", framework="llamaindex") as span:
+            request = self._request(query_bundle)
+            vectors = read_query(self.reader, query_bundle, request, _NAME)
+            filters, report = self._filters(vectors)
+            inner = _plain(query_bundle)
+            nodes = self._searcher(filters).retrieve(inner)
+            if self._backfill(filters, nodes):
+                nodes = self._combine(nodes, self._searcher(self.filters).retrieve(inner))
+            return report.done(span, nodes)
 
     async def _search(
         self, filters: MetadataFilters | None, inner: QueryBundle
@@ -199,10 +209,40 @@ class FeatureFilteredRetriever(BaseRetriever):
         return await to_thread(searcher.retrieve, inner)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        vectors = await aread_query(self.reader, query_bundle, self._request(query_bundle))
-        filters = self._filters(vectors)
-        inner = _plain(query_bundle)
-        nodes = await self._search(filters, inner)
-        if self._backfill(filters, nodes):
-            nodes = self._combine(nodes, await self._search(self.filters, inner))
+        with hooks.span("retrieval", framework="llamaindex") as span:
+            request = self._request(query_bundle)
+            vectors = await aread_query(self.reader, query_bundle, request, _NAME)
+            filters, report = self._filters(vectors)
+            inner = _plain(query_bundle)
+            nodes = await self._search(filters, inner)
+            if self._backfill(filters, nodes):
+                nodes = self._combine(nodes, await self._search(self.filters, inner))
+            return report.done(span, nodes)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What one retrieval tells tracing (a span and a ``FeatureRetrievalEvent``)."""
+
+    vector: FeatureVector | None
+    conditions: int
+    k: int
+
+    def done(self, span: Any, nodes: list[NodeWithScore]) -> list[NodeWithScore]:
+        backfilled = sum(1 for n in nodes if n.node.metadata.get(BACKFILL_KEY))
+        vector = self.vector
+        payload = {
+            "entity_id": None if vector is None else vector.entity_id,
+            "statuses": {}
+            if vector is None
+            else {n: st.value for n, st in vector.statuses.items()},
+            "conditions": self.conditions,
+            "filtered": len(nodes) - backfilled,
+            "backfilled": backfilled,
+            "k": self.k,
+        }
+        emit_retrieval(_NAME, payload)
+        span.set(k=self.k, conditions=self.conditions, filtered=payload["filtered"])
+        span.set(backfilled=backfilled)
+        span.vectors([] if vector is None else [vector])
         return nodes

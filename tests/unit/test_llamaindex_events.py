@@ -126,3 +126,38 @@ def test_a_read_the_monitor_refused_is_reported_as_skipped(handler: Collect) -> 
     (lookup,) = [e for e in handler.events if isinstance(e, FeatureLookupEvent)]
     assert lookup.payload["skipped_reason"] == "monitor_disabled"
     assert lookup.payload["fetched"] is False
+
+
+def index_of(docs: list[NodeWithScore]) -> Any:
+    from llama_index.core import VectorStoreIndex
+
+    from llamaindex_featurestore.testing import HashingEmbedding
+
+    return VectorStoreIndex([d.node for d in docs], embed_model=HashingEmbedding())
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_a_filtered_retrieval_reports_its_read_and_its_result(
+    handler: Collect, use_async: bool
+) -> None:
+    from llamaindex_featurestore._events import FeatureRetrievalEvent
+    from llamaindex_featurestore.retriever import FeatureFilteredRetriever
+
+    retriever = FeatureFilteredRetriever(
+        index_of(nodes()), store(), SPEC, similarity_top_k=2, backfill=True
+    )
+    query = FeatureQueryBundle("Ideas?", user_id="u1")
+    got = await retriever.aretrieve(query) if use_async else retriever.retrieve(query)
+    assert [n.node.node_id for n in got] == ["b", "a"]
+    lookup, retrieval = handler.events
+    assert isinstance(lookup, FeatureLookupEvent)
+    assert lookup.component == "FeatureFilteredRetriever"
+    assert isinstance(retrieval, FeatureRetrievalEvent)
+    payload = retrieval.payload
+    assert (payload["conditions"], payload["filtered"], payload["backfilled"]) == (1, 1, 1)
+    assert payload["statuses"] == {"favorite_brand": "present"}
+    assert payload["k"] == 2
+    assert lookup.span_id == retrieval.span_id
+    assert retrieval.span_id is not None
+    assert retrieval.span_id.startswith("FeatureFilteredRetriever.")
+    no_values(handler.events)
