@@ -83,6 +83,11 @@ class FeatureStoreClient(ABC):
     bounds such reads with a worker thread; reads of in-process stores that never wait
     (``False``) run inline, because the thread hand-off would cost more than the read."""
 
+    positional_settings: ClassVar[tuple[str, ...]] = ()
+    """The settings the constructor takes by position, in order, after (or instead of)
+    its settings model: ``("url",)`` for ``RedisFeatureStore("redis://...")``. Every
+    built-in client applies the one rule of :func:`llm_featurestore.settings.client_settings`."""
+
     accepts_request_data: ClassVar[bool] = False
     """Whether reads take per-entity request data (the inputs of on-demand features:
     Feast's request sources, Tecton's ``request_context_map``). A backend that does not

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -30,7 +30,7 @@ from llm_featurestore.clients.base import (
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for
 from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
 from llm_featurestore.models import FeatureVector, utcnow
-from llm_featurestore.settings import BackendConfig, MaxAgeSeconds, settings_from
+from llm_featurestore.settings import BackendConfig, MaxAgeSeconds, client_settings
 
 __all__ = ["LocalFeatureStore", "LocalFeatureStoreConfig"]
 
@@ -60,6 +60,9 @@ class LocalFeatureStore(WritableFeatureStore):
     Args:
         config: The settings (:class:`LocalFeatureStoreConfig`); or, as a shorthand, the
             data file's path. Omit it to pass the settings as keyword arguments.
+        *more: Nothing: further positional arguments are refused with a
+            :class:`FeatureConfigError` (the rule of
+            :func:`~llm_featurestore.settings.client_settings`).
         **fields: The fields of :class:`LocalFeatureStoreConfig`: ``data_path`` (the
             JSON file; ``None`` keeps data in memory) and ``max_age_seconds`` (values
             older than this, one number or per entity type, read as STALE).
@@ -73,18 +76,21 @@ class LocalFeatureStore(WritableFeatureStore):
     may_block = False  # reads are dict look-ups; only writes touch the file
     config_class = LocalFeatureStoreConfig
 
+    positional_settings: ClassVar[tuple[str, ...]] = ("data_path",)
+
     def __init__(
         self,
         config: LocalFeatureStoreConfig | str | os.PathLike[str] | None = None,
         /,
+        *more: Any,
         **fields: Any,
     ) -> None:
-        if isinstance(config, (str, os.PathLike)):  # LocalFeatureStore("features.json")
-            if "data_path" in fields:
-                raise FeatureConfigError("data_path given twice: positionally and as data_path=")
-            config, fields = None, {"data_path": config, **fields}
-        self.config: LocalFeatureStoreConfig = settings_from(
-            LocalFeatureStoreConfig, config, fields
+        self.config: LocalFeatureStoreConfig = client_settings(
+            LocalFeatureStoreConfig,
+            type(self).__name__,
+            (config, *more),
+            fields,
+            positional=self.positional_settings,
         )
         self._lock = threading.Lock()
         self._entities: dict[str, dict[str, dict[str, Any]]] = {}
