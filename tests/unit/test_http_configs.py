@@ -80,7 +80,7 @@ def test_config_modules_import_without_httpx() -> None:
         ({"url": "http://h", "timeout_s": -1}, "  timeout_s: Input should be greater than 0"),
         ({"url": "http://h", "max_connections": 0}, "  max_connections: Input should be greater"),
         ({"url": "http://h", "retries": -1}, "  retries: Input should be greater than or equal"),
-        ({"url": "http://h", "join_keys": {"user": 3}}, "  join_keys.user: expected a string (got 3)"),
+        ({"url": "http://h", "join_keys": {"user": 3}}, "  join_keys.user: expected a string"),
         ({"url": "http://h", "ttl": {}}, "  ttl: unknown key; valid keys: features, join_keys,"),
     ],
 )

@@ -29,7 +29,10 @@ class _Outer(ConfigModel):
             {"inner": {"lmit": 2}},
             "  inner.lmit: unknown key; valid keys: limit; did you mean 'limit'?",
         ),
-        ({"nmae": "y"}, "  nmae: unknown key; valid keys: choice, inner, name; did you mean 'name'?"),
+        (
+            {"nmae": "y"},
+            "  nmae: unknown key; valid keys: choice, inner, name; did you mean 'name'?",
+        ),
         ({"inner": 5}, "  inner: expected a mapping or null (got 5)"),
         ({"choice": {"zz": 1}}, "  choice.zz: unknown key; valid keys: limit"),
         ({"choice": [{"limit": 0}]}, "  choice.0.limit: Input should be greater than 0 (got 0)"),
