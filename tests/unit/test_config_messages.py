@@ -277,3 +277,18 @@ def test_a_negative_max_age_is_refused_in_every_backend_section(section: str) ->
     for fine in (None, 60, {"user": 60, "session": 0.5}):
         config[section] = {**required.get(section, {}), "max_age_seconds": fine}
         assert FeatureStoreConfig.model_validate(config).provider == section
+
+
+def test_the_readme_shows_the_formatters_own_words(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```text\nInvalid feature store configuration (llmfs.yaml):\n") + 8
+    shown = readme[start : readme.index("```", start)].strip().splitlines()
+    path = tmp_path / "llmfs.yaml"
+    path.write_text(
+        "feature_store:\n  provider: local\n  timout_ms: 50\n  cache: {ttl_seconds: soon}\n"
+        "  local: {max_age_seconds: [1]}\n  redis: {max_age_seconds: -1}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FeatureConfigError) as info:
+        load_client(path)
+    assert str(info.value).replace(str(path), "llmfs.yaml").splitlines() == shown
