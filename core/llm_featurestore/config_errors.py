@@ -46,6 +46,7 @@ _PARSING_ERRORS = frozenset(
 _KIND_TYPES = {
     "float": "a number",
     "int": "an integer",
+    "int_from": "an integer",
     "bool": "true or false",
     "string": "a string",
     "dict": "a mapping",
