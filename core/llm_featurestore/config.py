@@ -32,6 +32,7 @@ from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.local import LocalFeatureStoreConfig
 from llm_featurestore.clients.redis.config import RedisFeatureStoreConfig
 from llm_featurestore.clients.tecton.config import TectonClientConfig
+from llm_featurestore.config_errors import problem_error, shown_value
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.serving import (
     CacheConfig,
@@ -39,7 +40,7 @@ from llm_featurestore.serving import (
     CoalesceConfig,
     ServingClient,
 )
-from llm_featurestore.settings import BackendConfig, ConfigModel, validate_config
+from llm_featurestore.settings import BackendConfig, ConfigModel, PositiveSeconds, validate_config
 from llm_featurestore.workers import WorkerConfig, configure_workers, worker_settings
 
 __all__ = [
@@ -75,6 +76,9 @@ PROVIDERS: dict[str, str] = {
 """Short provider names and the classes they load (imported lazily)."""
 
 
+_SOURCES = "a YAML file path, a mapping (the feature_store section) or a FeatureStoreConfig"
+
+
 class FeatureStoreConfig(ConfigModel):
     """The ``feature_store:`` section."""
 
@@ -94,7 +98,9 @@ class FeatureStoreConfig(ConfigModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Settings of a dotted-path provider."
     )
-    timeout_ms: float | None = Field(200.0, gt=0, description="Budget of one store call.")
+    timeout_ms: PositiveSeconds | None = Field(
+        200.0, description="Budget of one store call, in milliseconds; null: no limit."
+    )
     fallback_on_timeout: bool = Field(True, description="Degrade instead of raising.")
     cache: CacheConfig | None = None
     coalesce: CoalesceConfig | None = None
@@ -148,16 +154,26 @@ def load_config(
         The config and the folder relative paths are resolved against (None for dicts).
 
     Raises:
-        FeatureConfigError: unreadable file, invalid YAML, or values that do not
-            validate; every problem is listed with its dotted location.
+        FeatureConfigError: ``source`` is none of those, the file is unreadable or not
+            valid YAML, or values do not validate; every problem is listed with its
+            dotted location.
     """
     if isinstance(source, FeatureStoreConfig):
         return source, None
+    if not isinstance(source, (str, os.PathLike, Mapping)):
+        raise problem_error(
+            FeatureStoreConfig.config_name,
+            [("source", f"expected {_SOURCES} (got {shown_value(source)})")],
+        )
     doc, base = _read(source)
     section = doc.get("feature_store", doc)
     origin = str(source) if not isinstance(source, Mapping) else "dict"
     if not isinstance(section, Mapping):
-        raise FeatureConfigError(f"'feature_store' must be a mapping ({origin})")
+        raise problem_error(
+            FeatureStoreConfig.config_name,
+            [("feature_store", f"expected a mapping (got {shown_value(section)})")],
+            origin=origin,
+        )
     config = validate_config(FeatureStoreConfig, section, origin=origin, prefix=("feature_store",))
     return config, base
 
@@ -225,7 +241,8 @@ def load_client(
             ``feature_store`` key), or a :class:`FeatureStoreConfig`.
 
     Raises:
-        FeatureConfigError: the configuration is invalid (all problems are listed).
+        FeatureConfigError: ``source`` is none of those, or the configuration is
+            invalid (all problems are listed).
         MissingDependencyError: the provider's extra is not installed.
     """
     config, base = load_config(source)

@@ -1,33 +1,38 @@
-"""The base of every configuration model, and the one way its errors are worded.
+"""The base of every configuration model, and the one way a client takes its settings.
 
 Every configuration class of the library (serving, enricher, monitor, catalog,
 backends) derives from :class:`ConfigModel`: unknown keys are refused, instances are
 frozen, and a bad value raises :class:`~llm_featurestore.errors.FeatureConfigError`
-(never pydantic's ``ValidationError``) whose message names each bad key with its
-dotted location, the value given, and for an unknown key the valid ones.
+(never pydantic's ``ValidationError``), worded by :mod:`llm_featurestore.config_errors`:
+each bad key with its dotted location and the value given, for an unknown key the valid
+ones and the closest, for a wrong type the type expected. Durations are
+:data:`PositiveSeconds`. Every client takes its settings through
+:func:`client_settings`: the model, its fields, or its first settings by position.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llm_featurestore.config_errors import config_error
 from llm_featurestore.errors import FeatureConfigError
 
 __all__ = [
     "BackendConfig",
     "ConfigModel",
     "MaxAgeSeconds",
+    "PositiveSeconds",
+    "client_settings",
     "config_error",
     "settings_from",
     "validate_config",
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
-_MAX_INPUT_CHARS = 80
 
 
 class ConfigModel(BaseModel):
@@ -57,8 +62,13 @@ class ConfigModel(BaseModel):
         cls.model_rebuild(force=True, raise_errors=False)
 
 
-MaxAgeSeconds = float | dict[str, float] | None
-"""A backend's ``max_age_seconds`` setting: one number, or entity type -> seconds."""
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A duration setting (seconds, or milliseconds for ``*_ms`` fields): positive and finite.
+Where a duration may be absent, ``None`` (never, or no limit) is the way to say so."""
+
+MaxAgeSeconds = PositiveSeconds | dict[str, PositiveSeconds] | None
+"""A backend's ``max_age_seconds`` setting: one number, or entity type -> seconds; each
+positive. ``None``: values never read as STALE by age."""
 
 
 class BackendConfig(ConfigModel):
@@ -85,10 +95,7 @@ def settings_from(model: type[_C], config: _C | None, fields: Mapping[str, Any])
     if config is None:
         return model(**fields)
     if not isinstance(config, model):
-        raise FeatureConfigError(
-            f"Expected a {model.__name__}, got {type(config).__name__}: pass the settings "
-            f"model or its fields ({', '.join(model.model_fields)})"
-        )
+        raise _not_the_model(model, config)
     if fields:
         raise FeatureConfigError(
             f"Pass a {model.__name__} or its fields, not both (got {', '.join(sorted(fields))})"
@@ -117,60 +124,67 @@ def validate_config(
         raise config_error(exc, model, origin=origin, prefix=prefix) from None
 
 
-def config_error(
-    exc: ValidationError,
-    model: type[BaseModel],
+_SHORTHAND = (str, os.PathLike, int, float, bool)
+"""What a setting given by position may be; anything else is a misplaced object."""
+
+
+def client_settings(
+    model: type[_C],
+    owner: str,
+    args: Sequence[Any],
+    fields: Mapping[str, Any],
     *,
-    origin: str | os.PathLike[str] | None = None,
-    prefix: Sequence[str] = (),
-) -> FeatureConfigError:
-    """One :class:`FeatureConfigError` listing every problem of ``exc``, one per line."""
-    name = getattr(model, "config_name", "") or model.__name__
-    where = f" ({os.fspath(origin)})" if origin is not None else ""
-    lines = [f"Invalid {name}{where}:"]
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        dotted = ".".join([*prefix, *loc]) or name
-        lines.append(f"  {dotted}: {_describe(err, model, loc)}")
-    return FeatureConfigError("\n".join(lines))
+    positional: Sequence[str],
+) -> _C:
+    """A client's settings from its constructor's arguments: the rule of every client.
+
+    A client takes its settings model alone (``RedisFeatureStore(RedisFeatureStoreConfig(
+    ...))``), or its fields by keyword, or, as a shorthand, its first settings by
+    position in the order ``positional`` names them (``LocalFeatureStore("f.json")``,
+    ``TectonClient(url, workspace, feature_service)``) followed by the others by keyword.
+
+    Args:
+        model: The client's settings model.
+        owner: The client's class name, for messages.
+        args: The positional arguments as given; a ``None`` stands for one not given.
+        fields: The keyword settings.
+        positional: The settings that may be given by position, in order.
+
+    Raises:
+        FeatureConfigError: more positional arguments than ``positional`` names, a
+            setting given both by position and by keyword, the model together with
+            other settings, a first argument that is neither the model nor a setting,
+            or a setting that is unknown or out of bounds.
+    """
+    given = list(args)
+    while given and given[-1] is None:
+        given.pop()
+    if given and isinstance(given[0], model):
+        if len(given) > 1:
+            raise FeatureConfigError(
+                f"{owner}: a {model.__name__} holds every setting; pass it alone, "
+                f"not with {len(given) - 1} more positional argument(s)"
+            )
+        return settings_from(model, given[0], fields)
+    if given and not isinstance(given[0], _SHORTHAND):
+        raise _not_the_model(model, given[0])
+    if len(given) > len(positional):
+        raise FeatureConfigError(
+            f"{owner} takes at most {len(positional)} positional setting(s) "
+            f"({', '.join(positional)}), got {len(given)}: pass the others by keyword"
+        )
+    named = {k: v for k, v in zip(positional, given, strict=False) if v is not None}
+    twice = [k for k in named if k in fields]
+    if twice:
+        raise FeatureConfigError(
+            f"{owner} got {', '.join(twice)} twice, by position and by keyword "
+            f"({', '.join(f'{k}=' for k in twice)}): pass each setting once"
+        )
+    return settings_from(model, None, {**named, **fields})
 
 
-def _describe(err: Mapping[str, Any], model: type[BaseModel], loc: list[str]) -> str:
-    if err["type"] == "extra_forbidden":
-        valid = _fields_at(model, loc[:-1])
-        listing = f"; valid keys: {', '.join(sorted(valid))}" if valid else ""
-        return f"unknown key{listing}"
-    msg = str(err["msg"])
-    if err["type"] != "missing" and "input" in err and not isinstance(err["input"], Mapping):
-        shown = repr(err["input"])
-        if len(shown) > _MAX_INPUT_CHARS:
-            shown = shown[: _MAX_INPUT_CHARS - 3] + "..."
-        msg = f"{msg} (got {shown})"
-    return msg
-
-
-def _fields_at(model: type[BaseModel], loc: Sequence[str]) -> list[str]:
-    """The field names of the model found at ``loc`` inside ``model`` (best effort)."""
-    current: Any = model
-    for part in loc:
-        field = current.model_fields.get(part) if _is_model(current) else None
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
-        if current is None:
-            return []
-    return list(current.model_fields) if _is_model(current) else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if _is_model(annotation):
-        return annotation  # type: ignore[no-any-return]
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _is_model(obj: Any) -> bool:
-    return isinstance(obj, type) and issubclass(obj, BaseModel)
+def _not_the_model(model: type[BaseModel], value: Any) -> FeatureConfigError:
+    return FeatureConfigError(
+        f"Expected a {model.__name__}, got {type(value).__name__}: pass the settings "
+        f"model or its fields ({', '.join(model.model_fields)})"
+    )

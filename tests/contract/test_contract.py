@@ -14,13 +14,19 @@ from typing import Any
 
 import pytest
 
-from llm_featurestore.clients.base import FeatureStoreClient
+from llm_featurestore.clients.base import (
+    MAX_ENTITY_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    FeatureStoreClient,
+)
 from llm_featurestore.errors import (
     FeatureConfigError,
     FeatureStoreUnavailableError,
     FeatureTimeoutError,
+    FeatureValidationError,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector
+from llm_featurestore.reading import FeatureReader, ReadRequest
 from llm_featurestore.serving import (
     BreakerState,
     CacheConfig,
@@ -140,6 +146,49 @@ async def test_unknown_feature_lists_available_names(
     assert "no_such_feature" in message
     for bare in h.FEATURES:
         assert bare in message
+
+
+LONG_ID = "7" * (MAX_ENTITY_ID_LENGTH + 1)
+LONG_ID_MESSAGE = (
+    f"Entity id '{'7' * 40}'... has {MAX_ENTITY_ID_LENGTH + 1:,} characters, more than the "
+    f"limit of {MAX_ENTITY_ID_LENGTH:,} (llm_featurestore.clients.values.MAX_ENTITY_ID_LENGTH)"
+)
+
+
+@pytest.mark.parametrize("through", ["client", "serving", "reader"])
+async def test_an_id_over_its_bound_is_refused_on_read_before_any_call(
+    harness: h.ContractHarness, use_async: bool, through: str
+) -> None:
+    counting = CountingClient(harness.client)
+    serving = ServingClient(counting, cache=CacheConfig(), coalesce=CoalesceConfig())
+    names = harness.feature_names
+
+    async def attempt() -> object:
+        if through != "reader":
+            client = harness.client if through == "client" else serving
+            return await read(client, use_async, ["1001", LONG_ID], names)
+        request = ReadRequest(entities={h.ENTITY_TYPE: LONG_ID}, features={h.ENTITY_TYPE: names})
+        reader = FeatureReader(serving)
+        return await reader.aread(request) if use_async else reader.read(request)
+
+    with pytest.raises(FeatureValidationError) as err:
+        await attempt()
+    assert str(err.value) == LONG_ID_MESSAGE
+    assert counting.calls == []  # refused before the store was asked
+    # An id of exactly the bound is an ordinary id: asked for (what the store answers for
+    # it, not found or refused as no key of this type, is the backend's).
+    edge = "7" * MAX_ENTITY_ID_LENGTH
+    vectors = await read(ServingClient(counting, timeout_ms=None), use_async, [edge], names)
+    assert [v.entity_id for v in vectors] == [edge]
+    assert counting.batches == [[edge]]
+
+
+async def test_a_feature_name_over_its_bound_is_refused_on_read(
+    harness: h.ContractHarness, use_async: bool
+) -> None:
+    long_name = "f" * (MAX_NAME_LENGTH + 1)
+    with pytest.raises(FeatureValidationError, match=r"^Feature name 'f{40}'\.\.\. has 257 char"):
+        await read(harness.client, use_async, ["1001"], [*harness.feature_names, long_name])
 
 
 async def test_ambiguous_name_lists_candidates(harness: h.ContractHarness, use_async: bool) -> None:

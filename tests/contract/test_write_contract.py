@@ -8,6 +8,7 @@ keeps the rest; a bad value or id writes nothing; staleness follows the time.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from llm_featurestore.clients.base import MAX_STRING_LENGTH
+from llm_featurestore.clients.base import (
+    MAX_ENTITY_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_STRING_LENGTH,
+    MAX_VALUE_BYTES,
+)
 from llm_featurestore.clients.local import LocalFeatureStore
 from llm_featurestore.errors import FeatureConfigError, FeatureValidationError
 from llm_featurestore.models import FeatureStatus, FeatureVector
@@ -195,6 +201,37 @@ async def test_a_bad_id_or_entity_type_is_a_config_error(
 ) -> None:
     with pytest.raises(FeatureConfigError, match=match):
         await write(harness, use_async, entity_id, harness.values, entity_type=entity_type)
+
+
+OVER_BOUND = {
+    "id": r"^Entity id '7{40}'\.\.\. has 1,025 characters, more than the limit of 1,024 ",
+    "entity_type": r"^Entity type 'u{40}'\.\.\. has 257 characters, more than the limit of 256 ",
+    "name": r"^Feature name 'f{40}'\.\.\. has 257 characters, more than the limit of 256 ",
+    "value": r"^Feature '.+': value of 1,2\d\d,\d{3} bytes \(as JSON\) exceeds the limit of "
+    r"1,048,576 \(llm_featurestore\.clients\.values\.MAX_VALUE_BYTES\)$",
+}
+
+
+@pytest.mark.parametrize("case", list(OVER_BOUND))
+async def test_an_id_name_or_value_over_its_bound_writes_nothing(
+    harness: w.WriteHarness, use_async: bool, case: str
+) -> None:
+    await write(harness, use_async, w.next_id(), harness.values)  # the entity type exists
+    eid, entity_type, values = w.next_id(), w.ENTITY_TYPE, dict(harness.values)
+    if case == "id":
+        eid = "7" * (MAX_ENTITY_ID_LENGTH + 1)
+    elif case == "entity_type":
+        entity_type = "u" * (MAX_NAME_LENGTH + 1)
+    elif case == "name":
+        values["f" * (MAX_NAME_LENGTH + 1)] = 1
+    else:  # 20 strings of 60,000 characters: within every other bound, 1.2 MB of JSON
+        values[harness.text_name] = ["x" * 60_000] * 20
+        assert len(json.dumps(values[harness.text_name])) > MAX_VALUE_BYTES
+    with pytest.raises(FeatureValidationError, match=OVER_BOUND[case]):
+        await write(harness, use_async, eid, values, entity_type=entity_type)
+    if case != "id":
+        untouched = await read(harness, use_async, eid)
+        assert set(untouched.statuses.values()) == {FeatureStatus.NOT_FOUND}
 
 
 async def test_naive_timestamps_are_utc(harness: w.WriteHarness, use_async: bool) -> None:

@@ -289,6 +289,11 @@ def test_push_rows_are_checked_before_anything_is_sent() -> None:
         match=r"Row 0 of the push to 'activity_push': Feature 'turns': nan is not a finite",
     ):
         dead.push(pr.ACTIVITY_PUSH, [{**good, "turns": float("nan")}])
+    with pytest.raises(
+        FeatureValidationError,
+        match=r"Row 0 of the push to 'activity_push': Entity id '7{40}'\.\.\. has 1,025 char",
+    ):
+        dead.push(pr.ACTIVITY_PUSH, [{**good, "user_id": "7" * 1025}])
     with pytest.raises(FeatureValidationError, match=r"join key 'user_id' .* got NoneType"):
         dead.push(pr.ACTIVITY_PUSH, [{**good, "user_id": None}])
     with pytest.raises(FeatureStoreUnavailableError, match="Cannot reach the Feast feature server"):

@@ -345,6 +345,11 @@ BAD_ROWS: dict[str, tuple[Any, str]] = {
         r"Row 0 of the push to 'activity_push': Entity id 'guest-1' is not a valid Int64 "
         r"for join key 'user_id'",
     ),
+    "long_id": (
+        [{**GOOD, "user_id": "7" * 1025}],
+        r"Row 0 of the push to 'activity_push': Entity id '7{40}'\.\.\. has 1,025 characters, "
+        r"more than the limit of 1,024",
+    ),
     "bool_id": (
         [{**GOOD, "user_id": True}],
         r"join key 'user_id' of entity 'user' must be an id \(a string or a number\), got bool",

@@ -148,7 +148,7 @@ def test_labels_and_sensitivity(catalog: FeatureCatalog) -> None:
         ),
         (
             {"features": [{"name": "t", "entity_type": "user", "ttl_seconds": -1}]},
-            r"features\.0\.ttl_seconds: Input should be greater than or equal to 0 \(got -1\)",
+            r"features\.0\.ttl_seconds: Input should be greater than 0 \(got -1\)",
         ),
         (
             {

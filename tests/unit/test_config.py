@@ -248,8 +248,9 @@ def test_a_third_party_backend_is_configured_through_its_own_settings_class() ->
     lines = str(info.value).splitlines()
     assert lines[0] == "Invalid _EchoConfig:"
     assert lines[1].startswith("  feature_store.options.greeting: String should have at least 1")
-    assert (
-        lines[2] == "  feature_store.options.repat: unknown key; valid keys: greeting, repeat, type"
+    assert lines[2] == (
+        "  feature_store.options.repat: unknown key; valid keys: greeting, repeat, type; "
+        "did you mean 'repeat'?"
     )
 
 

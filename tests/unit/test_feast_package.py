@@ -70,7 +70,7 @@ def test_unknown_key_names_it_and_the_valid_keys() -> None:
         FeastClientConfig(repo_path="r", projcet="p")  # type: ignore[call-arg]
     assert str(info.value).splitlines() == [
         "Invalid feast:",
-        "  projcet: unknown key; valid keys: project, repo_path, type",
+        "  projcet: unknown key; valid keys: project, repo_path, type; did you mean 'project'?",
     ]
 
 

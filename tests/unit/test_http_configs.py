@@ -80,7 +80,7 @@ def test_config_modules_import_without_httpx() -> None:
         ({"url": "http://h", "timeout_s": -1}, "  timeout_s: Input should be greater than 0"),
         ({"url": "http://h", "max_connections": 0}, "  max_connections: Input should be greater"),
         ({"url": "http://h", "retries": -1}, "  retries: Input should be greater than or equal"),
-        ({"url": "http://h", "join_keys": {"user": 3}}, "  join_keys.user: Input should be a"),
+        ({"url": "http://h", "join_keys": {"user": 3}}, "  join_keys.user: expected a string"),
         ({"url": "http://h", "ttl": {}}, "  ttl: unknown key; valid keys: features, join_keys,"),
     ],
 )
@@ -99,7 +99,10 @@ def test_feast_http_config_errors_name_the_key(fields: dict[str, Any], line: str
         ({"workspace": "p", "feature_service": "f"}, "  url: Field required"),
         ({**TECTON, "workspace": ""}, "  workspace: String should have at least 1 character"),
         ({**TECTON, "micro_batch_size": 0}, "  micro_batch_size: Input should be greater than 0"),
-        ({**TECTON, "max_age_seconds": "old"}, "  max_age_seconds.float: Input should be a valid"),
+        (
+            {**TECTON, "max_age_seconds": "old"},
+            "  max_age_seconds: expected a number, a mapping of string to number, or null",
+        ),
         ({**TECTON, "api_key_env": ""}, "  api_key_env: String should have at least 1 character"),
         ({**TECTON, "apikey": "k"}, "  apikey: unknown key; valid keys: api_key, api_key_env,"),
     ],
@@ -148,10 +151,7 @@ def test_clients_take_their_config_or_its_fields_not_both(
     by_fields.close()
     with pytest.raises(FeatureConfigError, match=r"Pass a TectonClientConfig or its fields"):
         TectonClient(config, retries=2)
-    with pytest.raises(TypeError, match=r"url both by position and by keyword"):
-        FeastHttpClient("http://h", url="http://g")
-    with pytest.raises(TypeError, match=r"at most 3 positional settings"):
-        TectonClient("https://x", "p", "f", "extra")
+    # Positional settings: tests/unit/test_client_settings.py, over every client.
     feast = FeastHttpClient(FeastHttpClientConfig(url="http://h/", retries=2))
     assert (feast.url, feast.retries, feast.timeout_s, feast.max_connections) == (
         "http://h",

@@ -186,8 +186,6 @@ def test_bad_settings_raise_config_errors_naming_the_key(
 
 
 def test_settings_given_twice_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(FeatureConfigError, match="data_path given twice"):
-        LocalFeatureStore(tmp_path / "a.json", data_path=tmp_path / "b.json")
     with pytest.raises(FeatureConfigError, match="not both"):
         LocalFeatureStore(LocalFeatureStoreConfig(), max_age_seconds=1)
 

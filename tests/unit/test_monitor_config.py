@@ -33,7 +33,7 @@ BAD = [
     ("drift_bins", 1, "Input should be greater than or equal to 2 (got 1)"),
     ("drift_max_categories", 0, "Input should be greater than or equal to 1 (got 0)"),
     ("holdout_fraction", 1.5, "Input should be less than or equal to 1 (got 1.5)"),
-    ("seed", "abc", "Input should be a valid integer, unable to parse string as an integer"),
+    ("seed", "abc", "expected an integer or null (got 'abc')"),
 ]
 
 

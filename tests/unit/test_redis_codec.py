@@ -227,8 +227,6 @@ def test_settings_given_twice_are_refused() -> None:
     config = RedisFeatureStoreConfig()
     with pytest.raises(FeatureConfigError, match="not both"):
         RedisFeatureStore(config, namespace="x")
-    with pytest.raises(FeatureConfigError, match="url given twice"):
-        RedisFeatureStore("redis://a:1/0", url="redis://b:1/0")
     with pytest.raises(FeatureConfigError, match="Expected a RedisFeatureStoreConfig"):
         RedisFeatureStore({"url": "redis://a:1/0"})  # type: ignore[arg-type]
 

@@ -261,9 +261,12 @@ def test_invalid_writes_are_rejected_through_the_serving_layer(store: LocalFeatu
         serving.write_features("u1", "user", {"cat": float("nan")})
 
 
-def test_timeout_must_be_positive(store: LocalFeatureStore) -> None:
-    with pytest.raises(FeatureConfigError, match="timeout_ms must be positive"):
-        ServingClient(store, timeout_ms=0)
+@pytest.mark.parametrize("timeout_ms", [0, -5, float("nan"), float("inf")])
+def test_timeout_must_be_positive(store: LocalFeatureStore, timeout_ms: float) -> None:
+    with pytest.raises(
+        FeatureConfigError, match=r"timeout_ms must be a positive number of milliseconds or None"
+    ):
+        ServingClient(store, timeout_ms=timeout_ms)
 
 
 def test_no_timeout_calls_the_backend_inline(store: LocalFeatureStore) -> None:

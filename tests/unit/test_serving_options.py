@@ -29,7 +29,7 @@ from llm_featurestore.settings import ConfigModel
         (
             CircuitBreakerConfig,
             {"reset_timeout_seconds": "soon"},
-            "reset_timeout_seconds: Input should be a valid number",
+            "reset_timeout_seconds: expected a number (got 'soon')",
         ),
     ],
 )

@@ -7,7 +7,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_featurestore.formatting import humanize
-from llm_featurestore.settings import ConfigModel
+from llm_featurestore.settings import ConfigModel, PositiveSeconds
 
 __all__ = ["SENSITIVITIES", "FeatureDefinition", "FeatureLineage", "Sensitivity", "label_of"]
 
@@ -42,7 +42,9 @@ class FeatureDefinition(ConfigModel):
     owner: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     version: int | str | None = None
-    ttl_seconds: float | None = Field(None, ge=0, description="None: never expires.")
+    ttl_seconds: PositiveSeconds | None = Field(
+        None, description="None: never expires (Feast's ttl of 0)."
+    )
     source: str | None = Field(None, description="Name of the data source it is computed from.")
     source_path: str | None = Field(None, description="File path, URI or table of the source.")
     source_type: str | None = Field(None, description='E.g. "FileSource".')

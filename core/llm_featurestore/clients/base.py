@@ -24,7 +24,12 @@ from llm_featurestore.clients.request_data import (
     request_data_refused,
 )
 from llm_featurestore.clients.values import (
+    MAX_ENTITY_ID_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_STRING_LENGTH,
+    MAX_VALUE_BYTES,
+    check_entity_id,
+    check_name,
     ensure_aware,
     validate_feature_values,
 )
@@ -34,7 +39,10 @@ from llm_featurestore.settings import BackendConfig
 from llm_featurestore.workers import to_thread
 
 __all__ = [
+    "MAX_ENTITY_ID_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_STRING_LENGTH",
+    "MAX_VALUE_BYTES",
     "PUSH_MODES",
     "REQUEST_DATA_BACKENDS",
     "EntityKey",
@@ -82,6 +90,11 @@ class FeatureStoreClient(ABC):
     """Whether a sync read can wait on I/O (network, disk locks). The serving layer
     bounds such reads with a worker thread; reads of in-process stores that never wait
     (``False``) run inline, because the thread hand-off would cost more than the read."""
+
+    positional_settings: ClassVar[tuple[str, ...]] = ()
+    """The settings the constructor takes by position, in order, after (or instead of)
+    its settings model: ``("url",)`` for ``RedisFeatureStore("redis://...")``. Every
+    built-in client applies the one rule of :func:`llm_featurestore.settings.client_settings`."""
 
     accepts_request_data: ClassVar[bool] = False
     """Whether reads take per-entity request data (the inputs of on-demand features:
@@ -280,6 +293,9 @@ def check_request(
     Raises:
         FeatureConfigError: ``entity_ids`` is a bare string, an id is empty or not a
             string, ``entity_type`` is empty, or ``feature_names`` is empty or a bare string.
+        FeatureValidationError: an id longer than ``MAX_ENTITY_ID_LENGTH``, or a feature
+            name or the entity type longer than ``MAX_NAME_LENGTH``
+            (:mod:`llm_featurestore.clients.values`).
     """
     if isinstance(feature_names, str):
         raise FeatureConfigError(
@@ -287,6 +303,9 @@ def check_request(
         )
     if not feature_names:
         raise FeatureConfigError("feature_names is empty: ask for at least one feature")
+    for name in feature_names:
+        if isinstance(name, str):
+            check_name("Feature name", name)
     _check_ids(entity_ids, entity_type)
 
 
@@ -298,9 +317,11 @@ def _check_ids(entity_ids: Sequence[str], entity_type: str) -> None:
         )
     if not entity_type or not isinstance(entity_type, str):
         raise FeatureConfigError(f"entity_type must be a non-empty string, got {entity_type!r}")
+    check_name("Entity type", entity_type)
     for eid in entity_ids:
         if not isinstance(eid, str) or not eid:
             raise FeatureConfigError(f"entity ids must be non-empty strings, got {eid!r}")
+        check_entity_id(eid)
 
 
 class WriteRequest(NamedTuple):
@@ -323,7 +344,8 @@ def check_write(
 
     Raises:
         FeatureConfigError: a malformed id or entity type (see :func:`check_request`).
-        FeatureValidationError: a name or value may not be stored.
+        FeatureValidationError: a name or value may not be stored, or the id, the entity
+            type or a name is longer than its bound (:mod:`llm_featurestore.clients.values`).
     """
     _check_ids([entity_id], entity_type)
     values = validate_feature_values(features)

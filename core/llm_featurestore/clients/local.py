@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -28,9 +27,10 @@ from llm_featurestore.clients.base import (
     validate_feature_values,
 )
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for
+from llm_featurestore.clients.local_files import remove_leftovers, write_atomically
 from llm_featurestore.errors import FeatureConfigError, unknown_entity_type
 from llm_featurestore.models import FeatureVector, utcnow
-from llm_featurestore.settings import BackendConfig, MaxAgeSeconds, settings_from
+from llm_featurestore.settings import BackendConfig, MaxAgeSeconds, client_settings
 
 __all__ = ["LocalFeatureStore", "LocalFeatureStoreConfig"]
 
@@ -55,11 +55,16 @@ class LocalFeatureStore(WritableFeatureStore):
     The file holds ``{"version": 1, "entities": {entity_type: {entity_id:
     {"features": {...}, "event_timestamps": {name: iso8601}}}}}``. Every write
     replaces the file atomically (temporary file, fsync, rename), so a crash
-    mid-write leaves the previous file intact.
+    mid-write leaves the previous file intact; the temp files such crashes leave are
+    removed when a store next opens the file or writes it, unless a live writer may
+    still hold them (:mod:`~llm_featurestore.clients.local_files`).
 
     Args:
         config: The settings (:class:`LocalFeatureStoreConfig`); or, as a shorthand, the
             data file's path. Omit it to pass the settings as keyword arguments.
+        *more: Nothing: further positional arguments are refused with a
+            :class:`FeatureConfigError` (the rule of
+            :func:`~llm_featurestore.settings.client_settings`).
         **fields: The fields of :class:`LocalFeatureStoreConfig`: ``data_path`` (the
             JSON file; ``None`` keeps data in memory) and ``max_age_seconds`` (values
             older than this, one number or per entity type, read as STALE).
@@ -73,24 +78,29 @@ class LocalFeatureStore(WritableFeatureStore):
     may_block = False  # reads are dict look-ups; only writes touch the file
     config_class = LocalFeatureStoreConfig
 
+    positional_settings: ClassVar[tuple[str, ...]] = ("data_path",)
+
     def __init__(
         self,
         config: LocalFeatureStoreConfig | str | os.PathLike[str] | None = None,
         /,
+        *more: Any,
         **fields: Any,
     ) -> None:
-        if isinstance(config, (str, os.PathLike)):  # LocalFeatureStore("features.json")
-            if "data_path" in fields:
-                raise FeatureConfigError("data_path given twice: positionally and as data_path=")
-            config, fields = None, {"data_path": config, **fields}
-        self.config: LocalFeatureStoreConfig = settings_from(
-            LocalFeatureStoreConfig, config, fields
+        self.config: LocalFeatureStoreConfig = client_settings(
+            LocalFeatureStoreConfig,
+            type(self).__name__,
+            (config, *more),
+            fields,
+            positional=self.positional_settings,
         )
         self._lock = threading.Lock()
         self._entities: dict[str, dict[str, dict[str, Any]]] = {}
         self._names: dict[str, set[str]] = {}
-        if self.data_path is not None and self.data_path.exists():
-            self._load(self.data_path)
+        if self.data_path is not None:
+            remove_leftovers(self.data_path)
+            if self.data_path.exists():
+                self._load(self.data_path)
 
     @property
     def data_path(self) -> Path | None:
@@ -154,19 +164,8 @@ class LocalFeatureStore(WritableFeatureStore):
                 for etype, rows in self._entities.items()
             },
         }
-        self.data_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.data_path.name}.", suffix=".tmp", dir=self.data_path.parent
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, ensure_ascii=False, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.data_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        remove_leftovers(self.data_path)
+        write_atomically(self.data_path, json.dumps(doc, ensure_ascii=False, sort_keys=True))
 
     def write_features(
         self,

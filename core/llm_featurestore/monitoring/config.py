@@ -62,7 +62,8 @@ class MonitorConfig(ConfigModel):
         60.0,
         ge=0.0,
         allow_inf_nan=False,
-        description="How long an open gate stays open before a probe is let through.",
+        description="How long an open gate stays open before a probe is let through "
+        "(0: a probe is let through at once).",
     )
     max_tracked_features: int = Field(
         1000, ge=1, description="Features with counters, usage, value windows and baselines."

@@ -18,11 +18,12 @@ from typing import Any
 import yaml
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from llm_featurestore.config_errors import problem_error, shown_value
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.prompting.pii import BUILTIN_PII_KINDS
 from llm_featurestore.prompting.sanitize import InstructionPolicy, SensitiveStrategy
 from llm_featurestore.request_sources import RequestDataField
-from llm_featurestore.settings import ConfigModel, validate_config
+from llm_featurestore.settings import ConfigModel, PositiveSeconds, validate_config
 
 __all__ = [
     "DEFAULT_ENABLED_TASK_TYPES",
@@ -83,9 +84,8 @@ class EnricherConfig(ConfigModel):
     max_feature_tokens: int = Field(
         200, ge=1, description="Most tokens the block (header, lines, footer, blank line) may use."
     )
-    freshness_threshold_seconds: float | None = Field(
+    freshness_threshold_seconds: PositiveSeconds | None = Field(
         None,
-        gt=0,
         description="None (the default) trusts the store's own staleness rule (a Feast "
         "view's ttl, max_age_seconds for Redis and local): STALE values are dropped. A "
         "number is a stricter override: values older than this (by event timestamp) are "
@@ -246,6 +246,10 @@ class EnricherConfig(ConfigModel):
                 the message names the file and the key (``enricher.max_feature_tokens``
                 when the file has an ``enricher:`` section).
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise problem_error(
+                cls.__name__, [("path", f"expected a YAML file path (got {shown_value(path)})")]
+            )
         p = Path(path)
         try:
             doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import math
 from collections.abc import Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -84,8 +85,11 @@ class ServingClient(FeatureStoreClient):
         circuit_breaker: CircuitBreakerConfig | None = CircuitBreakerConfig(),  # noqa: B008 - frozen
         defaults: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        if timeout_ms is not None and timeout_ms <= 0:
-            raise FeatureConfigError(f"timeout_ms must be positive or None, got {timeout_ms}")
+        if timeout_ms is not None and not (timeout_ms > 0 and math.isfinite(timeout_ms)):
+            raise FeatureConfigError(
+                f"timeout_ms must be a positive number of milliseconds or None (no limit), "
+                f"got {timeout_ms!r}"
+            )
         self.backend = backend
         self.source = backend.source  # type: ignore[misc]
         self.may_block = backend.may_block  # type: ignore[misc]

@@ -7,16 +7,11 @@ bounds raise :class:`~llm_featurestore.errors.FeatureConfigError` naming the key
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import Field
 
-from llm_featurestore.settings import ConfigModel
+from llm_featurestore.settings import ConfigModel, PositiveSeconds
 
 __all__ = ["CacheConfig", "CircuitBreakerConfig", "CoalesceConfig"]
-
-
-Seconds = Annotated[float, Field(gt=0)]
 
 
 class CacheConfig(ConfigModel):
@@ -28,8 +23,8 @@ class CacheConfig(ConfigModel):
     stale (or call ``ServingClient.invalidate``).
     """
 
-    ttl_seconds: float = Field(30.0, gt=0, description="How long a read is served from memory.")
-    ttl_seconds_by_entity_type: dict[str, Seconds] = Field(
+    ttl_seconds: PositiveSeconds = Field(30.0, description="How long a read is served from memory.")
+    ttl_seconds_by_entity_type: dict[str, PositiveSeconds] = Field(
         default_factory=dict,
         description="entity type -> seconds, overriding ttl_seconds for that type (e.g. a "
         "short one for entity types written by other processes).",
@@ -58,6 +53,6 @@ class CircuitBreakerConfig(ConfigModel):
     failure_threshold: int = Field(
         5, gt=0, description="Consecutive failures (errors or timeouts) that open the circuit."
     )
-    reset_timeout_seconds: float = Field(
-        10.0, gt=0, description="Cool-down after which one probe call is let through."
+    reset_timeout_seconds: PositiveSeconds = Field(
+        10.0, description="Cool-down after which one probe call is let through."
     )

@@ -38,7 +38,7 @@ from pydantic import Field
 
 from llm_featurestore.models import FeatureStatus
 from llm_featurestore.serving.degrade import CauseLog, degraded_status
-from llm_featurestore.settings import ConfigModel, settings_from
+from llm_featurestore.settings import ConfigModel, PositiveSeconds, settings_from
 from llm_featurestore.workers import background_thread
 
 __all__ = ["BackgroundWriter", "Job", "WriterConfig", "WriterStats", "flush_all_writers"]
@@ -56,10 +56,15 @@ class WriterConfig(ConfigModel):
         1000, ge=1, description="Jobs held at most; a full queue drops the oldest."
     )
     max_attempts: int = Field(5, ge=1, description="Tries per job before it counts as failed.")
-    backoff_s: float = Field(0.1, gt=0, description="Wait before the first retry (then doubled).")
-    max_backoff_s: float = Field(5.0, gt=0, description="Longest wait between two tries.")
+    backoff_s: PositiveSeconds = Field(
+        0.1, description="Wait before the first retry (then doubled)."
+    )
+    max_backoff_s: PositiveSeconds = Field(5.0, description="Longest wait between two tries.")
     exit_timeout_s: float = Field(
-        5.0, ge=0, description="How long interpreter exit waits for the queue to be written."
+        5.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="How long interpreter exit waits for the queue to be written; 0: no wait.",
     )
 
 

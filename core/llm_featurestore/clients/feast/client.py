@@ -52,7 +52,7 @@ from llm_featurestore.errors import (
     FeatureTimeoutError,
 )
 from llm_featurestore.models import FeatureVector, utcnow
-from llm_featurestore.settings import settings_from
+from llm_featurestore.settings import client_settings
 from llm_featurestore.workers import to_thread
 
 __all__ = ["FeastClient"]
@@ -68,7 +68,9 @@ class FeastClient(PushableFeatureStore):
     Args:
         config: A :class:`FeastClientConfig`, or the repo path (the directory holding
             ``feature_store.yaml``).
-        project: Feast project to use instead of the one in ``feature_store.yaml``.
+        *more: The Feast project, after the repo path (``FeastClient("repo", "shop")``),
+            instead of the one in ``feature_store.yaml``. Settings go by position or by
+            keyword, not both (:func:`~llm_featurestore.settings.client_settings`).
         store: An existing ``feast.FeatureStore`` to use; by default one shared
             store per repo path and project (:func:`shared_feature_store`).
         **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``)
@@ -94,26 +96,27 @@ class FeastClient(PushableFeatureStore):
     source = "feast"
     config_class = FeastClientConfig
     accepts_request_data: ClassVar[bool] = True
+    positional_settings: ClassVar[tuple[str, ...]] = ("repo_path", "project")
 
     def __init__(
         self,
         config: FeastClientConfig | str | os.PathLike[str] | None = None,
-        project: str | None = None,
         /,
-        *,
+        *more: Any,
         store: Any = None,
         **fields: Any,
     ) -> None:
-        if isinstance(config, (str, os.PathLike)):
-            fields = {"repo_path": config, **fields}
-            config = None
-        if project is not None:
-            fields = {**fields, "project": project}
-        if config is None and "repo_path" not in fields:
+        if config is None and not more and "repo_path" not in fields:
             if store is None:
                 raise FeatureConfigError("FeastClient needs repo_path= or store=")
-            fields["repo_path"] = str(getattr(store, "repo_path", "") or "")
-        self.config = settings_from(FeastClientConfig, config, fields)
+            fields = {**fields, "repo_path": str(getattr(store, "repo_path", "") or "")}
+        self.config = client_settings(
+            FeastClientConfig,
+            type(self).__name__,
+            (config, *more),
+            fields,
+            positional=self.positional_settings,
+        )
         if store is None:
             store = shared_feature_store(self.config.repo_path, self.config.project)
         self.store = store

@@ -34,6 +34,7 @@ from llm_featurestore.clients.feast.registry import read_registry
 from llm_featurestore.clients.feast.store import provider_of
 from llm_featurestore.clients.feast.writes import check_type, join_value_type, timestamp_columns
 from llm_featurestore.clients.push_rows import push_records, row_timestamp
+from llm_featurestore.clients.values import check_entity_id
 from llm_featurestore.errors import (
     FeatureConfigError,
     FeatureValidationError,
@@ -209,6 +210,7 @@ def _join(entity: PushEntity, value: Any, index: int, source: str) -> tuple[Any,
             f"{type(value).__name__} {value!r}"
         )
     text = value if isinstance(value, str) else str(value)
+    check_entity_id(text, f"Row {index} of the push to '{source}': ")
     try:
         return entity.coerce(text), text
     except InvalidEntityIdError as exc:

@@ -41,13 +41,13 @@ from llm_featurestore.clients.feast_http.protocol import (
     resolve_http_names,
 )
 from llm_featurestore.clients.feast_http.writes import Flow, Read, Step, push_flow, write_flow
-from llm_featurestore.clients.http.base import HttpBackend, positional_settings
+from llm_featurestore.clients.http.base import HttpBackend
 from llm_featurestore.errors import (
     FeatureConfigError,
     unknown_entity_type,
 )
 from llm_featurestore.models import FeatureVector, utcnow
-from llm_featurestore.settings import settings_from
+from llm_featurestore.settings import client_settings
 
 __all__ = ["FeastHttpClient"]
 
@@ -62,6 +62,9 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
     Args:
         config: The settings (:class:`FeastHttpClientConfig`), or the server's base URL
             (``FeastHttpClient("http://127.0.0.1:6566", timeout_s=...)``).
+        *more: Nothing: further positional arguments are refused with a
+            :class:`FeatureConfigError` (the rule of
+            :func:`~llm_featurestore.settings.client_settings`).
         transport: Replaces the network for sync calls (e.g. ``httpx.MockTransport``).
         async_transport: Replaces the network for async calls.
         **fields: The settings as keyword arguments, instead of ``config``: ``url``,
@@ -82,21 +85,25 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
     service_name = SERVICE_NAME
     accepts_request_data: ClassVar[bool] = True
     resend_dropped: ClassVar[bool] = True
+    positional_settings: ClassVar[tuple[str, ...]] = ("url",)
     config: FeastHttpClientConfig
 
     def __init__(
         self,
         config: FeastHttpClientConfig | str | None = None,
         /,
-        *,
+        *more: Any,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         **fields: Any,
     ) -> None:
-        if isinstance(config, str):
-            fields = positional_settings("FeastHttpClient", ("url",), (config,), fields)
-            config = None
-        self.config = settings_from(FeastHttpClientConfig, config, fields)
+        self.config = client_settings(
+            FeastHttpClientConfig,
+            type(self).__name__,
+            (config, *more),
+            fields,
+            positional=self.positional_settings,
+        )
         self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
         self._init_http(transport=transport, async_transport=async_transport)
 

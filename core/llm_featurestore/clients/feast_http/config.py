@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from llm_featurestore.clients.http.urls import http_url
-from llm_featurestore.settings import BackendConfig
+from llm_featurestore.settings import BackendConfig, PositiveSeconds
 
 __all__ = ["FeastHttpClientConfig"]
 
@@ -30,7 +30,7 @@ class FeastHttpClientConfig(BackendConfig):
     join_keys: dict[str, str] | None = Field(
         None, description="entity type -> join key (default `<type>_id`)."
     )
-    ttl_seconds: dict[str, float] | None = Field(
+    ttl_seconds: dict[str, PositiveSeconds] | None = Field(
         None, description="feature view -> ttl; older values read as STALE."
     )
     features: dict[str, list[str]] | None = Field(

@@ -43,6 +43,7 @@ from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.feast_http.protocol import AUTH_HINT, SERVICE_NAME, name_index
 from llm_featurestore.clients.http.errors import response_error
 from llm_featurestore.clients.push_rows import check_push_mode, push_records, row_timestamp
+from llm_featurestore.clients.values import check_entity_id
 from llm_featurestore.errors import (
     FeatureConfigError,
     FeatureStoreError,
@@ -309,7 +310,9 @@ def _push_keys(
                     f"'{entity_type}' must be an id (a string or a number), got "
                     f"{type(value).__name__} {value!r}"
                 )
-            keys[EntityKey(entity_type, value if isinstance(value, str) else str(value))] = None
+            text = value if isinstance(value, str) else str(value)
+            check_entity_id(text, f"Row {i} of the push to '{push_source}': ")
+            keys[EntityKey(entity_type, text)] = None
     return list(keys)
 
 

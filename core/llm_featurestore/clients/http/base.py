@@ -26,7 +26,7 @@ from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.http.errors import response_error, transport_error
 from llm_featurestore.errors import FeatureStoreError, FeatureStoreUnavailableError
 
-__all__ = ["HttpBackend", "HttpSettings", "positional_settings"]
+__all__ = ["HttpBackend", "HttpSettings"]
 
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """How a request fails on a pooled connection the server had closed."""
@@ -43,26 +43,6 @@ class HttpSettings(Protocol):
     def max_connections(self) -> int: ...
     @property
     def retries(self) -> int: ...
-
-
-def positional_settings(
-    owner: str, order: tuple[str, ...], values: tuple[Any, ...], fields: dict[str, Any]
-) -> dict[str, Any]:
-    """The keyword settings of a call that gave the first settings positionally.
-
-    ``FeastHttpClient(url, ...)`` and ``TectonClient(url, workspace, feature_service, ...)``
-    keep working beside ``Client(config)`` and ``Client(**fields)``.
-
-    Raises:
-        TypeError: more positional values than ``order`` names, or one given twice.
-    """
-    if len(values) > len(order):
-        raise TypeError(f"{owner} takes at most {len(order)} positional settings: {order}")
-    named = dict(zip(order, values, strict=False))
-    twice = sorted(set(named) & set(fields))
-    if twice:
-        raise TypeError(f"{owner} got {', '.join(twice)} both by position and by keyword")
-    return {**named, **fields}
 
 
 async def _aclose(client: httpx.AsyncClient) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from llm_featurestore.clients.base import (
     RequestData,
@@ -49,12 +49,11 @@ from llm_featurestore.clients.redis.config import RedisFeatureStoreConfig, redac
 from llm_featurestore.clients.redis.connection import DriverError, RedisConnections
 from llm_featurestore.clients.redis.registry import NameRegistry, NamesFlow
 from llm_featurestore.errors import (
-    FeatureConfigError,
     FeatureStoreUnavailableError,
     FeatureValidationError,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow
-from llm_featurestore.settings import MaxAgeSeconds, settings_from
+from llm_featurestore.settings import MaxAgeSeconds, client_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from redis import Redis as SyncRedis
@@ -95,6 +94,9 @@ class RedisFeatureStore(WritableFeatureStore):
     Args:
         config: The settings (:class:`RedisFeatureStoreConfig`); or, as a shorthand,
             the URL as a string. Omit it to pass the settings as keyword arguments.
+        *more: Nothing: further positional arguments are refused with a
+            :class:`FeatureConfigError` (the rule of
+            :func:`~llm_featurestore.settings.client_settings`).
         client: A ready ``redis.Redis`` to use instead of one built from ``url``; it must
             not set ``decode_responses``. The caller keeps ownership (``close`` leaves it open).
         async_client: Likewise a ready ``redis.asyncio.Redis``; it is used from whatever
@@ -109,22 +111,23 @@ class RedisFeatureStore(WritableFeatureStore):
 
     source = "redis"
     config_class = RedisFeatureStoreConfig
+    positional_settings: ClassVar[tuple[str, ...]] = ("url",)
 
     def __init__(
         self,
         config: RedisFeatureStoreConfig | str | None = None,
         /,
-        *,
+        *more: Any,
         client: SyncRedis[bytes] | None = None,
         async_client: AsyncRedis[bytes] | None = None,
         **fields: Any,
     ) -> None:
-        if isinstance(config, str):  # RedisFeatureStore("redis://..."), as before the model
-            if "url" in fields:
-                raise FeatureConfigError("url given twice: positionally and as url=")
-            config, fields = None, {"url": config, **fields}
-        self.config: RedisFeatureStoreConfig = settings_from(
-            RedisFeatureStoreConfig, config, fields
+        self.config: RedisFeatureStoreConfig = client_settings(
+            RedisFeatureStoreConfig,
+            type(self).__name__,
+            (config, *more),
+            fields,
+            positional=self.positional_settings,
         )
         self._conn = RedisConnections(self.config, client, async_client)
         self._registry = NameRegistry(self.config.namespace)

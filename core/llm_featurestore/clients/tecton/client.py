@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from llm_featurestore._deps import require
 
@@ -32,7 +32,7 @@ from llm_featurestore.clients.base import (  # noqa: E402
     freeze_request_data,
 )
 from llm_featurestore.clients.cells import Cell, assemble, max_age_for  # noqa: E402
-from llm_featurestore.clients.http.base import HttpBackend, positional_settings  # noqa: E402
+from llm_featurestore.clients.http.base import HttpBackend  # noqa: E402
 from llm_featurestore.clients.http.fanout import map_beside  # noqa: E402
 from llm_featurestore.clients.tecton.config import TectonClientConfig  # noqa: E402
 from llm_featurestore.clients.tecton.protocol import (  # noqa: E402
@@ -52,11 +52,10 @@ from llm_featurestore.errors import (  # noqa: E402
     unknown_entity_type,
 )
 from llm_featurestore.models import FeatureStatus, FeatureVector, utcnow  # noqa: E402
-from llm_featurestore.settings import MaxAgeSeconds, settings_from  # noqa: E402
+from llm_featurestore.settings import MaxAgeSeconds, client_settings  # noqa: E402
 
 __all__ = ["TectonClient"]
 
-_POSITIONAL = ("url", "workspace", "feature_service")
 _MISSING = Cell(None, None, FeatureStatus.UNAVAILABLE)
 """A requested feature the answer lacks (the service changed since its metadata)."""
 
@@ -108,6 +107,7 @@ class TectonClient(HttpBackend):
     accepts_request_data = True
     config_class = TectonClientConfig
     service_name = "Tecton"
+    positional_settings: ClassVar[tuple[str, ...]] = ("url", "workspace", "feature_service")
     config: TectonClientConfig
 
     metadata_refresh_s: float = 60.0
@@ -123,12 +123,13 @@ class TectonClient(HttpBackend):
         async_transport: httpx.AsyncBaseTransport | None = None,
         **fields: Any,
     ) -> None:
-        if isinstance(config, str):
-            fields = positional_settings("TectonClient", _POSITIONAL, (config, *names), fields)
-            config = None
-        elif names:
-            raise TypeError("TectonClient: pass the settings after a TectonClientConfig by keyword")
-        self.config = settings_from(TectonClientConfig, config, fields)
+        self.config = client_settings(
+            TectonClientConfig,
+            type(self).__name__,
+            (config, *names),
+            fields,
+            positional=self.positional_settings,
+        )
         self._api_key = self.config.resolved_key()
         self._service: TectonService | None = None
         self._service_at = 0.0
