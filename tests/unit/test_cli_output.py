@@ -133,6 +133,7 @@ def test_inspect_json_cold_start_and_no_prompt(
             "Configuration file not found: missing.yaml",
         ),
         (["catalog", "--config", "x.yaml", "frob"], 2, "Unknown catalog action 'frob'"),
+        (["mcp", "--config", "missing.yaml"], 2, "Configuration file not found: missing.yaml"),
         (["demo"], 2, "demo writes for people and has no --json output"),
     ],
 )
