@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from llm_featurestore.cli.common import (
     EXIT_NO_MATCH,
@@ -22,6 +23,8 @@ from llm_featurestore.cli.common import (
     print_json,
     read_settings,
 )
+from llm_featurestore.cli.screen import Screen, new_screen
+from llm_featurestore.cli.show import show_catalog, show_inspect
 
 if TYPE_CHECKING:
     from llm_featurestore.clients.base import FeatureStoreClient
@@ -71,7 +74,7 @@ def inspect(args: argparse.Namespace) -> int:
         ignored=ignored,
         prompt=args.prompt,
     )
-    _show(args, report, "inspect")
+    _show(args, report, show_inspect)
     if vectors and all(v.failed for v in vectors.values()):
         from llm_featurestore.errors import FeatureStoreUnavailableError
 
@@ -80,16 +83,16 @@ def inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show(args: argparse.Namespace, report: dict[str, object], command: str) -> None:
-    """Print ``report`` as JSON (``--json``) or as text."""
+def _show(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    draw: Callable[[Screen, dict[str, Any]], None],
+) -> None:
+    """Print ``report`` as JSON (``--json``), or ``draw`` it as text."""
     if args.json:
         print_json(report)
-        return
-    from llm_featurestore.cli import show
-    from llm_featurestore.cli.screen import new_screen
-
-    draw = show.show_inspect if command == "inspect" else show.show_catalog
-    draw(new_screen(), report)  # type: ignore[arg-type]
+    else:
+        draw(new_screen(), report)
 
 
 def _entities(raw_entities: list[str]) -> dict[str, str]:
@@ -212,7 +215,7 @@ def catalog_command(args: argparse.Namespace) -> int:
     origin = catalog_origin(settings)
     report = catalog_report(catalog, definitions, query=query, origin=origin)
     if definitions:
-        _show(args, report, "catalog")
+        _show(args, report, show_catalog)
         return EXIT_OK
     if args.json:
         print_json(report)
