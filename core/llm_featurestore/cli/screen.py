@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["Cell", "Column", "PlainScreen", "RichScreen", "Screen", "new_screen"]
 
@@ -47,10 +47,11 @@ def _split(cell: Cell) -> tuple[str, str]:
 class RichScreen:
     """Draws with rich (tables with borders, panels, colours where the terminal has them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
+        """Draw on ``console`` (a ``rich.console.Console``), by default one on stdout."""
         from rich.console import Console
 
-        self.console = Console(highlight=False, soft_wrap=False)
+        self.console = console or Console(highlight=False, soft_wrap=False)
 
     def line(self, text: str, style: str = "") -> None:
         from rich.text import Text
