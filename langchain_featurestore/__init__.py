@@ -20,6 +20,17 @@
 
 from typing import TYPE_CHECKING, Any
 
+# Without the extra, say which pip line installs it (not a bare ModuleNotFoundError from
+# deep inside the first submodule).
+try:
+    import langchain_core  # noqa: F401
+except ImportError as exc:
+    from llm_featurestore.errors import MissingDependencyError
+
+    raise MissingDependencyError(
+        "langchain-core", "langchain", needed_by="langchain_featurestore"
+    ) from exc
+
 from langchain_featurestore.chains import (
     format_documents,
     lookup_for,

@@ -22,6 +22,17 @@ conversation memory back to the store, in the background.
 
 from typing import TYPE_CHECKING, Any
 
+# Without the extra, say which pip line installs it (not a bare ModuleNotFoundError from
+# deep inside the first submodule).
+try:
+    import llama_index.core  # noqa: F401
+except ImportError as exc:
+    from llm_featurestore.errors import MissingDependencyError
+
+    raise MissingDependencyError(
+        "llama-index-core", "llamaindex", needed_by="llamaindex_featurestore"
+    ) from exc
+
 from llamaindex_featurestore.context import (
     FeatureQueryBundle,
     current_entities,

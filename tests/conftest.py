@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.tecton",
     "tests.fixtures.chroma",
+    "tests.fixtures.fresh_venv",
 ]
 
 

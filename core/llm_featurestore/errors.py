@@ -63,11 +63,20 @@ class InvalidEntityIdError(FeatureConfigError):
 
 
 class UnknownEntityTypeError(FeatureConfigError):
-    """The store serves no entity of this type; the message lists the ones it serves."""
+    """The store serves no entity of this type; the message lists the ones it serves.
 
-    def __init__(self, message: str, *, entity_type: str) -> None:
+    Attributes:
+        entity_type: The entity type asked for.
+        available: The entity types the store serves (sorted; empty when it serves none
+            yet), or ``None`` when the raiser did not say.
+    """
+
+    def __init__(
+        self, message: str, *, entity_type: str, available: Iterable[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.entity_type = entity_type
+        self.available = None if available is None else tuple(sorted(set(available)))
 
 
 class EncodingUnavailableError(FeatureConfigError):
@@ -82,9 +91,11 @@ def unknown_entity_type(
     entity_type: str, available: Iterable[str], *, scope: str | None = None
 ) -> UnknownEntityTypeError:
     """The standard :class:`UnknownEntityTypeError`, listing the entity types ``available``."""
+    names = list(available)
     return UnknownEntityTypeError(
-        unknown_name_message("entity type", entity_type, available, scope=scope),
+        unknown_name_message("entity type", entity_type, names, scope=scope),
         entity_type=entity_type,
+        available=names,
     )
 
 
@@ -109,13 +120,22 @@ class FeatureAuthError(FeatureStoreUnavailableError):
 
 
 class MissingDependencyError(FeatureStoreError, ImportError):
-    """An optional dependency is missing; the message gives the pip command."""
+    """An optional dependency is missing; the message gives the pip command.
 
-    def __init__(self, package: str, extra: str) -> None:
+    Attributes:
+        package: The distribution that is missing, e.g. ``"langchain-core"``.
+        extra: The llm-featurestore extra that installs it, e.g. ``"langchain"``.
+        needed_by: What needs it (e.g. ``"langchain_featurestore"``), or ``None`` for
+            "this feature".
+    """
+
+    def __init__(self, package: str, extra: str, *, needed_by: str | None = None) -> None:
         self.package = package
         self.extra = extra
+        self.needed_by = needed_by
+        what = needed_by or "this feature"
         super().__init__(
-            f"The '{package}' package is required for this feature but is not installed. "
+            f"The '{package}' package is required for {what} but is not installed. "
             f"Install it with: pip install 'llm-featurestore[{extra}]'"
         )
 

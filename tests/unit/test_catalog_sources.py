@@ -13,7 +13,9 @@ from llm_featurestore.catalog import (
     PushSourceDefinition,
     RequestSourceDefinition,
 )
-from llm_featurestore.cli.show import print_sources
+from llm_featurestore.cli.reports import catalog_report
+from llm_featurestore.cli.screen import RichScreen
+from llm_featurestore.cli.show import show_catalog
 from llm_featurestore.errors import FeatureConfigError
 
 DOC: dict[str, Any] = {
@@ -98,15 +100,20 @@ def test_add_source_rejects_a_duplicate_of_the_same_kind_only() -> None:
         catalog.add_source(OnDemandViewDefinition(name="same", mode="python"))
 
 
-def test_the_cli_prints_a_table_per_kind() -> None:
+def _drawn(catalog: FeatureCatalog) -> str:
     console = Console(width=200, record=True)
-    print_sources(console, FeatureCatalog.from_yaml(DOC))
-    text = console.export_text()
+    report = catalog_report(catalog, catalog.list(), query=None, origin="the test")
+    show_catalog(RichScreen(console), report)
+    return console.export_text()
+
+
+def test_the_cli_prints_a_table_per_kind() -> None:
+    text = _drawn(FeatureCatalog.from_yaml(DOC))
     assert "2 on-demand views" in text
     assert "python (written online)" in text
     assert "val_to_add: Int64" in text
     assert "1 push sources" in text
     assert "stats_fresh" in text
-    empty = Console(width=200, record=True)
-    print_sources(empty, FeatureCatalog())
-    assert empty.export_text() == ""
+    plain = _drawn(FeatureCatalog.from_yaml({"features": DOC["features"]}))
+    assert "1 features" in plain
+    assert not any(kind in plain for kind in ("on-demand views", "request sources", "push"))

@@ -70,3 +70,40 @@ def test_the_core_works_without_any_extra() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'a': 1}"
+
+
+@pytest.mark.parametrize(
+    ("blocked", "package", "distribution", "extra"),
+    [
+        ("langchain_core", "langchain_featurestore", "langchain-core", "langchain"),
+        ("llama_index", "llamaindex_featurestore", "llama-index-core", "llamaindex"),
+    ],
+)
+def test_an_adapter_without_its_framework_gives_the_pip_line(
+    blocked: str, package: str, distribution: str, extra: str
+) -> None:
+    code = (
+        "from llm_featurestore.errors import MissingDependencyError\n"
+        "try:\n"
+        f"    import {package}\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(isinstance(exc, ImportError), type(exc.__cause__).__name__)\n"
+        "    print(exc)\n"
+    )
+    result = _run_without(blocked, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "True ModuleNotFoundError",
+        f"The '{distribution}' package is required for {package} but is not installed. "
+        f"Install it with: pip install 'llm-featurestore[{extra}]'",
+    ]
+
+
+def test_the_error_names_what_needs_the_package() -> None:
+    err = MissingDependencyError("llama-index-core", "llamaindex", needed_by="an adapter")
+    assert (err.package, err.extra, err.needed_by) == (
+        "llama-index-core",
+        "llamaindex",
+        "an adapter",
+    )
+    assert str(err).startswith("The 'llama-index-core' package is required for an adapter but")

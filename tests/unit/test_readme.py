@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shlex
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,27 @@ def block(after_heading: str, lang: str) -> str:
     opening = f"```{lang}\n"
     body = README.index(opening, start) + len(opening)
     return README[body : README.index("```", body)]
+
+
+CLI_HEADING = "## Inspect enrichment from the terminal"
+
+
+def cli_commands() -> list[list[str]]:
+    """The README's terminal examples, in order, one argv each (continuation lines
+    joined, comments dropped), as ``tests/integration/test_readme_cli.py`` runs them."""
+    text = block(CLI_HEADING, "bash").replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in text.splitlines() if line.strip()]
+
+
+def test_the_cli_examples_are_plain_commands() -> None:
+    commands = cli_commands()
+    # What builds the store comes first; the README says so above the block.
+    assert commands[0] == ["python", "-m", "examples.shopping_assistant.setup_store"]
+    assert all(c[0] == "llm-featurestore" for c in commands[1:])
+    assert {c[1] for c in commands[1:]} >= {"inspect", "catalog", "demo"}
+    intro = README[README.index(CLI_HEADING) : README.index("```bash", README.index(CLI_HEADING))]
+    assert "`make demo` builds the store" in intro
+    assert "the first line" in intro
 
 
 def test_quickstart_runs_and_prints_what_the_readme_shows() -> None:

@@ -24,6 +24,7 @@ PINNED: dict[str, list[str]] = {
         "CONFIG_ENV",
         "CliError",
         "DEMO_MODULE",
+        "EXIT_NO_MATCH",
         "EXIT_OK",
         "EXIT_UNAVAILABLE",
         "EXIT_USAGE",

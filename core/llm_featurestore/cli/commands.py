@@ -1,35 +1,38 @@
-"""The commands: ``inspect``, ``catalog``, ``mcp`` and ``demo``."""
+"""The commands that read the store: ``inspect``, ``catalog`` and ``mcp``."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from llm_featurestore.cli.common import (
+    EXIT_NO_MATCH,
     EXIT_OK,
-    EXIT_UNAVAILABLE,
     PROG,
     CliError,
     Settings,
     catalog_for,
     catalog_from_store,
+    catalog_origin,
+    empty_store_hint,
     enricher_config,
     open_client,
     parse_entity,
+    print_json,
     read_settings,
 )
-from llm_featurestore.cli.show import new_console, print_result, print_sources, print_vector
+from llm_featurestore.cli.screen import Screen, new_screen
+from llm_featurestore.cli.show import show_catalog, show_inspect
 
 if TYPE_CHECKING:
+    from llm_featurestore.clients.base import FeatureStoreClient
     from llm_featurestore.enricher import EnricherConfig, EnrichmentResult
     from llm_featurestore.models import FeatureVector
     from llm_featurestore.reading import FeatureVectors
 
-__all__ = ["DEMO_MODULE", "catalog_command", "demo", "find_demo_root", "inspect", "mcp_command"]
+__all__ = ["catalog_command", "inspect", "mcp_command"]
 
 
 def _unknown(vector: FeatureVector) -> bool:
@@ -42,6 +45,8 @@ def _unknown(vector: FeatureVector) -> bool:
 
 def inspect(args: argparse.Namespace) -> int:
     """Show an entity's features, what the enricher keeps or drops, and the block."""
+    from llm_featurestore.cli.reports import inspect_report
+
     entities = _entities(args.entity)
     settings = read_settings(args.config)
     config = enricher_config(settings)
@@ -53,35 +58,41 @@ def inspect(args: argparse.Namespace) -> int:
             unknown_name_message("task type", task, config.enabled_task_types)
             + f" (add it under enricher.task_features in {settings.path})"
         )
-    from rich.text import Text
-
     vectors, result, ignored = _read(settings, config, task, entities, args.prompt or "")
-    console = new_console()
     for entity_type, vector in vectors.items():
-        if _unknown(vector):
-            if not args.cold_start:
-                raise CliError(
-                    f"Unknown entity {entity_type}:{vector.entity_id}: the {vector.source} "
-                    f"store has no value for any of its {len(vector.statuses)} features; check "
-                    "the id, or pass --cold-start to see what a new entity gets"
-                )
-            console.print(
-                Text(
-                    f"{entity_type}:{vector.entity_id} is not in the store: cold start "
-                    "(configured defaults only)",
-                    style="yellow",
-                )
+        if _unknown(vector) and not args.cold_start:
+            raise CliError(
+                f"Unknown entity {entity_type}:{vector.entity_id}: the {vector.source} "
+                f"store has no value for any of its {len(vector.statuses)} features; check "
+                "the id, or pass --cold-start to see what a new entity gets"
             )
-    if ignored:
-        console.print(Text(f"Task '{task}' uses no features of {', '.join(ignored)}", "yellow"))
-    for vector in vectors.values():
-        print_vector(console, vector, result)
-    print_result(console, result, config.max_feature_tokens, show_prompt=args.prompt is not None)
+    report = inspect_report(
+        task,
+        [(v, not _unknown(v)) for v in vectors.values()],
+        result,
+        budget=config.max_feature_tokens,
+        ignored=ignored,
+        prompt=args.prompt,
+    )
+    _show(args, report, show_inspect)
     if vectors and all(v.failed for v in vectors.values()):
-        cause = "every feature timed out or was unavailable"
-        print(f"{PROG}: error: the feature store could not be read: {cause}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        from llm_featurestore.errors import FeatureStoreUnavailableError
+
+        # After the output: what was shown is what a chain would get (exit code 1).
+        raise FeatureStoreUnavailableError("every feature timed out or was unavailable")
     return EXIT_OK
+
+
+def _show(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    draw: Callable[[Screen, dict[str, Any]], None],
+) -> None:
+    """Print ``report`` as JSON (``--json``), or ``draw`` it as text."""
+    if args.json:
+        print_json(report)
+    else:
+        draw(new_screen(), report)
 
 
 def _entities(raw_entities: list[str]) -> dict[str, str]:
@@ -115,7 +126,7 @@ def _read(
                 f"in {settings.path}"
             )
         for entity_type in entities:
-            client.list_features(entity_type)  # an unknown entity type raises, listing the known
+            _check_entity_type(client, entity_type, settings)
         if not any(et in required for et in entities):
             raise CliError(
                 f"Task '{task}' reads features of {', '.join(sorted(required))}; pass "
@@ -123,12 +134,31 @@ def _read(
             )
         context = {et: eid for et, eid in entities.items() if et in required}
         plan = enricher.plan(task_type=task, context=context)
+        # A running service reads a warm store; this one-shot process would spend its
+        # first read opening it (Feast loads its registry and online store then) and
+        # show a timeout no service sees. The health check opens it, untimed.
+        client.health_check()
         # The read flow degrades as the configuration says (the serving client's
         # fallback); an error that still comes through is reported with its cause.
         vectors = FeatureReader(client, fallback=False).read(enricher.request(plan))
         result = enricher.enrich_from_vectors(prompt, vectors, task, vectors.latency_ms)
     ignored = [f"{et}:{eid}" for et, eid in entities.items() if et not in required]
     return vectors, result, ignored
+
+
+def _check_entity_type(client: FeatureStoreClient, entity_type: str, settings: Settings) -> None:
+    """Raise the store's own error for an entity type it does not serve, saying so when
+    it serves none yet (a Feast repo nobody applied, an empty local store)."""
+    from llm_featurestore.errors import UnknownEntityTypeError
+
+    try:
+        client.list_features(entity_type)
+    except UnknownEntityTypeError as exc:
+        if exc.available != ():
+            raise
+        raise CliError(
+            f"{exc}. The store serves no entity type yet: {empty_store_hint(settings)}"
+        ) from exc
 
 
 def mcp_command(args: argparse.Namespace) -> int:
@@ -160,8 +190,12 @@ def mcp_command(args: argparse.Namespace) -> int:
 
 
 def catalog_command(args: argparse.Namespace) -> int:
-    from rich.table import Table
-    from rich.text import Text
+    """List the catalog's feature definitions (and its sources), or search them.
+
+    Exits 3 (:data:`EXIT_NO_MATCH`) when there is nothing to show: a search matched no
+    feature, or the catalog is empty (the message says where it looked).
+    """
+    from llm_featurestore.cli.reports import catalog_report
 
     words: list[str] = list(args.words)
     query: str | None = None
@@ -178,66 +212,24 @@ def catalog_command(args: argparse.Namespace) -> int:
     if catalog is None:
         catalog = catalog_from_store(settings)
     definitions = catalog.list() if query is None else catalog.search(query)
-    console = new_console()
-    if not definitions:
-        console.print(
-            f"No feature matches {query!r}." if query is not None else "The catalog is empty."
-        )
+    origin = catalog_origin(settings)
+    report = catalog_report(catalog, definitions, query=query, origin=origin)
+    if definitions:
+        _show(args, report, show_catalog)
         return EXIT_OK
-    title = f"{len(definitions)} features" + (f" matching {query!r}" if query else "")
-    table = Table(title=title, title_justify="left")
-    for column in ("Feature", "Type", "Sensitivity", "Label", "Description", "Source"):
-        table.add_column(column)
-    for d in definitions:
-        sensitivity = Text(d.sensitivity, style="red" if d.is_sensitive else "")
-        origin = " / ".join(x for x in (d.feature_view, d.source) if x) or "-"
-        table.add_row(
-            Text(f"{d.entity_type}.{d.name}"),
-            Text(d.dtype),
-            sensitivity,
-            Text(d.display_label),
-            Text(d.description),
-            Text(origin),
+    if args.json:
+        print_json(report)
+    elif not catalog.list():
+        from_store = settings.document.get("catalog") is None
+        hint = empty_store_hint(settings) if from_store else "add feature definitions to it"
+        print(
+            f"{PROG}: the catalog is empty: {origin} holds no feature definition; {hint}",
+            file=sys.stderr,
         )
-    console.print(table)
-    if query is None:
-        print_sources(console, catalog)
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------------
-
-
-DEMO_MODULE = "examples.shopping_assistant.demo"
-_DEMO_FILE = Path("examples", "shopping_assistant", "demo.py")
-
-
-def find_demo_root(start: Path) -> Path | None:
-    """The nearest of ``start`` and its parents that holds the repository's demo."""
-    for directory in (start, *start.parents):
-        if (directory / _DEMO_FILE).is_file():
-            return directory
-    return None
-
-
-def demo(args: argparse.Namespace) -> int:
-    """Run the demo of the repository this command is started in, in its own process.
-
-    The core never imports the repository's examples: the demo runs as
-    ``python -m examples.shopping_assistant.demo`` with that repository first on the
-    path, so a copy of the repository runs (and writes into) itself.
-    """
-    root = find_demo_root(Path.cwd())
-    if root is None:
-        raise CliError(
-            f"No demo here: {_DEMO_FILE} is not in {Path.cwd()} or any folder above it. "
-            "The demo ships with the source repository: clone it and run `make demo` "
-            f"(or `{PROG} demo`) inside the clone"
+    else:
+        print(
+            f"{PROG}: no feature matches {query!r} among the {report['searched']} features "
+            f"of {origin}; `{PROG} catalog` lists them all",
+            file=sys.stderr,
         )
-    demo_args = list(args.demo_args)
-    if demo_args[:1] == ["--"]:
-        demo_args = demo_args[1:]
-    paths = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    command = [sys.executable, "-m", DEMO_MODULE, *demo_args]
-    return subprocess.call(command, cwd=root, env=env)
+    return EXIT_NO_MATCH

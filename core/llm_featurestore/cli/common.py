@@ -6,8 +6,10 @@ with optional ``enricher:`` and ``catalog:`` sections (see :mod:`llm_featurestor
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_ENV",
+    "EXIT_NO_MATCH",
     "EXIT_OK",
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
@@ -28,10 +31,13 @@ __all__ = [
     "Settings",
     "catalog_for",
     "catalog_from_store",
+    "catalog_origin",
+    "empty_store_hint",
     "enricher_config",
     "one_line",
     "open_client",
     "parse_entity",
+    "print_json",
     "read_settings",
 ]
 
@@ -40,6 +46,7 @@ CONFIG_ENV = "LLM_FEATURESTORE_CONFIG"
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
 EXIT_USAGE = 2
+EXIT_NO_MATCH = 3
 _ENTITY_RE = re.compile(r"^(?P<type>[A-Za-z_][A-Za-z0-9_.\-]*):(?P<id>\S(?:.*\S)?)$")
 
 
@@ -137,11 +144,45 @@ def catalog_for(settings: Settings, client: Any | None = None) -> FeatureCatalog
         return FeatureCatalog.from_yaml(section)
     if section is not None:
         raise CliError(f"'catalog' in {settings.path} must be a file path or a mapping")
+    repo = _feast_repo(settings)
+    return None if repo is None else FeatureCatalog.from_feast(repo)
+
+
+def _feast_repo(settings: Settings) -> Path | None:
+    """The Feast repo the config reads (``provider: feast``), else None."""
     store = settings.document["feature_store"]
-    if store.get("provider") == "feast" and isinstance(store.get("feast"), Mapping):
-        repo = Path(str(store["feast"].get("repo_path", ".")))
-        return FeatureCatalog.from_feast(repo if repo.is_absolute() else settings.base / repo)
-    return None
+    if store.get("provider") != "feast" or not isinstance(store.get("feast"), Mapping):
+        return None
+    repo = Path(str(store["feast"].get("repo_path", ".")))
+    return repo if repo.is_absolute() else settings.base / repo
+
+
+def catalog_origin(settings: Settings) -> str:
+    """Where :func:`catalog_for` (or :func:`catalog_from_store`) reads the catalog, in words."""
+    section = settings.document.get("catalog")
+    if isinstance(section, str):
+        path = Path(section)
+        return f"the catalog file {path if path.is_absolute() else settings.base / path}"
+    if isinstance(section, Mapping):
+        return f"the 'catalog' section of {settings.path}"
+    repo = _feast_repo(settings)
+    if repo is not None:
+        return f"the Feast registry of {repo}"
+    return f"the {settings.document['feature_store'].get('provider')} store"
+
+
+def empty_store_hint(settings: Settings) -> str:
+    """What to do about a store that serves nothing yet."""
+    repo = _feast_repo(settings)
+    first = (
+        f"run `feast apply` in {repo} and materialise first"
+        if repo is not None
+        else "write features to it first"
+    )
+    return (
+        f"{first} (the README's example store is built by "
+        "`python -m examples.shopping_assistant.setup_store`, or `make demo`, in a checkout)"
+    )
 
 
 def catalog_from_store(settings: Settings) -> FeatureCatalog:
@@ -172,3 +213,11 @@ def one_line(exc: BaseException) -> str:
     for line in lines[1:]:
         out += (" " if out.endswith(":") else "; ") + line
     return out
+
+
+def print_json(document: object, *, stream: str = "stdout") -> None:
+    """Print ``document`` as JSON on stdout (indented) or stderr (one line)."""
+    if stream == "stderr":
+        print(json.dumps(document, ensure_ascii=False), file=sys.stderr)
+    else:
+        print(json.dumps(document, ensure_ascii=False, indent=2))

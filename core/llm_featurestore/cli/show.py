@@ -1,23 +1,17 @@
-"""How the commands print: rich tables of vectors, the block, and the catalog's sources."""
+"""How the commands' reports read as text: an entity's features, the block, the catalog.
+
+Each function draws one report of :mod:`llm_featurestore.cli.reports` on a
+:class:`~llm_featurestore.cli.screen.Screen` (rich or plain text).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from llm_featurestore.cli.screen import Cell, Column, Screen
 
-    from llm_featurestore.catalog import FeatureCatalog
-    from llm_featurestore.enricher import EnrichmentResult
-    from llm_featurestore.models import FeatureVector
-
-__all__ = ["new_console", "print_result", "print_sources", "print_vector"]
-
-
-def new_console() -> Console:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=False)
+__all__ = ["show_catalog", "show_inspect"]
 
 
 def _age(seconds: float | None) -> str:
@@ -37,7 +31,7 @@ def _value(value: Any, limit: int = 60) -> str:
         return "-"
     if isinstance(value, float):
         text = f"{value:g}"
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, list):
         text = ", ".join(str(v) for v in value) if value else "(empty list)"
     else:
         text = str(value)
@@ -55,135 +49,127 @@ _STATUS_STYLE = {
     "unavailable": "red",
 }
 
-
-def print_vector(console: Console, vector: FeatureVector, result: EnrichmentResult) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    provenance = {p.feature: p for p in result.provenance if p.entity_type == vector.entity_type}
-    table = Table(
-        title=f"{vector.entity_type}:{vector.entity_id} (source {vector.source})",
-        title_justify="left",
-    )
-    table.add_column("Feature", no_wrap=True)
-    table.add_column("Label")
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Age", no_wrap=True, justify="right")
-    table.add_column("Value")
-    table.add_column("In prompt")
-    for name, status in vector.statuses.items():
-        prov = provenance.get(name)
-        ts = vector.event_timestamps.get(name)
-        age = (vector.retrieved_at - ts).total_seconds() if ts is not None else None
-        if prov is not None and prov.age_seconds is not None:
-            age = prov.age_seconds
-        if prov is None:
-            verdict = Text("not requested by the task", style="dim")
-        elif prov.used:
-            extra = f" ({prov.protection})" if prov.protection else ""
-            extra += " (shortened)" if prov.shortened else ""
-            verdict = Text(f"yes{extra}", style="green")
-        else:
-            reason = prov.drop_reason.value if prov.drop_reason else "dropped"
-            verdict = Text(f"dropped: {reason}", style="yellow")
-        sensitive = (
-            prov is not None
-            and prov.drop_reason is not None
-            and (prov.drop_reason.value == "sensitive")
-        )
-        shown = "(hidden: sensitive)" if sensitive else _value(vector.features.get(name))
-        table.add_row(
-            Text(name),
-            Text(prov.label if prov else ""),
-            Text(status.value, style=_STATUS_STYLE.get(status.value, "")),
-            _age(age),
-            Text(shown),
-            verdict,
-        )
-    console.print(table)
+_VECTOR_COLUMNS = (
+    Column("Feature", no_wrap=True),
+    Column("Label"),
+    Column("Status", no_wrap=True),
+    Column("Age", no_wrap=True, right=True),
+    Column("Value"),
+    Column("In prompt"),
+)
 
 
-def print_result(
-    console: Console, result: EnrichmentResult, budget: int, *, show_prompt: bool
-) -> None:
-    from rich.panel import Panel
-    from rich.text import Text
+def _verdict(feature: dict[str, Any]) -> Cell:
+    if not feature["requested"]:
+        return ("not requested by the task", "dim")
+    if feature["in_prompt"]:
+        extra = f" ({feature['protection']})" if feature["protection"] else ""
+        extra += " (shortened)" if feature["shortened"] else ""
+        return (f"yes{extra}", "green")
+    return (f"dropped: {feature['drop_reason']}", "yellow")
 
-    dropped = result.dropped
-    if dropped:
-        console.print("Dropped:")
-        for prov in dropped:
-            reason = prov.drop_reason.value if prov.drop_reason else "dropped"
-            console.print(
-                Text(f"  - {prov.entity_type}.{prov.feature}: {reason} ({prov.status.value})")
+
+def _vector_rows(entity: dict[str, Any]) -> Iterable[list[Cell]]:
+    for f in entity["features"]:
+        shown = f"(hidden: {f['hidden']})" if f["hidden"] else _value(f["value"])
+        yield [
+            f["name"],
+            f["label"] or "",
+            (f["status"], _STATUS_STYLE.get(f["status"], "")),
+            _age(f["age_seconds"]),
+            shown,
+            _verdict(f),
+        ]
+
+
+def show_inspect(screen: Screen, report: dict[str, Any]) -> None:
+    """Draw an ``inspect`` report: cold starts, ignored entities, a table per entity,
+    what was dropped, the context block and (with a prompt) the final prompt."""
+    for entity in report["entities"]:
+        if not entity["known"]:
+            screen.line(
+                f"{entity['entity_type']}:{entity['entity_id']} is not in the store: cold "
+                "start (configured defaults only)",
+                "yellow",
             )
-    if result.skipped_reason:
-        console.print(Text(f"Enrichment skipped: {result.skipped_reason}", style="yellow"))
-    if result.context_block:
-        console.print(
-            Panel(
-                Text(result.context_block),
-                title=f"Context block: {result.feature_tokens_added} tokens (budget {budget})",
-                expand=False,
-            )
-        )
+    if report["ignored_entities"]:
+        ignored = ", ".join(report["ignored_entities"])
+        screen.line(f"Task '{report['task']}' uses no features of {ignored}", "yellow")
+    for entity in report["entities"]:
+        title = f"{entity['entity_type']}:{entity['entity_id']} (source {entity['source']})"
+        screen.table(title, _VECTOR_COLUMNS, _vector_rows(entity))
+    if report["dropped"]:
+        screen.line("Dropped:")
+        for d in report["dropped"]:
+            screen.line(f"  - {d['entity_type']}.{d['feature']}: {d['reason']} ({d['status']})")
+    if report["skipped_reason"]:
+        screen.line(f"Enrichment skipped: {report['skipped_reason']}", "yellow")
+    if report["context_block"]:
+        title = f"Context block: {report['tokens']} tokens (budget {report['budget']})"
+        screen.panel(title, report["context_block"])
     else:
-        console.print(
-            Text("No usable feature: the prompt passes through unchanged (0 tokens).", "yellow")
-        )
-    console.print(
-        f"Features used: {len(result.features_used)}; lookup and enrichment took "
-        f"{result.enrichment_latency_ms:.1f} ms"
+        screen.line("No usable feature: the prompt passes through unchanged (0 tokens).", "yellow")
+    screen.line(
+        f"Features used: {len(report['features_used'])}; lookup and enrichment took "
+        f"{report['latency_ms']:.1f} ms"
     )
-    if show_prompt:
-        console.print(Panel(Text(result.enriched_prompt), title="Final prompt", expand=False))
+    if report["final_prompt"] is not None:
+        screen.panel("Final prompt", report["final_prompt"])
 
 
-def _listing(names: Any) -> str:
+def _listing(names: Iterable[str]) -> str:
     return ", ".join(names) or "-"
 
 
-def print_sources(console: Console, catalog: FeatureCatalog) -> None:
-    """The catalog's on-demand views, request sources and push sources, a table each
-    (nothing for a kind the catalog has none of)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    tables: list[Table] = []
-    views = catalog.on_demand_views()
+def show_catalog(screen: Screen, report: dict[str, Any]) -> None:
+    """Draw a ``catalog`` report: the definitions, then (when listing) a table each of
+    the on-demand views, request sources and push sources the catalog has."""
+    query = report["query"]
+    title = f"{report['count']} features" + (f" matching {query!r}" if query else "")
+    columns = [Column(c) for c in ("Feature", "Type", "Sensitivity", "Label", "Description")]
+    rows: list[list[Cell]] = []
+    for d in report["features"]:
+        origin = " / ".join(x for x in (d["feature_view"], d["source"]) if x) or "-"
+        sensitivity = (d["sensitivity"], "red" if d["is_sensitive"] else "")
+        rows.append(
+            [d["key"], d["dtype"], sensitivity, d["display_label"], d["description"], origin]
+        )
+    screen.table(title, [*columns, Column("Source")], rows)
+    views = report.get("on_demand_views") or []
     if views:
-        table = Table(title=f"{len(views)} on-demand views", title_justify="left")
-        for column in ("View", "Entity", "Mode", "Features", "Reads", "Request sources"):
-            table.add_column(column)
-        for v in views:
-            mode = f"{v.mode} (written online)" if v.write_to_online_store else v.mode
-            table.add_row(
-                Text(v.name),
-                Text(v.entity_type or "-"),
-                Text(mode),
-                Text(_listing(v.features)),
-                Text(_listing(v.feature_views)),
-                Text(_listing(v.request_sources)),
-            )
-        tables.append(table)
-    requests = catalog.request_sources()
+        screen.table(
+            f"{len(views)} on-demand views",
+            [Column(c) for c in ("View", "Entity", "Mode", "Features", "Reads", "Request sources")],
+            (
+                [
+                    v["name"],
+                    v["entity_type"] or "-",
+                    f"{v['mode']} (written online)" if v["write_to_online_store"] else v["mode"],
+                    _listing(v["features"]),
+                    _listing(v["feature_views"]),
+                    _listing(v["request_sources"]),
+                ]
+                for v in views
+            ),
+        )
+    requests = report.get("request_sources") or []
     if requests:
-        table = Table(title=f"{len(requests)} request sources", title_justify="left")
-        for column in ("Source", "Fields (pass as request_data)", "Needed by"):
-            table.add_column(column)
-        for r in requests:
-            fields = _listing(f"{name}: {dtype}" for name, dtype in r.fields.items())
-            table.add_row(Text(r.name), Text(fields), Text(_listing(r.on_demand_views)))
-        tables.append(table)
-    pushes = catalog.push_sources()
+        screen.table(
+            f"{len(requests)} request sources",
+            [Column(c) for c in ("Source", "Fields (pass as request_data)", "Needed by")],
+            (
+                [
+                    r["name"],
+                    _listing(f"{name}: {dtype}" for name, dtype in r["fields"].items()),
+                    _listing(r["on_demand_views"]),
+                ]
+                for r in requests
+            ),
+        )
+    pushes = report.get("push_sources") or []
     if pushes:
-        table = Table(title=f"{len(pushes)} push sources", title_justify="left")
-        for column in ("Source", "Feeds", "Batch source"):
-            table.add_column(column)
-        for p in pushes:
-            table.add_row(
-                Text(p.name), Text(_listing(p.feature_views)), Text(p.batch_source or "-")
-            )
-        tables.append(table)
-    for table in tables:
-        console.print(table)
+        screen.table(
+            f"{len(pushes)} push sources",
+            [Column(c) for c in ("Source", "Feeds", "Batch source")],
+            ([p["name"], _listing(p["feature_views"]), p["batch_source"] or "-"] for p in pushes),
+        )
