@@ -25,6 +25,7 @@ from llm_featurestore.clients.base import (
 from llm_featurestore.clients.feast.request_data import request_columns
 from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.feast_http.on_demand import (
+    MISSING_MARKER,
     bare_names_plan,
     missing_request_data_error,
     with_request_fields,
@@ -42,6 +43,7 @@ from llm_featurestore.clients.feast_http.protocol import (
 )
 from llm_featurestore.clients.feast_http.writes import Flow, Read, Step, push_flow, write_flow
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings
+from llm_featurestore.clients.http.headers import env_headers
 from llm_featurestore.errors import (
     FeatureConfigError,
     unknown_entity_type,
@@ -99,6 +101,25 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         self.config = settings_from(FeastHttpClientConfig, config, fields)
         self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
         self._init_http(transport=transport, async_transport=async_transport)
+
+    # ------------------------------------------------------------------ the shared base's hooks
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            **(self.config.headers or {}),
+            **env_headers(type(self).__name__, self.config.token_env, self.config.header_env),
+        }
+
+    def _auth_hint(self) -> str:
+        return self.config.auth_hint()
+
+    def _transient(self, response: httpx.Response) -> bool:
+        """A 5xx the server also uses for request errors (unknown names, bad ids, missing
+        request data) is not retried: the same read fails the same way."""
+        if not super()._transient(response) or MISSING_MARKER in response.text:
+            return False
+        error = error_for_response(response.status_code, response.text, self.url)
+        return not isinstance(error, FeatureConfigError)
 
     @property
     def join_keys(self) -> dict[str, str]:
@@ -202,7 +223,12 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         if missing is not None:
             return missing
         error = error_for_response(
-            response.status_code, response.text, self.url, entity_type=entity_type, what=what
+            response.status_code,
+            response.text,
+            self.url,
+            entity_type=entity_type,
+            what=what,
+            auth_hint=self._auth_hint(),
         )
         features = self.features
         if (
@@ -236,7 +262,7 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(self._send("POST", PATH, what, body))
+                body = flow.send(self._send("POST", PATH, what, body, idempotent=True))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
@@ -254,7 +280,7 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(await self._asend("POST", PATH, what, body))
+                body = flow.send(await self._asend("POST", PATH, what, body, idempotent=True))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
