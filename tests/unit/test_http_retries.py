@@ -114,6 +114,16 @@ def test_a_dropped_pooled_connection_is_resent_once_whatever_retries(idempotent:
     assert strict.after_error(httpx.RemoteProtocolError("closed")) is None
 
 
+def test_the_dropped_connection_resend_also_follows_a_retried_answer() -> None:
+    """feast serve closes the connection of every error answer: the retry after a 503
+    may find it closed, and that costs no retry."""
+    policy = attempts(Clock(), retries=1, resend_dropped=True)
+    assert policy.after_answer(transient=True) == 0.1
+    assert policy.after_error(httpx.ReadError("closed")) == 0.0
+    assert policy.retried == 1
+    assert policy.after_answer(transient=True) is None
+
+
 # --------------------------------------------------------------------------- the send loops
 
 Handler = Callable[[httpx.Request], httpx.Response]

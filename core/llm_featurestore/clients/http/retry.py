@@ -14,8 +14,9 @@ Writes and pushes keep the rule every request had before: resent immediately, up
 timestamps, so a resend stores the same row), each attempt with the full timeout.
 
 For both: a timeout and a TLS failure are never retried, and a backend whose server
-closes connections it answered with an error (``resend_dropped``) resends once,
-immediately, after a pooled connection the server had closed, whatever ``retries``.
+closes connections it answered with an error (``resend_dropped``) resends once per
+request, immediately, after a pooled connection the server had closed, whatever
+``retries`` (the retry after a 5xx may meet the connection that answer closed).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Attempts:
     """Attempts that failed so far."""
     retried: int = 0
     """Retries counted against ``retries`` so far (a dropped-connection resend is not one)."""
+    resent_dropped: bool = False
+    """Whether the one resend after a dropped pooled connection was made."""
     deadline: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,9 +75,9 @@ class Attempts:
         """Seconds to wait before sending again after ``exc``; ``None``: give up."""
         if isinstance(exc, httpx.TimeoutException) or tls_failure(exc) is not None:
             return None
-        first = self.failed == 0
         self.failed += 1
-        if self.resend_dropped and first and isinstance(exc, DROPPED):
+        if self.resend_dropped and not self.resent_dropped and isinstance(exc, DROPPED):
+            self.resent_dropped = True  # e.g. after a 5xx, which feast serve closes after
             return 0.0 if self._fits(0.0) else None
         return self._retry()
 
