@@ -43,7 +43,6 @@ from llm_featurestore.clients.feast_http.protocol import (
 )
 from llm_featurestore.clients.feast_http.writes import Flow, Read, Step, push_flow, write_flow
 from llm_featurestore.clients.http.base import HttpBackend, positional_settings
-from llm_featurestore.clients.http.headers import env_headers
 from llm_featurestore.errors import (
     FeatureConfigError,
     unknown_entity_type,
@@ -68,15 +67,23 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         async_transport: Replaces the network for async calls.
         **fields: The settings as keyword arguments, instead of ``config``: ``url``,
             ``timeout_s``, ``max_connections``, ``retries``, ``join_keys``,
-            ``ttl_seconds``, ``features`` and ``request_fields`` (see
-            :class:`FeastHttpClientConfig`).
+            ``ttl_seconds``, ``features``, ``request_fields``, the credentials
+            ``token_env`` and ``header_env`` (names of environment variables),
+            ``headers``, and the TLS and backoff settings ``ca_bundle``,
+            ``client_cert``, ``client_key``, ``retry_backoff_s`` and
+            ``retry_backoff_max_s`` (see :class:`FeastHttpClientConfig`).
 
     The HTTP clients are created on first use and released by :meth:`close` /
     :meth:`aclose`. Reads take request data for on-demand features like
     :class:`~llm_featurestore.clients.feast.FeastClient`'s (see :mod:`.on_demand`).
 
+    Reads are retried after connection errors and 5xx answers within ``timeout_s``;
+    writes and pushes only after connection errors (:mod:`~llm_featurestore.clients.http.retry`).
+
     Raises:
-        FeatureConfigError: a setting is unknown or invalid (the message names it).
+        FeatureConfigError: a setting is unknown or invalid, a TLS file cannot be used,
+            or a variable named by ``token_env``/``header_env`` is unset (the message
+            names it).
     """
 
     source = "feast_http"
@@ -105,10 +112,7 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
     # ------------------------------------------------------------------ the shared base's hooks
 
     def _headers(self) -> dict[str, str]:
-        return {
-            **(self.config.headers or {}),
-            **env_headers(type(self).__name__, self.config.token_env, self.config.header_env),
-        }
+        return self.config.request_headers()
 
     def _auth_hint(self) -> str:
         return self.config.auth_hint()

@@ -12,7 +12,11 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from llm_featurestore.clients.http.config import HttpClientSettings
-from llm_featurestore.clients.http.headers import check_header_names, check_headers
+from llm_featurestore.clients.http.headers import (
+    check_header_names,
+    check_headers,
+    env_headers,
+)
 from llm_featurestore.clients.http.urls import http_url
 from llm_featurestore.settings import BackendConfig
 
@@ -112,6 +116,16 @@ class FeastHttpClientConfig(BackendConfig, HttpClientSettings):
                 "keep one of them"
             )
         return self
+
+    def request_headers(self) -> dict[str, str]:
+        """``headers`` and the credentials read from the environment now.
+
+        Raises:
+            FeatureConfigError: a variable named by ``token_env`` or ``header_env`` is
+                unset or empty (the message names it, never a value).
+        """
+        credentials = env_headers("FeastHttpClient", self.token_env, self.header_env)
+        return {**(self.headers or {}), **credentials}
 
     def auth_hint(self) -> str:
         """What to check when the server refuses the credentials (names the setting)."""
