@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.local",
     "tests.fixtures.feast",
     "tests.fixtures.feast_http",
+    "tests.fixtures.secured",
     "tests.fixtures.feast_init_repo",
     "tests.fixtures.feast_push_repo",
     "tests.fixtures.redis",

@@ -17,7 +17,9 @@ One liberty: in a batch response Tecton sends one ``effectiveTime`` per feature 
 view's serving time) while this server sends a per-row list, because its rows carry
 per-entity times (the contract's STALE entity). The client reads both forms.
 
-Tests can make it slow (``delay_s``) or fail (``fail_status``) and can inspect
+Tests can make it slow (``delay_s``) or fail (``fail_status``; ``fail_next`` fails only
+that many upcoming requests, with 503), can have a path answered with a canned body
+(``canned``: Tecton's published response samples, tests/data/tecton/) and can inspect
 ``requests``. Run ``python -m tests.tecton_server`` to serve the contract dataset.
 """
 
@@ -160,10 +162,16 @@ class TectonTestServer:
         """Seconds to sleep before answering each request."""
         self.fail_status: int | None = None
         """When set, every request is answered with this HTTP status and an error body."""
+        self.fail_next = 0
+        """Answer this many upcoming requests with 503, then serve again."""
+        self.canned: dict[str, Any] = {}
+        """path -> the JSON body answered there (after the key and names are checked)."""
         self.drop_next = 0
         """Close this many upcoming connections without answering (like a dropped keep-alive)."""
         self.requests: list[tuple[str, dict[str, Any]]] = []
         """Every request received: (path, JSON body)."""
+        self.received: list[str] = []
+        """The path of every request, failed on purpose or not."""
         self.auth_headers: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -205,8 +213,15 @@ class TectonTestServer:
 
     def answer(self, path: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, Any]:
         """Status and JSON body for one request (the whole API, minus the socket)."""
+        with self._count_lock:
+            self.received.append(path)
         if self.fail_status is not None:
             return self.fail_status, _error(f"injected failure {self.fail_status}", 13)
+        with self._count_lock:
+            failing = self.fail_next > 0
+            self.fail_next -= failing
+        if failing:
+            return 503, _error("injected failure 503", 14)
         auth = headers.get("Authorization", "")
         self.auth_headers.append(auth)
         if auth != f"Tecton-key {self.api_key}":
@@ -223,6 +238,8 @@ class TectonTestServer:
             return 404, _error(f"Workspace '{workspace}' not found", 5)
         if service != self.feature_service:
             return 404, _error(f"Unknown feature_service_name: {service}", 5)
+        if path in self.canned:
+            return 200, self.canned[path]
         if path == "/api/v1/feature-service/metadata":
             return 200, self._metadata()
         options = _param(params, "metadata_options", {}) or {}

@@ -24,8 +24,9 @@ TECTON = {"url": "https://x.tecton.ai", "workspace": "prod", "feature_service": 
 
 PINNED = {
     "llm_featurestore.clients.http": [
-        "HttpBackend", "HttpSettings", "ProtocolErrors", "http_url", "map_beside",
-        "response_error", "server_message", "transport_error",
+        "Attempts", "HttpBackend", "HttpClientSettings", "HttpSettings", "ProtocolErrors",
+        "http_url", "map_beside", "response_error", "server_message", "tls_context",
+        "transport_error",
     ],
     "llm_featurestore.clients.feast_http": [
         "FeastHttpClient", "FeastHttpClientConfig", "HttpPlan", "build_request",
@@ -81,7 +82,7 @@ def test_config_modules_import_without_httpx() -> None:
         ({"url": "http://h", "max_connections": 0}, "  max_connections: Input should be greater"),
         ({"url": "http://h", "retries": -1}, "  retries: Input should be greater than or equal"),
         ({"url": "http://h", "join_keys": {"user": 3}}, "  join_keys.user: expected a string"),
-        ({"url": "http://h", "ttl": {}}, "  ttl: unknown key; valid keys: features, join_keys,"),
+        ({"url": "http://h", "ttl": {}}, "  ttl: unknown key; valid keys: ca_bundle, client_cert,"),
     ],
 )
 def test_feast_http_config_errors_name_the_key(fields: dict[str, Any], line: str) -> None:

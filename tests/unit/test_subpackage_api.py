@@ -60,13 +60,16 @@ PINNED: dict[str, list[str]] = {
         "service_keys",
     ],
     "llm_featurestore.clients.http": [
+        "Attempts",
         "HttpBackend",
+        "HttpClientSettings",
         "HttpSettings",
         "ProtocolErrors",
         "http_url",
         "map_beside",
         "response_error",
         "server_message",
+        "tls_context",
         "transport_error",
     ],
     "llm_featurestore.clients.redis": [

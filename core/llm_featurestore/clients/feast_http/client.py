@@ -25,6 +25,7 @@ from llm_featurestore.clients.base import (
 from llm_featurestore.clients.feast.request_data import request_columns
 from llm_featurestore.clients.feast_http.config import FeastHttpClientConfig
 from llm_featurestore.clients.feast_http.on_demand import (
+    MISSING_MARKER,
     bare_names_plan,
     missing_request_data_error,
     with_request_fields,
@@ -69,15 +70,23 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         async_transport: Replaces the network for async calls.
         **fields: The settings as keyword arguments, instead of ``config``: ``url``,
             ``timeout_s``, ``max_connections``, ``retries``, ``join_keys``,
-            ``ttl_seconds``, ``features`` and ``request_fields`` (see
-            :class:`FeastHttpClientConfig`).
+            ``ttl_seconds``, ``features``, ``request_fields``, the credentials
+            ``token_env`` and ``header_env`` (names of environment variables),
+            ``headers``, and the TLS and backoff settings ``ca_bundle``,
+            ``client_cert``, ``client_key``, ``retry_backoff_s`` and
+            ``retry_backoff_max_s`` (see :class:`FeastHttpClientConfig`).
 
     The HTTP clients are created on first use and released by :meth:`close` /
     :meth:`aclose`. Reads take request data for on-demand features like
     :class:`~llm_featurestore.clients.feast.FeastClient`'s (see :mod:`.on_demand`).
 
+    Reads are retried after connection errors and 5xx answers within ``timeout_s``;
+    writes and pushes only after connection errors (:mod:`~llm_featurestore.clients.http.retry`).
+
     Raises:
-        FeatureConfigError: a setting is unknown or invalid (the message names it).
+        FeatureConfigError: a setting is unknown or invalid, a TLS file cannot be used,
+            or a variable named by ``token_env``/``header_env`` is unset (the message
+            names it).
     """
 
     source = "feast_http"
@@ -106,6 +115,22 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         )
         self._plans: dict[tuple[str, tuple[str, ...]], HttpPlan] = {}
         self._init_http(transport=transport, async_transport=async_transport)
+
+    # ------------------------------------------------------------------ the shared base's hooks
+
+    def _headers(self) -> dict[str, str]:
+        return self.config.request_headers()
+
+    def _auth_hint(self) -> str:
+        return self.config.auth_hint()
+
+    def _transient(self, response: httpx.Response) -> bool:
+        """A 5xx the server also uses for request errors (unknown names, bad ids, missing
+        request data) is not retried: the same read fails the same way."""
+        if not super()._transient(response) or MISSING_MARKER in response.text:
+            return False
+        error = error_for_response(response.status_code, response.text, self.url)
+        return not isinstance(error, FeatureConfigError)
 
     @property
     def join_keys(self) -> dict[str, str]:
@@ -209,7 +234,12 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
         if missing is not None:
             return missing
         error = error_for_response(
-            response.status_code, response.text, self.url, entity_type=entity_type, what=what
+            response.status_code,
+            response.text,
+            self.url,
+            entity_type=entity_type,
+            what=what,
+            auth_hint=self._auth_hint(),
         )
         features = self.features
         if (
@@ -243,7 +273,7 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(self._send("POST", PATH, what, body))
+                body = flow.send(self._send("POST", PATH, what, body, idempotent=True))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors
@@ -261,7 +291,7 @@ class FeastHttpClient(HttpBackend, PushableFeatureStore):
             body = next(flow)
             what = self._what(entity_ids, entity_type)
             while True:
-                body = flow.send(await self._asend("POST", PATH, what, body))
+                body = flow.send(await self._asend("POST", PATH, what, body, idempotent=True))
         except StopIteration as done:
             vectors: list[FeatureVector] = done.value
             return vectors

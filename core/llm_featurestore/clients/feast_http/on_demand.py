@@ -28,9 +28,10 @@ from llm_featurestore.clients.feast.request_data import RequestField, merge_fiel
 from llm_featurestore.clients.feast_http.protocol import HttpPlan
 from llm_featurestore.errors import FeatureValidationError
 
-__all__ = ["bare_names_plan", "missing_request_data_error", "with_request_fields"]
+__all__ = ["MISSING_MARKER", "bare_names_plan", "missing_request_data_error", "with_request_fields"]
 
-_MISSING_MARKER = "Required request data source features"
+MISSING_MARKER = "Required request data source features"
+"""How the server words its refusal of a read that lacks request data."""
 _MISSING_FIELDS = re.compile(r"Required request data source features \[([^\]]*)\]")
 
 
@@ -71,7 +72,7 @@ def missing_request_data_error(
     text: str, url: str, plan: HttpPlan
 ) -> FeatureValidationError | None:
     """The server's "request data not found" refusal as a usage error, else ``None``."""
-    if _MISSING_MARKER not in text:
+    if MISSING_MARKER not in text:
         return None
     found = _MISSING_FIELDS.search(text)
     fields = sorted(re.findall(r"'([^']+)'", found.group(1))) if found else []

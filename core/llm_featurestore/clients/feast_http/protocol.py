@@ -55,7 +55,11 @@ __all__ = [
 
 PATH = "/get-online-features"
 SERVICE_NAME = "the Feast feature server"
-AUTH_HINT = "FeastHttpClient sends no credentials: put it behind a proxy that adds them"
+AUTH_HINT = (
+    "FeastHttpClient sends no credentials: set token_env to the environment variable "
+    "holding a bearer token"
+)
+"""The hint of a client without credentials (:meth:`FeastHttpClientConfig.auth_hint`)."""
 _EPOCH_STRINGS = frozenset({"1970-01-01T00:00:00Z", "", None})
 _STATUS_BY_NAME: dict[str, FeatureStatus] = {
     "PRESENT": FeatureStatus.PRESENT,
@@ -308,7 +312,13 @@ def _vector(
 
 
 def error_for_response(
-    status_code: int, text: str, url: str, *, entity_type: str = "", what: str = "the request"
+    status_code: int,
+    text: str,
+    url: str,
+    *,
+    entity_type: str = "",
+    what: str = "the request",
+    auth_hint: str = AUTH_HINT,
 ) -> FeatureStoreError:
     """Map an error answer to our exception.
 
@@ -341,6 +351,6 @@ def error_for_response(
         status_code,
         text,
         what=what,
-        auth_hint=AUTH_HINT,
+        auth_hint=auth_hint,
         protocol=feast_errors,
     )

@@ -120,6 +120,7 @@ def error_for_write(
     fix: str,
     entity_type: str = "",
     entity_id: str = "",
+    auth_hint: str = AUTH_HINT,
 ) -> FeatureStoreError:
     """Map an error answer to a write or push to our exception.
 
@@ -156,23 +157,28 @@ def error_for_write(
         status_code,
         text,
         what=what,
-        auth_hint=AUTH_HINT,
+        auth_hint=auth_hint,
         protocol=feast_errors,
     )
 
 
 def _check_answer(
-    response: httpx.Response, url: str, post: Post, fix: str, entity: tuple[str, str] = ("", "")
+    response: httpx.Response,
+    config: FeastHttpClientConfig,
+    post: Post,
+    fix: str,
+    entity: tuple[str, str] = ("", ""),
 ) -> None:
     if response.status_code not in _ACCEPTED:
         raise error_for_write(
             response.status_code,
             response.text,
-            url,
+            config.url,
             what=post.what,
             fix=fix,
             entity_type=entity[0],
             entity_id=entity[1],
+            auth_hint=config.auth_hint(),
         )
 
 
@@ -274,7 +280,7 @@ def write_flow(
         posts.append((post, _write_fix(config, entity_type, view)))
     for post, fix in posts:
         response = yield post
-        _check_answer(response, config.url, post, fix, (entity_type, entity_id))
+        _check_answer(response, config, post, fix, (entity_type, entity_id))
 
 
 def _push_entities(
@@ -366,5 +372,5 @@ def push_flow(
         f"timestamp_columns={{'{push_source}': [timestamp_field, created_column]}}))"
     )
     response = yield post
-    _check_answer(response, config.url, post, fix)
+    _check_answer(response, config, post, fix)
     return keys

@@ -3,33 +3,39 @@
 :class:`HttpBackend` holds everything an HTTP feature store needs besides its
 protocol: one lazily built ``httpx.Client`` for sync calls and one
 ``httpx.AsyncClient`` per running event loop (:class:`~llm_featurestore.clients._aio.PerLoop`),
-both with the same connection limits, timeout and the process-wide TLS context; the
-retry loop (a connection error is resent ``retries`` times, a timeout or an HTTP
-status never: every call is a read); the mapping of transport errors and statuses
-to the library's errors (:mod:`.errors`); and idempotent ``close``/``aclose``.
+both with the same connection limits, timeout and TLS context (:mod:`.tls`: the
+process-wide one, or one built from ``ca_bundle``/``client_cert``/``client_key``); the
+send loop, whose retry decisions are :class:`~.retry.Attempts` (reads: connection
+errors and transient answers, with backoff inside ``timeout_s``; writes: today's
+immediate resend after a connection error); the mapping of transport errors, TLS
+failures and statuses to the library's errors (:mod:`.errors`, :mod:`.tls`); and
+idempotent ``close``/``aclose``.
 
 A subclass sets ``self.config`` (its settings model: ``url``, ``timeout_s``,
-``max_connections``, ``retries``), calls :meth:`_init_http`, and supplies
-``service_name``, :meth:`_auth_hint` and, for protocol-specific statuses,
-:meth:`_protocol_error`.
+``max_connections``, ``retries`` and :class:`~.config.HttpClientSettings`), calls
+:meth:`_init_http`, and supplies ``service_name``, :meth:`_auth_hint`, for
+protocol-specific statuses :meth:`_protocol_error`, and for answers a read must not
+retry :meth:`_transient`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import threading
+import time
 from typing import Any, ClassVar, Protocol
 
 import httpx
 
-from llm_featurestore.clients._aio import PerLoop, shared_ssl_context
+from llm_featurestore.clients._aio import PerLoop
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.clients.http.errors import response_error, transport_error
+from llm_featurestore.clients.http.retry import TRANSIENT_STATUSES, Attempts
+from llm_featurestore.clients.http.tls import tls_context, tls_error, tls_failure
 from llm_featurestore.errors import FeatureStoreError, FeatureStoreUnavailableError
 
 __all__ = ["HttpBackend", "HttpSettings"]
-
-_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-"""How a request fails on a pooled connection the server had closed."""
 
 
 class HttpSettings(Protocol):
@@ -43,6 +49,21 @@ class HttpSettings(Protocol):
     def max_connections(self) -> int: ...
     @property
     def retries(self) -> int: ...
+    @property
+    def retry_backoff_s(self) -> float: ...
+    @property
+    def retry_backoff_max_s(self) -> float: ...
+    @property
+    def ca_bundle(self) -> str | None: ...
+    @property
+    def client_cert(self) -> str | None: ...
+    @property
+    def client_key(self) -> str | None: ...
+
+
+_TRANSPORT_ERRORS = (httpx.TransportError, ssl.SSLError)
+"""A request that got no answer. httpx's async TLS stream lets an alert the server sends
+after the handshake (a refused client certificate) escape as a bare ``ssl.SSLError``."""
 
 
 async def _aclose(client: httpx.AsyncClient) -> None:
@@ -67,7 +88,14 @@ class HttpBackend(FeatureStoreClient):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """Prepare the (lazily opened) connection pools; ``transport``s replace the network."""
+        """Prepare the (lazily opened) connection pools; ``transport``s replace the network.
+
+        The TLS context is built and the credential headers are read here, so a bad
+        ``ca_bundle``, ``client_cert`` or ``client_key``, or an unset variable holding a
+        credential, fails when the client is built (:class:`FeatureConfigError`).
+        """
+        self._ssl_context = tls_context(self.config)
+        self._headers()  # credentials from the environment: a missing one fails now
         self._transport = transport
         self._async_transport = async_transport
         self._client: httpx.Client | None = None
@@ -107,7 +135,7 @@ class HttpBackend(FeatureStoreClient):
             "base_url": self.url,
             "headers": {"Content-Type": "application/json", **self._headers()},
             "timeout": httpx.Timeout(self.timeout_s),
-            "verify": shared_ssl_context(),
+            "verify": self._ssl_context,
             "limits": httpx.Limits(
                 max_connections=self.max_connections,
                 max_keepalive_connections=self.max_connections,
@@ -152,48 +180,87 @@ class HttpBackend(FeatureStoreClient):
 
     # ------------------------------------------------------------------ exchanges
 
-    def _retryable(self, exc: httpx.TransportError, attempt: int) -> bool:
-        """Whether to send a request again after ``exc``.
+    def _attempts(self, idempotent: bool) -> Attempts:
+        """The retry policy of one request (see :mod:`.retry`)."""
+        config = self.config
+        return Attempts(
+            retries=config.retries,
+            timeout_s=config.timeout_s,
+            backoff_s=config.retry_backoff_s,
+            backoff_max_s=config.retry_backoff_max_s,
+            idempotent=idempotent,
+            resend_dropped=self.resend_dropped,
+        )
 
-        Up to ``retries`` times after any transport error but a timeout; and, for a
-        backend whose server closes connections it answered with an error
-        (:attr:`resend_dropped`), once whatever ``retries`` says after a pooled
-        connection the server had closed. Every request of these backends may be
-        repeated: reads, and writes or pushes that carry the same rows and times.
-        """
-        if isinstance(exc, httpx.TimeoutException):
-            return False
-        dropped = self.resend_dropped and attempt == 0 and isinstance(exc, _DROPPED)
-        return attempt < self.retries or dropped
+    def _transient(self, response: httpx.Response) -> bool:
+        """Whether a read may be retried after ``response`` (500, 502, 503 and 504 by
+        default; a backend excludes answers it knows to be request errors)."""
+        return response.status_code in TRANSIENT_STATUSES
+
+    @staticmethod
+    def _timeout(attempts: Attempts) -> Any:
+        seconds = attempts.timeout()
+        return httpx.USE_CLIENT_DEFAULT if seconds is None else httpx.Timeout(seconds)
 
     def _send(
-        self, method: str, path: str, what: str, content: str | None = None
+        self,
+        method: str,
+        path: str,
+        what: str,
+        content: str | None = None,
+        *,
+        idempotent: bool = False,
     ) -> httpx.Response:
-        """One request, resent after connection errors; transport errors become ours."""
-        attempt = 0
+        """One request and its retries (:mod:`.retry`; ``idempotent``: a read); the last
+        answer is returned, whatever its status; transport errors become ours."""
+        attempts = self._attempts(idempotent)
         while True:
             try:
-                return self.http.request(method, path, content=content)
-            except httpx.TransportError as exc:
-                if not self._retryable(exc, attempt):
+                response = self.http.request(
+                    method, path, content=content, timeout=self._timeout(attempts)
+                )
+            except _TRANSPORT_ERRORS as exc:
+                wait = attempts.after_error(exc)
+                if wait is None:
                     raise self._transport_error(exc, what) from exc
-                attempt += 1
+            else:
+                wait = attempts.after_answer(self._transient(response))
+                if wait is None:
+                    return response
+            time.sleep(wait)
 
     async def _asend(
-        self, method: str, path: str, what: str, content: str | None = None
+        self,
+        method: str,
+        path: str,
+        what: str,
+        content: str | None = None,
+        *,
+        idempotent: bool = False,
     ) -> httpx.Response:
         """Async twin of :meth:`_send`."""
         client = await self.ahttp()
-        attempt = 0
+        attempts = self._attempts(idempotent)
         while True:
             try:
-                return await client.request(method, path, content=content)
-            except httpx.TransportError as exc:
-                if not self._retryable(exc, attempt):
+                response = await client.request(
+                    method, path, content=content, timeout=self._timeout(attempts)
+                )
+            except _TRANSPORT_ERRORS as exc:
+                wait = attempts.after_error(exc)
+                if wait is None:
                     raise self._transport_error(exc, what) from exc
-                attempt += 1
+            else:
+                wait = attempts.after_answer(self._transient(response))
+                if wait is None:
+                    return response
+            await asyncio.sleep(wait)
 
-    def _transport_error(self, exc: httpx.HTTPError, what: str) -> FeatureStoreUnavailableError:
+    def _transport_error(self, exc: Exception, what: str) -> FeatureStoreUnavailableError:
+        failure = tls_failure(exc)
+        if failure is not None:
+            return tls_error(self.service_name, self.url, what, failure, self.config)
+        assert isinstance(exc, httpx.HTTPError)
         return transport_error(self.service_name, self.url, exc, what, self.timeout_s)
 
     def _check(self, response: httpx.Response, what: str) -> Any:

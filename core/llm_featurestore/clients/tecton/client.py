@@ -94,9 +94,11 @@ class TectonClient(HttpBackend):
             ``request_data`` is merged over it, per entity), ``max_age_seconds``, ``timeout_s``,
             ``micro_batch_size`` (larger reads are split into requests sent
             concurrently: sync on the library's worker pool, async with
-            ``asyncio.gather``), ``max_connections`` and ``retries`` (resends after a
-            connection error, not after a timeout or an HTTP status; every call is a
-            read, so resending is safe).
+            ``asyncio.gather``), ``max_connections``, ``retries`` (resends after a
+            connection error or a 5xx answer, with backoff within ``timeout_s``, never
+            after a timeout; every call is a read, so resending is safe; 0: none),
+            ``retry_backoff_s``/``retry_backoff_max_s``, and the TLS files ``ca_bundle``,
+            ``client_cert`` and ``client_key``.
 
     Raises:
         FeatureConfigError: no API key (the message names the variable), or a setting
@@ -205,11 +207,13 @@ class TectonClient(HttpBackend):
 
     def _metadata(self, what: str) -> Any:
         body = json.dumps(metadata_request(self.workspace, self.feature_service))
-        return self._check(self._send("POST", METADATA_PATH, what, body), what)
+        return self._check(self._send("POST", METADATA_PATH, what, body, idempotent=True), what)
 
     async def _ametadata(self, what: str) -> Any:
         body = json.dumps(metadata_request(self.workspace, self.feature_service))
-        return self._check(await self._asend("POST", METADATA_PATH, what, body), what)
+        return self._check(
+            await self._asend("POST", METADATA_PATH, what, body, idempotent=True), what
+        )
 
     def service(self, feature_names: Sequence[str] | None = None) -> TectonService:
         """The feature service's names and join keys, fetched on first use and cached.
@@ -324,11 +328,15 @@ class TectonClient(HttpBackend):
 
     def _read(self, request: _Request, entity_type: str) -> Any:
         what = f"a read of {len(request.rows)} '{entity_type}' entities"
-        return self._check(self._send("POST", request.path, what, request.body), what)
+        return self._check(
+            self._send("POST", request.path, what, request.body, idempotent=True), what
+        )
 
     async def _aread(self, request: _Request, entity_type: str) -> Any:
         what = f"a read of {len(request.rows)} '{entity_type}' entities"
-        return self._check(await self._asend("POST", request.path, what, request.body), what)
+        return self._check(
+            await self._asend("POST", request.path, what, request.body, idempotent=True), what
+        )
 
     def get_batch_features(
         self,

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from llm_featurestore.clients.http.config import HttpClientSettings
 from llm_featurestore.clients.http.urls import http_url
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.settings import BackendConfig, MaxAgeSeconds
@@ -19,8 +20,9 @@ from llm_featurestore.settings import BackendConfig, MaxAgeSeconds
 __all__ = ["TectonClientConfig"]
 
 
-class TectonClientConfig(BackendConfig):
-    """Which Tecton feature service to read, with which key, and how."""
+class TectonClientConfig(BackendConfig, HttpClientSettings):
+    """Which Tecton feature service to read, with which key, and how (TLS files such as
+    a corporate proxy's ``ca_bundle`` and the retry backoff: :class:`HttpClientSettings`)."""
 
     type: Literal["tecton"] = "tecton"
     url: str = Field(min_length=1, description="Cluster URL, e.g. https://acme.tecton.ai.")
@@ -44,13 +46,21 @@ class TectonClientConfig(BackendConfig):
         None, description="Older effective times read as STALE (one number or per entity type)."
     )
     timeout_s: float = Field(
-        2.0, gt=0, allow_inf_nan=False, description="HTTP timeout of one request."
+        2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds one request may take; its retries share them.",
     )
     micro_batch_size: int = Field(
         5, gt=0, description="Entities per get-features-batch call; larger reads are split."
     )
     max_connections: int = Field(32, gt=0, description="Size of the connection pool.")
-    retries: int = Field(1, ge=0, description="Retries of a failed connection.")
+    retries: int = Field(
+        1,
+        ge=0,
+        description="Retries of a read after a connection error or a 5xx answer (with "
+        "backoff, within timeout_s); 0: none at all.",
+    )
 
     @field_validator("url")
     @classmethod

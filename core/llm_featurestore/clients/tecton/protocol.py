@@ -13,11 +13,21 @@ hold ``result.features`` (one list per row in a batch) in the order of
 
 How Tecton's answer becomes a :class:`FeatureVector`:
 
-* ``PRESENT`` (or ``CACHED_PRESENT``) is PRESENT, NULL_VALUE when the value is null, and
-  STALE when ``max_age_seconds`` is set and ``effectiveTime`` is older than that.
+* The serving statuses Tecton documents, each also served from its feature serving
+  cache (``CACHED_...``; a cached value is a value):
+
+  =============================================  ===========================================
+  ``PRESENT``, ``CACHED_PRESENT``, ``CACHED``    PRESENT (NULL_VALUE when null, STALE past
+                                                 ``max_age_seconds``)
+  ``MISSING_DATA``, ``CACHED_MISSING_DATA``      NOT_FOUND (no row, or past the view's TTL)
+  ``UNKNOWN``, ``UNKNOWN_STATUS``,               UNAVAILABLE (retrieval failed)
+  ``CACHED_UNKNOWN``
+  ``TIME_OUT``                                   TIMED_OUT (a partial answer)
+  =============================================  ===========================================
+
   Tecton enforces a feature view's TTL itself (expired values come back as
-  ``MISSING_DATA``); ``max_age_seconds`` adds a client-side freshness limit on top.
-* ``MISSING_DATA`` is NOT_FOUND; ``UNKNOWN`` or any unrecognised status is UNAVAILABLE.
+  ``MISSING_DATA``); ``max_age_seconds`` adds a client-side freshness limit on top. A
+  status Tecton may add later is UNAVAILABLE (the value is not trusted), logged once.
 * Without serving statuses in the response, a null is NOT_FOUND and a value PRESENT.
 * Int64 values, which Tecton sends as decimal strings, become ``int``; structs, sent
   as lists, become dicts keyed by their field names.
@@ -54,6 +64,7 @@ __all__ = [
     "GET_FEATURES_BATCH_PATH",
     "GET_FEATURES_PATH",
     "METADATA_PATH",
+    "STATUS_MAP",
     "TectonService",
     "build_get_features_request",
     "error_for_status",
@@ -76,12 +87,19 @@ METADATA_OPTIONS = {
     "include_serving_status": True,
 }
 
-_STATUS_MAP = {
+STATUS_MAP: dict[str, FeatureStatus] = {
     "PRESENT": FeatureStatus.PRESENT,
     "CACHED_PRESENT": FeatureStatus.PRESENT,
+    "CACHED": FeatureStatus.PRESENT,
     "MISSING_DATA": FeatureStatus.NOT_FOUND,
     "CACHED_MISSING_DATA": FeatureStatus.NOT_FOUND,
+    "UNKNOWN": FeatureStatus.UNAVAILABLE,
+    "UNKNOWN_STATUS": FeatureStatus.UNAVAILABLE,
+    "CACHED_UNKNOWN": FeatureStatus.UNAVAILABLE,
+    "TIME_OUT": FeatureStatus.TIMED_OUT,
 }
+"""Every serving status Tecton documents (its API's ``Status`` enum), as ours."""
+_unmapped_logged: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -264,7 +282,18 @@ def _store_status(raw: Any, value: Any) -> FeatureStatus:
     """What Tecton said of a value; without serving statuses, a null is NOT_FOUND."""
     if raw is None:
         return FeatureStatus.NOT_FOUND if value is None else FeatureStatus.PRESENT
-    return _STATUS_MAP.get(str(raw), FeatureStatus.UNAVAILABLE)
+    status = STATUS_MAP.get(str(raw))
+    if status is None:
+        if str(raw) not in _unmapped_logged and len(_unmapped_logged) < 64:
+            _unmapped_logged.add(str(raw))
+            logger.warning(
+                "Tecton answered the serving status %r, which this client does not know; "
+                "its values read as UNAVAILABLE (known: %s)",
+                str(raw)[:80],
+                ", ".join(STATUS_MAP),
+            )
+        return FeatureStatus.UNAVAILABLE
+    return status
 
 
 def parse_features_response(body: Any, n_rows: int) -> list[dict[str, Cell]]:
