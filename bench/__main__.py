@@ -21,6 +21,7 @@ GROUPS = {
     "enricher": "bench.bench_enricher",
     "langchain": "bench.bench_langchain",
     "writeback": "bench.bench_writeback",
+    "filters": "bench.bench_filters",
 }
 
 

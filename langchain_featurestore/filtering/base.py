@@ -13,7 +13,7 @@ self-query contract: ``(query, {"filter": ...})``, ``(query, {"expr": ...})``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from langchain_core.structured_query import (
     Comparator,
@@ -32,6 +32,7 @@ from llm_featurestore.filters import ResolvedCondition
 __all__ = [
     "ConditionsFunction",
     "FilterTranslator",
+    "StoreVisitor",
     "TranslatorLike",
     "as_translator",
     "describe_filter",
@@ -44,6 +45,8 @@ ConditionsFunction = Callable[[Sequence[ResolvedCondition]], Any]
 (``None`` for no filter): the retriever's original form of ``filter_translator``."""
 
 _COMPARATORS = {c.value: c for c in Comparator}
+OPS = ("eq", "ne", "in", "nin", "lt", "lte", "gt", "gte")
+"""The comparators a resolved condition uses (the core's ``FilterOp``)."""
 
 
 def structured_filter(conditions: Sequence[ResolvedCondition]) -> FilterDirective | None:
@@ -55,12 +58,13 @@ def structured_filter(conditions: Sequence[ResolvedCondition]) -> FilterDirectiv
     the resolved value, with the core's kinds unchanged (ints stay ints, booleans stay
     booleans, lists are lists of one kind).
     """
-    # The values were validated by the core; model_construct skips a second validation.
+    # Plain construction: pydantic-core validates these in less time than model_construct
+    # (a Python loop) skips it.
     comparisons: list[FilterDirective] = [
-        Comparison.model_construct(
-            comparator=_COMPARATORS[c.op],
-            attribute=c.field,
-            value=list(c.value) if isinstance(c.value, (list, tuple)) else c.value,
+        Comparison(
+            _COMPARATORS[c.op],
+            c.field,
+            list(c.value) if isinstance(c.value, (list, tuple)) else c.value,
         )
         for c in conditions
     ]
@@ -68,7 +72,53 @@ def structured_filter(conditions: Sequence[ResolvedCondition]) -> FilterDirectiv
         return None
     if len(comparisons) == 1:
         return comparisons[0]
-    return Operation.model_construct(operator=Operator.AND, arguments=comparisons)
+    return Operation(Operator.AND, comparisons)
+
+
+class StoreVisitor(Visitor):
+    """Base of the built-in visitors: one store, one search keyword.
+
+    Dispatches on the directive's class (``Expr.accept`` builds the method name from the
+    class name on every node, a third of a translation's time), checks comparators
+    against :data:`OPS`, and lets the store wrap the top-level value (:meth:`finish`).
+    Its :meth:`visit_structured_query` is LangChain's contract, so the visitors work in a
+    self-query retriever too.
+    """
+
+    store: ClassVar[str] = "this store"
+    """The store's name, for errors."""
+    keyword: ClassVar[str] = "filter"
+    """The search keyword the filter goes to."""
+
+    def visit(self, directive: FilterDirective) -> Any:
+        """Render one directive (a comparison or an operation over directives)."""
+        if isinstance(directive, Comparison):
+            return self.visit_comparison(directive)
+        if isinstance(directive, Operation):
+            return self.visit_operation(directive)
+        return directive.accept(self)
+
+    def op(self, comparison: Comparison) -> str:
+        """The comparison's operator name, refused unless it is one of :data:`OPS`."""
+        op = comparison.comparator.value
+        if op not in OPS:
+            refuse(self.store, "comparator", op, OPS, f" (field '{comparison.attribute}')")
+        return op
+
+    def finish(self, value: Any) -> Any:
+        """The top-level value as the store's search takes it (as it is, by default)."""
+        return value
+
+    def search_kwargs(self, directive: FilterDirective | None) -> dict[str, Any]:
+        """``{keyword: filter}`` for ``directive``; ``{}`` for none."""
+        if directive is None:
+            return {}
+        return {self.keyword: self.finish(self.visit(directive))}
+
+    def visit_structured_query(
+        self, structured_query: StructuredQuery
+    ) -> tuple[str, dict[str, Any]]:
+        return structured_query.query, self.search_kwargs(structured_query.filter)
 
 
 class FilterTranslator:
@@ -118,6 +168,8 @@ class FilterTranslator:
         if self._function is not None:
             value = self._function(conditions)
             return {} if value is None else {"filter": value}
+        if isinstance(self._visitor, StoreVisitor):
+            return self._visitor.search_kwargs(structured_filter(conditions))
         assert self._visitor is not None
         query = StructuredQuery.model_construct(
             query="", filter=structured_filter(conditions), limit=None

@@ -26,20 +26,13 @@ import math
 import re
 from typing import Any
 
-from langchain_core.structured_query import (
-    Comparison,
-    Operation,
-    Operator,
-    StructuredQuery,
-    Visitor,
-)
+from langchain_core.structured_query import Comparison, Operation, Operator
 
-from langchain_featurestore.filtering.base import refuse
+from langchain_featurestore.filtering.base import StoreVisitor
 from llm_featurestore.errors import FeatureConfigError
 
 __all__ = ["MilvusExprVisitor", "milvus_literal"]
 
-_OPS = ("eq", "ne", "in", "nin", "lt", "lte", "gt", "gte")
 _BINARY = {"eq": "==", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in"}
 _BINARY.update({"ne": "not in", "nin": "not in"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -76,7 +69,7 @@ def milvus_literal(value: Any) -> str:
     )
 
 
-class MilvusExprVisitor(Visitor):
+class MilvusExprVisitor(StoreVisitor):
     """Structured query -> Milvus boolean expression; its search keyword is ``expr``.
 
     Args:
@@ -85,6 +78,9 @@ class MilvusExprVisitor(Visitor):
         json_field: The store's ``metadata_field`` (one JSON field holding the
             metadata), when it uses one and no dynamic fields.
     """
+
+    store = "Milvus"
+    keyword = "expr"
 
     def __init__(self, dynamic_fields: bool = False, json_field: str | None = None) -> None:
         self.dynamic_fields = dynamic_fields
@@ -110,22 +106,13 @@ class MilvusExprVisitor(Visitor):
         )
 
     def visit_comparison(self, comparison: Comparison) -> str:
-        op, value = comparison.comparator.value, comparison.value
-        if op not in _BINARY:
-            refuse("Milvus", "comparator", op, _OPS, f" (field '{comparison.attribute}')")
+        op, value = self.op(comparison), comparison.value
         if op == "ne":
             value = [value]
         return f"{self.field(comparison.attribute)} {_BINARY[op]} {milvus_literal(value)}"
 
     def visit_operation(self, operation: Operation) -> str:
-        args = [f"({arg.accept(self)})" for arg in operation.arguments]
+        args = [f"({self.visit(arg)})" for arg in operation.arguments]
         if operation.operator == Operator.NOT:
             return " and ".join(f"not {arg}" for arg in args)
         return f" {operation.operator.value} ".join(args)
-
-    def visit_structured_query(
-        self, structured_query: StructuredQuery
-    ) -> tuple[str, dict[str, Any]]:
-        if structured_query.filter is None:
-            return structured_query.query, {}
-        return structured_query.query, {"expr": structured_query.filter.accept(self)}

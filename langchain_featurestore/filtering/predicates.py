@@ -21,16 +21,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
-from langchain_core.structured_query import (
-    Comparison,
-    Operation,
-    Operator,
-    StructuredQuery,
-    Visitor,
-)
+from langchain_core.structured_query import Comparison, Operation, Operator
 
-from langchain_featurestore.filtering.base import refuse
-from llm_featurestore.filters import FilterOp, condition_matches
+from langchain_featurestore.filtering.base import StoreVisitor, refuse
+from llm_featurestore.filters import condition_matches
 
 __all__ = [
     "DocumentPredicate",
@@ -39,7 +33,6 @@ __all__ = [
     "MetadataPredicateVisitor",
 ]
 
-_OPS: tuple[FilterOp, ...] = ("eq", "ne", "in", "nin", "lt", "lte", "gt", "gte")
 _SYMBOLS = {"eq": "==", "ne": "!=", "in": "in", "nin": "not in"}
 _SYMBOLS.update({"lt": "<", "lte": "<=", "gt": ">", "gte": ">="})
 
@@ -89,19 +82,18 @@ class DocumentPredicate:
         return repr(self.predicate)
 
 
-class MetadataPredicateVisitor(Visitor):
+class MetadataPredicateVisitor(StoreVisitor):
     """Structured query -> ``metadata -> bool`` (FAISS); its search keyword is ``filter``."""
 
     store = "FAISS"
 
     def visit_comparison(self, comparison: Comparison) -> MetadataPredicate:
-        op = comparison.comparator.value
-        if op not in _OPS:
-            refuse(self.store, "comparator", op, _OPS, f" (field '{comparison.attribute}')")
-        return MetadataPredicate("cmp", (comparison.attribute, op, comparison.value))
+        return MetadataPredicate(
+            "cmp", (comparison.attribute, self.op(comparison), comparison.value)
+        )
 
     def visit_operation(self, operation: Operation) -> MetadataPredicate:
-        args = [arg.accept(self) for arg in operation.arguments]
+        args = [self.visit(arg) for arg in operation.arguments]
         if operation.operator == Operator.NOT:
             if len(args) != 1:
                 refuse(self.store, "operator", f"not of {len(args)} arguments", ["not of one"])
@@ -110,23 +102,11 @@ class MetadataPredicateVisitor(Visitor):
             return args[0]  # type: ignore[no-any-return]
         return MetadataPredicate(operation.operator.value, args)
 
-    def visit_structured_query(
-        self, structured_query: StructuredQuery
-    ) -> tuple[str, dict[str, Any]]:
-        if structured_query.filter is None:
-            return structured_query.query, {}
-        return structured_query.query, {
-            "filter": self._finish(structured_query.filter.accept(self))
-        }
-
-    def _finish(self, predicate: MetadataPredicate) -> Any:
-        return predicate
-
 
 class DocumentPredicateVisitor(MetadataPredicateVisitor):
     """Structured query -> ``Document -> bool`` (``InMemoryVectorStore``); keyword ``filter``."""
 
     store = "InMemoryVectorStore"
 
-    def _finish(self, predicate: MetadataPredicate) -> Any:
-        return DocumentPredicate(predicate)
+    def finish(self, value: Any) -> Any:
+        return DocumentPredicate(value)

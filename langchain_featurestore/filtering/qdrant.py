@@ -21,20 +21,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.structured_query import (
-    Comparison,
-    Operation,
-    Operator,
-    StructuredQuery,
-    Visitor,
-)
+from langchain_core.structured_query import Comparison, Operation, Operator
 from qdrant_client import models
 
-from langchain_featurestore.filtering.base import refuse
+from langchain_featurestore.filtering.base import StoreVisitor, refuse
 
 __all__ = ["QdrantFilterVisitor"]
 
-_OPS = ("eq", "ne", "in", "nin", "lt", "lte", "gt", "gte")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -42,12 +35,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class QdrantFilterVisitor(Visitor):
+class QdrantFilterVisitor(StoreVisitor):
     """Structured query -> ``models.Filter``; its search keyword is ``filter``.
 
     Args:
         metadata_key: The store's ``metadata_payload_key`` (``"metadata"`` by default).
     """
+
+    store = "Qdrant"
 
     def __init__(self, metadata_key: str = "metadata") -> None:
         self.metadata_key = metadata_key
@@ -71,7 +66,7 @@ class QdrantFilterVisitor(Visitor):
         return models.Filter(should=[self._equal(key, v) for v in values])
 
     def visit_comparison(self, comparison: Comparison) -> models.Condition:
-        op, value = comparison.comparator.value, comparison.value
+        op, value = self.op(comparison), comparison.value
         key = self.key(comparison.attribute)
         if op == "eq":
             return self._equal(key, value)
@@ -81,24 +76,15 @@ class QdrantFilterVisitor(Visitor):
             return self._any(key, list(value))
         if op == "nin":
             return models.Filter(must_not=[self._any(key, list(value))])
-        if op in ("lt", "lte", "gt", "gte"):
-            return models.FieldCondition(key=key, range=models.Range(**{op: value}))
-        refuse("Qdrant", "comparator", op, _OPS, f" (field '{comparison.attribute}')")
+        return models.FieldCondition(key=key, range=models.Range(**{op: value}))
 
     def visit_operation(self, operation: Operation) -> models.Filter:
-        args = [arg.accept(self) for arg in operation.arguments]
+        args = [self.visit(arg) for arg in operation.arguments]
         if operation.operator == Operator.AND:
             return models.Filter(must=args)
         if operation.operator == Operator.OR:
             return models.Filter(should=args)
         return models.Filter(must_not=args)
 
-    def visit_structured_query(
-        self, structured_query: StructuredQuery
-    ) -> tuple[str, dict[str, Any]]:
-        if structured_query.filter is None:
-            return structured_query.query, {}
-        found = structured_query.filter.accept(self)
-        if not isinstance(found, models.Filter):
-            found = models.Filter(must=[found])
-        return structured_query.query, {"filter": found}
+    def finish(self, value: Any) -> models.Filter:
+        return value if isinstance(value, models.Filter) else models.Filter(must=[value])

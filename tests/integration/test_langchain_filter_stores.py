@@ -47,13 +47,25 @@ LOOKED_UP = FeatureFilterSpec(rules=SPEC.rules[:3])
 # and "weight"), some documents lacking fields, one string that looks like an expression.
 OPS_DOCS = documents(
     [
-        ("o0", "red boot", {"color": "red", "size": 9, "weight": 2.0, "active": True}),
-        ("o1", "blue boot", {"color": "blue", "size": 10, "weight": 2.5, "active": False}),
-        ("o2", "green boot", {"color": "green", "size": 11.5, "weight": 4.0, "active": True}),
-        ("o3", "blue bag", {"color": "blue", "weight": 1.5}),
+        ("o0", "red boot", {"color": "red", "size": 9, "weight": 2.0, "active": True, "t": -10}),
+        (
+            "o1",
+            "blue boot",
+            {"color": "blue", "size": 10, "weight": 2.5, "active": False, "t": -11},
+        ),
+        (
+            "o2",
+            "green boot",
+            {"color": "green", "size": 11.5, "weight": 4.0, "active": True, "t": -10.5},
+        ),
+        ("o3", "blue bag", {"color": "blue", "weight": 1.5, "t": -9}),
         ("o4", "plain box", {"size": 12, "active": False}),
-        ("o5", "odd boot", {"color": INJECTION, "size": 8, "weight": 3, "active": True}),
-        ("o6", "slash boot", {"color": "a\\\"b\n\t'", "size": 9.0, "weight": 2, "active": False}),
+        ("o5", "odd boot", {"color": INJECTION, "size": 8, "weight": 3, "active": True, "t": 3}),
+        (
+            "o6",
+            "slash boot",
+            {"color": "a\\\"b\n\t'", "size": 9.0, "weight": 2, "active": False, "t": -10.0},
+        ),
     ]
 )
 
@@ -78,6 +90,22 @@ OP_CASES: list[tuple[str, str, Any]] = [
     ("size", "lte", 10),
     ("size", "gt", 10),
     ("size", "gte", 11.5),
+    # fractional operands against int values (Chroma truncates them unless rewritten)
+    ("size", "lt", 10.5),
+    ("size", "lte", 9.5),
+    ("size", "gt", 9.5),
+    ("size", "gte", 10.5),
+    ("size", "eq", 9.5),
+    ("size", "ne", 9.5),
+    ("size", "in", [9, 10.5]),
+    ("size", "nin", [8, 10.5]),
+    ("t", "lt", -10.5),
+    ("t", "lte", -10.5),
+    ("t", "gt", -10.5),
+    ("t", "gte", -10.5),
+    ("t", "eq", -10.5),
+    ("t", "lt", 0.5),
+    ("t", "gt", -0.5),
     ("weight", "eq", 2),
     ("weight", "lte", 2.5),
     ("weight", "in", [2.0, 4.0]),
@@ -87,6 +115,15 @@ OP_CASES: list[tuple[str, str, Any]] = [
     ("active", "in", [False]),
     ("active", "nin", [True]),
 ]
+
+
+# Every document has an int "n": Milvus makes it a typed INT64 field (no dynamic fields).
+INT_DOCS = documents([(f"n{v}", f"item {v}", {"n": v}) for v in (-11, -10, -1, 0, 1, 9, 10, 11)])
+INT_CASES: list[tuple[str, str, Any]] = [
+    ("n", op, value)
+    for op in ("lt", "lte", "gt", "gte", "eq", "ne")
+    for value in (10.5, -10.5, 0.5, -0.5, 10)
+] + [("n", "in", [9, 10.5]), ("n", "nin", [-10.5, 1]), ("n", "in", [0.5, -0.5])]
 
 
 def condition(field: str, op: str, value: Any) -> ResolvedCondition:
@@ -141,6 +178,11 @@ def corpus(stores: Stores) -> StoreCache:
 @pytest.fixture(scope="module")
 def ops(stores: Stores) -> StoreCache:
     return StoreCache(stores, OPS_DOCS, dynamic=True)
+
+
+@pytest.fixture(scope="module")
+def ints(stores: Stores) -> StoreCache:
+    return StoreCache(stores, INT_DOCS, dynamic=False)
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +273,21 @@ def test_every_operator_keeps_what_chroma_semantics_keep(
     kwargs = translator_for(store).search_kwargs([cond])
     found = store.similarity_search("boot", k=50, **kwargs, **search_kwargs(kind, len(OPS_DOCS)))
     expected = {doc_id(d) for d in OPS_DOCS if cond.matches(d.metadata)}
+    assert {doc_id(d) for d in found} == expected
+
+
+@pytest.mark.parametrize("case", INT_CASES, ids=case_id)
+@pytest.mark.parametrize("kind", STORES)
+def test_fractional_operands_compare_with_int_fields_as_numbers(
+    kind: str, case: tuple[str, str, Any], ints: StoreCache
+) -> None:
+    """Chroma truncates a fractional operand against an int value unless the translator
+    rewrites it; Milvus' field here is a typed INT64."""
+    store = ints[kind]
+    cond = condition(*case)
+    kwargs = translator_for(store).search_kwargs([cond])
+    found = store.similarity_search("item", k=50, **kwargs, **search_kwargs(kind, len(INT_DOCS)))
+    expected = {doc_id(d) for d in INT_DOCS if cond.matches(d.metadata)}
     assert {doc_id(d) for d in found} == expected
 
 

@@ -6,6 +6,7 @@ The stores' own behaviour is pinned in tests/integration/test_langchain_filter_s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ from langchain_featurestore.filtering import (
     structured_filter,
     translator_for,
 )
-from langchain_featurestore.filtering.chroma import ChromaWhereVisitor
+from langchain_featurestore.filtering.chroma import ChromaWhereVisitor, chroma_clause
 from langchain_featurestore.filtering.milvus import MilvusExprVisitor, milvus_literal
 from langchain_featurestore.filtering.predicates import (
     DocumentPredicateVisitor,
@@ -93,6 +94,26 @@ def test_the_chroma_visitor_gives_the_cores_where(user_id: str) -> None:
     conditions = SPEC.resolve(vector_of(user_id))
     where = chroma_where(conditions)
     assert render(ChromaWhereVisitor(), conditions) == ({} if where is None else {"filter": where})
+
+
+def test_chroma_fractional_operands_are_rewritten_so_truncation_cannot_err() -> None:
+    below, above = math.nextafter(10.5, -math.inf), math.nextafter(-10.5, math.inf)
+    assert chroma_clause("n", "lt", 10.5) == {"n": {"$lte": below}}
+    assert chroma_clause("n", "lte", 10.5) == {"n": {"$lte": 10.5}}
+    assert chroma_clause("n", "gt", 10.5) == {"n": {"$gt": 10.5}}
+    assert chroma_clause("n", "gte", 10.5) == {"n": {"$gt": below}}
+    assert chroma_clause("n", "lt", -10.5) == {"n": {"$lt": -10.5}}
+    assert chroma_clause("n", "lte", -10.5) == {"n": {"$lt": above}}
+    assert chroma_clause("n", "gt", -10.5) == {"n": {"$gte": above}}
+    assert chroma_clause("n", "gte", -10.5) == {"n": {"$gte": -10.5}}
+    assert chroma_clause("n", "eq", 9.5) == {"$and": [{"n": {"$eq": 9.5}}, {"n": {"$nin": [9]}}]}
+    assert chroma_clause("n", "ne", -0.5) == {"$or": [{"n": {"$ne": -0.5}}, {"n": {"$in": [0]}}]}
+    assert chroma_clause("n", "in", [9.0, 10.5]) == {
+        "$and": [{"n": {"$in": [9.0, 10.5]}}, {"n": {"$nin": [10]}}]
+    }
+    assert chroma_clause("n", "nin", [10.0, 10.5]) == {"n": {"$nin": [10.0, 10.5]}}
+    for op, value in [("lt", 10.0), ("eq", 3), ("in", ["a"]), ("eq", True), ("gt", 1e300)]:
+        assert chroma_clause("n", op, value) == {"n": {f"${op}": value}}
 
 
 # -- predicates (InMemoryVectorStore, FAISS) -------------------------------------------
