@@ -17,16 +17,16 @@ ends, but embedding the query (usually retrieval's most expensive part) can run 
 it, so the retriever (and :func:`~langchain_featurestore.chains.personalized_rag_chain`)
 costs max(lookup, embedding) + search. With ``fetch_k > 0`` a *speculative* unfiltered
 search for ``fetch_k`` documents runs beside the lookup too; the filter is applied to
-them in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`, Chroma's
-semantics; only for stores whose translator is pinned to them, ``in_memory_match``) and
-the filtered search runs only when fewer than ``k`` match. That pays off
-only for a slow lookup and a broad filter, so it is off by default
-(``bench/bench_langchain.py`` measures both).
+them in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`; only for
+stores whose translator is pinned to its semantics, ``in_memory_match``) and the
+filtered search runs only when fewer than ``k`` match. That pays off only for a slow
+lookup and a broad filter, so it is off by default (``bench/bench_langchain.py``
+measures both).
 
 Every returned document carries ``metadata["llmfs_backfill"]``: ``False`` for results
 that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
 
-Size: the retriever class is about 340 lines, over the ~300 target, because a
+Size: the retriever class is about 345 lines, over the ~300 target, because a
 ``BaseRetriever`` must carry its fields, their documentation and the four framework
 entry points (invoke, ainvoke, batch, abatch) itself; the decisions it calls are
 elsewhere (the read flow, ``_search``'s candidates and selection, the filter spec).
@@ -61,12 +61,7 @@ from langchain_featurestore._search import (
     selector_step,
     shared_executor,
 )
-from langchain_featurestore.filtering import (
-    FilterTranslator,
-    TranslatorLike,
-    as_translator,
-    translator_for,
-)
+from langchain_featurestore.filtering import FilterTranslator, TranslatorLike, resolve_translator
 from langchain_featurestore.lookup import entity_id_from
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
@@ -107,16 +102,10 @@ class FeatureFilteredRetriever(BaseRetriever):
             default) only embeds the query beside it (see the module docstring).
         query_key: Key of the query in a dict input (``"query"`` is accepted too).
         features_key: Key of prefetched features in a dict input.
-        filter_translator: How resolved conditions become the store's search filter:
-            ``None`` (the default) picks the built-in translator from the vector store's
-            class (an unknown store raises :class:`FeatureConfigError` naming it and the
-            built-in ones); or a :class:`~langchain_featurestore.filtering.FilterTranslator`,
-            a ``langchain_core.structured_query`` ``Visitor`` (its
-            ``visit_structured_query`` says the search keyword, as LangChain's
-            self-query translators do), or a function of the resolved conditions whose
-            result goes to ``filter=`` (``None`` for no filter). Custom translators do
-            not filter fetched candidates in memory unless wrapped in a
-            ``FilterTranslator(..., in_memory_match=True)``.
+        filter_translator: ``None`` (the default): the built-in translator of the
+            vector store's class (another store raises :class:`FeatureConfigError`);
+            or a ``FilterTranslator``, a ``structured_query`` ``Visitor`` or a function
+            of the resolved conditions (see :mod:`langchain_featurestore.filtering`).
         search_kwargs: Extra keyword arguments for every vector store search.
         fallback: Search unfiltered (logging a warning once per cause) when the store
             fails, instead of raising (see :mod:`llm_featurestore.serving.degrade`).
@@ -149,10 +138,8 @@ class FeatureFilteredRetriever(BaseRetriever):
     def model_post_init(self, context: Any, /) -> None:
         """Resolve the translator now, so an unsupported store fails at construction."""
         super().model_post_init(context)
-        if self.filter_translator is not None:
-            self._translator = as_translator(self.filter_translator)
-        elif self.filter_spec.rules:
-            self._translator = translator_for(self.vectorstore)
+        given, store, rules = self.filter_translator, self.vectorstore, self.filter_spec.rules
+        self._translator = resolve_translator(given, store, needed=bool(rules))
 
     @property
     def translator(self) -> FilterTranslator | None:

@@ -31,7 +31,12 @@ from langchain_featurestore.filtering.base import (
     describe_filter,
     structured_filter,
 )
-from langchain_featurestore.filtering.stores import BUILT_IN, BuiltInStore, translator_for
+from langchain_featurestore.filtering.stores import (
+    BUILT_IN,
+    BuiltInStore,
+    resolve_translator,
+    translator_for,
+)
 
 __all__ = [
     "BUILT_IN",
@@ -41,6 +46,7 @@ __all__ = [
     "TranslatorLike",
     "as_translator",
     "describe_filter",
+    "resolve_translator",
     "structured_filter",
     "translator_for",
 ]

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_featurestore.filtering.base import FilterTranslator
+from langchain_featurestore.filtering.base import FilterTranslator, as_translator
 from llm_featurestore.errors import FeatureConfigError
 
-__all__ = ["BUILT_IN", "BuiltInStore", "translator_for"]
+__all__ = ["BUILT_IN", "BuiltInStore", "resolve_translator", "translator_for"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,17 @@ def translator_for(store: Any) -> FilterTranslator:
         "self-query translators do, or a function of the resolved conditions returning "
         "the value of filter= (see langchain_featurestore.filtering)"
     )
+
+
+def resolve_translator(given: Any, store: Any, *, needed: bool) -> FilterTranslator | None:
+    """The translator a retriever uses: ``given`` (see :func:`as_translator`), else the
+    built-in one of ``store`` when filters are ``needed`` (a spec with rules), else
+    ``None``.
+
+    Raises:
+        FeatureConfigError: ``given`` is of no accepted kind, or ``store`` has no
+            built-in translator (see :func:`translator_for`).
+    """
+    if given is not None:
+        return as_translator(given)
+    return translator_for(store) if needed else None

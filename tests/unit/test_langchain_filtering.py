@@ -7,6 +7,8 @@ The stores' own behaviour is pinned in tests/integration/test_langchain_filter_s
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -362,6 +364,21 @@ def test_the_built_in_stores_are_chosen_by_class_path() -> None:
     assert (
         translator_for(MyMemory(DeterministicFakeEmbedding(size=4))).name == "InMemoryVectorStore"
     )
+
+
+def test_choosing_a_translator_imports_no_store_package() -> None:
+    code = (
+        "import sys\n"
+        "from langchain_core.embeddings import DeterministicFakeEmbedding\n"
+        "from langchain_core.vectorstores import InMemoryVectorStore\n"
+        "from langchain_featurestore.filtering import translator_for\n"
+        "translator_for(InMemoryVectorStore(DeterministicFakeEmbedding(size=4)))\n"
+        "stores = ('chromadb', 'langchain_chroma', 'qdrant_client', 'langchain_qdrant',\n"
+        "          'faiss', 'langchain_community', 'pymilvus', 'langchain_milvus')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(stores)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 class OnlyVisitor(Visitor):
