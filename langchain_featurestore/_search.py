@@ -167,7 +167,7 @@ def plan_selection(
 ) -> tuple[Selection, bool]:
     """Use the candidates where they suffice; the flag says a search is still needed.
 
-    The candidates are filtered in memory (Chroma's semantics) only when the translator
+    The candidates are filtered in memory (the core's semantics) only when the translator
     says its store keeps the same documents (``in_memory_match``); otherwise a filtered
     search always runs and the candidates serve only as backfill.
     """

@@ -129,8 +129,8 @@ class FilterTranslator:
             stores, or any other, such as one of LangChain's self-query translators), or a
             function of the resolved conditions whose result goes to ``filter=``.
         in_memory_match: True when the store keeps exactly the documents
-            :meth:`~llm_featurestore.filters.ResolvedCondition.matches` keeps (Chroma's
-            semantics, pinned by the store's parity tests), so candidates fetched beside
+            :meth:`~llm_featurestore.filters.ResolvedCondition.matches` keeps (pinned by
+            the store's parity tests), so candidates fetched beside
             the lookup (the retriever's ``fetch_k``) may be filtered in memory instead of
             searching again. False (the safe default for a store whose semantics are not
             pinned) always runs the filtered search.

@@ -12,10 +12,12 @@ A field is a bare name when it is an identifier (a schema field or, with
 fields only), or ``<metadata_field>["..."]`` for a store keeping its metadata in one
 JSON field (the deprecated ``metadata_field=``).
 
-Semantics against Chroma's: ``ne`` is rendered ``field not in [v]`` because Milvus'
-``!=`` drops rows lacking a dynamic field (null), while ``not in`` keeps them, as
-Chroma does; but Milvus compares booleans with numbers in dynamic (JSON) fields
-(``true == 1``, and ``<`` matches booleans), which Chroma never does. So this
+Semantics against the core's (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`):
+``ne`` is rendered ``field not in [v]`` because Milvus' ``!=`` drops rows lacking a
+dynamic field (null), while ``not in`` keeps them, as the core does; ints and floats
+compare as numbers, in typed and dynamic fields. But Milvus compares booleans with
+numbers in dynamic (JSON) fields (``true == 1``, and ``<`` matches booleans), which the
+core never does. So this
 translator is not ``in_memory_match``: the retriever always runs the filtered search on
 Milvus rather than filtering fetched candidates in memory.
 """

@@ -10,7 +10,7 @@
   semantics instead.)
 
 Every comparison is evaluated by :func:`llm_featurestore.filters.condition_matches`, the
-core's (Chroma's) semantics, so these stores keep exactly what the candidate pre-filter
+core's semantics, so these stores keep exactly what the candidate pre-filter
 keeps. A predicate's ``repr`` reads as the condition (``price <= 180.0``), which is what
 the retrieval event shows.
 """

@@ -5,15 +5,16 @@ The metadata of a LangChain document lives under the store's ``metadata_payload_
 (``"metadata"``), so a field is the payload key ``metadata.<field>`` (quoted,
 ``metadata."a.b"``, when it holds other characters than letters, digits, ``_`` and ``-``).
 
-Chroma's semantics, which Qdrant's own conditions do not all share, are kept by the
+The core's semantics (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`),
+which Qdrant's own conditions do not all share, are kept by the
 choice of condition:
 
 - strings and booleans: ``MatchValue`` / ``MatchAny`` (Qdrant never matches a boolean
-  against a number, as Chroma);
+  against a number, as the core);
 - numbers: ``Range(gte=v, lte=v)`` for equality, because ``MatchValue(5)`` does not
-  match a payload of ``5.0`` while Chroma compares ints and floats as numbers;
+  match a payload of ``5.0`` while the core compares ints and floats as numbers;
 - ``ne`` / ``nin``: ``must_not`` of the match, which keeps documents lacking the field
-  (Chroma's semantics) where ``MatchExcept`` would drop them.
+  (the core's semantics) where ``MatchExcept`` would drop them.
 """
 
 from __future__ import annotations

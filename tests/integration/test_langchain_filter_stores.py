@@ -6,7 +6,8 @@
   Lite.
 - Every operator (eq, ne, in, nin, lt, lte, gt, gte) with strings, ints, floats and
   booleans, on documents some of which lack the field: each store keeps what
-  :meth:`ResolvedCondition.matches` (Chroma's semantics) keeps.
+  :meth:`ResolvedCondition.matches` (the core's semantics) keeps, fractional operands
+  against int fields included (Chroma truncates them unless the translator rewrites them).
 - Milvus' expression strings: a feature value never changes the expression.
 - LangChain's standard retriever suite on each store.
 """
