@@ -2,7 +2,9 @@
 
 - :class:`FeatureLookup`: adds a user's (or any entity's) feature vectors to a chain's input.
 - :class:`FeatureEnricherRunnable`: the core ``FeatureEnricher`` as a Runnable.
-- :class:`FeatureFilteredRetriever`: vector search filtered by the user's features.
+- :class:`FeatureFilteredRetriever`: vector search filtered by the user's features, on
+  Chroma, ``InMemoryVectorStore``, Qdrant, FAISS and Milvus, or any store through a
+  :class:`FilterTranslator` (:mod:`langchain_featurestore.filtering`).
 - :func:`personalized_rag_chain` / :func:`personalized_retrieval`: lookup and retrieval in
   parallel, one lookup per request.
 - :class:`FeatureRerankCompressor` (a ``BaseDocumentCompressor``) and
@@ -38,6 +40,7 @@ from langchain_featurestore.chains import (
     personalized_retrieval,
 )
 from langchain_featurestore.enrichment import FeatureEnricherRunnable
+from langchain_featurestore.filtering import FilterTranslator
 from langchain_featurestore.lookup import FeatureLookup
 from langchain_featurestore.retrievers import (
     BACKFILL_KEY,
@@ -89,6 +92,7 @@ __all__ = [
     "FeatureLookup",
     "FeatureRerankCompressor",
     "FeatureRerankRetriever",
+    "FilterTranslator",
     "SearchCandidates",
     "WriteBackCallbackHandler",
     "WriteBackRunnable",

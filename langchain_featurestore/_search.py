@@ -5,7 +5,7 @@ and the adapter's pool (the core's ``tasks`` pool)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.vectorstores import VectorStore
 
+from langchain_featurestore.filtering import FilterTranslator, describe_filter
 from langchain_featurestore.lookup import vector_for
 from llm_featurestore import workers
 from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition
@@ -83,9 +84,11 @@ class SearchCandidates:
     documents: list[Document]
     fetch_k: int
 
-    def at(self, k: int, where: Any) -> tuple[str, list[float] | None, int, Any]:
-        """The arguments of :func:`search` for ``k`` documents under ``where``."""
-        return self.query, self.embedding, k, where
+    def at(
+        self, k: int, filter_kwargs: Mapping[str, Any] | None
+    ) -> tuple[str, list[float] | None, int, Mapping[str, Any] | None]:
+        """The arguments of :func:`search` for ``k`` documents filtered by ``filter_kwargs``."""
+        return self.query, self.embedding, k, filter_kwargs
 
     @property
     def exhaustive(self) -> bool:
@@ -107,11 +110,15 @@ def _mark(doc: Document, backfill: bool) -> Document:
 
 @dataclass
 class Selection:
-    """What one retrieval did; becomes the documents and the tracing event."""
+    """What one retrieval did; becomes the documents and the tracing event.
+
+    ``filter_kwargs`` are the search keyword arguments of the filter (``{"filter": ...}``,
+    ``{"expr": ...}``), ``None`` when no condition applies.
+    """
 
     vector: FeatureVector | None
     conditions: list[ResolvedCondition]
-    where: Any
+    filter_kwargs: dict[str, Any] | None
     primary: list[Document]
     rest: list[Document]
 
@@ -134,7 +141,7 @@ class Selection:
             "statuses": {}
             if self.vector is None
             else {n: s.value for n, s in self.vector.statuses.items()},
-            "where": self.where,
+            "where": describe_filter(self.filter_kwargs),
             "conditions": len(self.conditions),
             "filtered": len(docs) - backfilled,
             "backfilled": backfilled,
@@ -144,7 +151,7 @@ class Selection:
     def needs_backfill(self, candidates: SearchCandidates, k: int) -> bool:
         """True when the filter left fewer than ``k`` documents and the unfiltered
         candidates cannot fill up to ``k``."""
-        if self.where is None or len(self.primary) >= k:
+        if self.filter_kwargs is None or len(self.primary) >= k:
             return False
         keys = {doc_key(d) for d in self.primary}
         spare = sum(1 for d in self.rest if doc_key(d) not in keys)
@@ -153,21 +160,29 @@ class Selection:
 
 def plan_selection(
     spec: FeatureFilterSpec,
-    translator: Callable[[Sequence[ResolvedCondition]], Any],
+    translator: FilterTranslator | None,
     candidates: SearchCandidates,
     vector: FeatureVector | None,
     k: int,
 ) -> tuple[Selection, bool]:
-    """Use the candidates where they suffice; the flag says a search is still needed."""
+    """Use the candidates where they suffice; the flag says a search is still needed.
+
+    The candidates are filtered in memory (the core's semantics) only when the translator
+    says its store keeps the same documents (``in_memory_match``); otherwise a filtered
+    search always runs and the candidates serve only as backfill.
+    """
     conditions = spec.resolve(vector)
-    where = translator(conditions) if conditions else None
+    found = translator.search_kwargs(conditions) if conditions and translator else {}
     docs = candidates.documents
-    if where is None:
+    if not found:
         enough = len(docs) >= k or candidates.exhaustive
         return Selection(vector, conditions, None, docs[:k], []), not enough
+    assert translator is not None
+    if not translator.in_memory_match:
+        return Selection(vector, conditions, found, [], list(docs)), True
     matching = [d for d in docs if all(c.matches(d.metadata) for c in conditions)]
     enough = len(matching) >= k or candidates.exhaustive
-    return Selection(vector, conditions, where, matching[:k], list(docs)), not enough
+    return Selection(vector, conditions, found, matching[:k], list(docs)), not enough
 
 
 def search(
@@ -176,12 +191,11 @@ def search(
     query: str,
     embedding: list[float] | None,
     k: int,
-    where: Any,
+    filter_kwargs: Mapping[str, Any] | None,
 ) -> list[Document]:
-    """One search of ``store``: by vector when the embedding is known, filtered by ``where``."""
-    kwargs = dict(search_kwargs)
-    if where is not None:
-        kwargs["filter"] = where
+    """One search of ``store``: by vector when the embedding is known, filtered by
+    ``filter_kwargs`` (a translator's :meth:`~FilterTranslator.search_kwargs`)."""
+    kwargs = {**search_kwargs, **(filter_kwargs or {})}
     if embedding is not None:
         return store.similarity_search_by_vector(embedding, k, **kwargs)
     return store.similarity_search(query, k, **kwargs)
@@ -193,12 +207,10 @@ async def asearch(
     query: str,
     embedding: list[float] | None,
     k: int,
-    where: Any,
+    filter_kwargs: Mapping[str, Any] | None,
 ) -> list[Document]:
     """Async twin of :func:`search`."""
-    kwargs = dict(search_kwargs)
-    if where is not None:
-        kwargs["filter"] = where
+    kwargs = {**search_kwargs, **(filter_kwargs or {})}
     if embedding is not None:
         return await store.asimilarity_search_by_vector(embedding, k, **kwargs)
     return await store.asimilarity_search(query, k, **kwargs)
@@ -207,14 +219,15 @@ async def asearch(
 def selection_steps(
     retriever: Any, candidates: SearchCandidates, features: Any, k: int
 ) -> Generator[tuple[int, Any], list[Document], tuple[list[Document], dict[str, Any]]]:
-    """A retriever's selection decisions: yields the searches still needed, ``(k, where)``,
-    receives their documents; returns the documents and the tracing event."""
+    """A retriever's selection decisions: yields the searches still needed, ``(k,
+    filter_kwargs)``, receives their documents; returns the documents and the tracing
+    event."""
     vector = vector_for(features, retriever.filter_spec.entity_type)
     selection, needed = plan_selection(
-        retriever.filter_spec, retriever.filter_translator, candidates, vector, k
+        retriever.filter_spec, retriever.translator, candidates, vector, k
     )
     if needed:
-        selection.primary = yield k, selection.where
+        selection.primary = yield k, selection.filter_kwargs
     if retriever.backfill and selection.needs_backfill(candidates, k):
         selection.rest = yield k + len(selection.primary), None
     docs = selection.documents(k, retriever.backfill)

@@ -1,8 +1,10 @@
 """``FeatureFilteredRetriever``: vector search filtered by the user's features.
 
 The retriever turns a :class:`~llm_featurestore.filters.FeatureFilterSpec` and one
-entity's :class:`~llm_featurestore.models.FeatureVector` into a metadata filter
-(Chroma's ``where`` by default) for any LangChain ``VectorStore``::
+entity's :class:`~llm_featurestore.models.FeatureVector` into a metadata filter for a
+LangChain ``VectorStore``, through the translator chosen from the store's class (Chroma,
+``InMemoryVectorStore``, Qdrant, FAISS and Milvus are built in, see
+:mod:`langchain_featurestore.filtering`; others take ``filter_translator=``)::
 
     retriever = FeatureFilteredRetriever(vectorstore=chroma, filter_spec=spec, client=client)
     retriever.invoke("running shoes", user_id="u1")
@@ -15,15 +17,16 @@ ends, but embedding the query (usually retrieval's most expensive part) can run 
 it, so the retriever (and :func:`~langchain_featurestore.chains.personalized_rag_chain`)
 costs max(lookup, embedding) + search. With ``fetch_k > 0`` a *speculative* unfiltered
 search for ``fetch_k`` documents runs beside the lookup too; the filter is applied to
-them in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`, Chroma's
-semantics) and the filtered search runs only when fewer than ``k`` match. That pays off
-only for a slow lookup and a broad filter, so it is off by default
-(``bench/bench_langchain.py`` measures both).
+them in memory (:meth:`~llm_featurestore.filters.ResolvedCondition.matches`; only for
+stores whose translator is pinned to its semantics, ``in_memory_match``) and the
+filtered search runs only when fewer than ``k`` match. That pays off only for a slow
+lookup and a broad filter, so it is off by default (``bench/bench_langchain.py``
+measures both).
 
 Every returned document carries ``metadata["llmfs_backfill"]``: ``False`` for results
 that satisfy the filter (or of an unfiltered search), ``True`` for backfill.
 
-Size: the retriever class is about 340 lines, over the ~300 target, because a
+Size: the retriever class is about 345 lines, over the ~300 target, because a
 ``BaseRetriever`` must carry its fields, their documentation and the four framework
 entry points (invoke, ainvoke, batch, abatch) itself; the decisions it calls are
 elsewhere (the read flow, ``_search``'s candidates and selection, the filter spec).
@@ -31,7 +34,7 @@ elsewhere (the read flow, ``_search``'s candidates and selection, the filter spe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -43,7 +46,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, get_config_list
 from langchain_core.vectorstores import VectorStore
-from pydantic import Field
+from pydantic import Field, PrivateAttr, SkipValidation
 
 from langchain_featurestore._batched import prefetched
 from langchain_featurestore._events import RETRIEVAL_EVENT, aemit, emit
@@ -58,10 +61,11 @@ from langchain_featurestore._search import (
     selector_step,
     shared_executor,
 )
+from langchain_featurestore.filtering import FilterTranslator, TranslatorLike, resolve_translator
 from langchain_featurestore.lookup import entity_id_from
 from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
-from llm_featurestore.filters import FeatureFilterSpec, ResolvedCondition, chroma_where
+from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest, warn_no_entity
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "SearchCandidates", "shared_executor"]
@@ -85,7 +89,9 @@ class FeatureFilteredRetriever(BaseRetriever):
     never an error.
 
     Attributes:
-        vectorstore: Any LangChain vector store whose searches take ``filter=``.
+        vectorstore: A LangChain vector store: a built-in one (see
+            :mod:`langchain_featurestore.filtering`), or any other with
+            ``filter_translator``.
         filter_spec: Rules mapping features to metadata conditions.
         client: Where features are looked up when not prefetched.
         k: Documents to return (also an invoke kwarg).
@@ -96,8 +102,10 @@ class FeatureFilteredRetriever(BaseRetriever):
             default) only embeds the query beside it (see the module docstring).
         query_key: Key of the query in a dict input (``"query"`` is accepted too).
         features_key: Key of prefetched features in a dict input.
-        filter_translator: Turns resolved conditions into the store's ``filter`` value
-            (``None`` for no filter); Chroma's ``where`` by default.
+        filter_translator: ``None`` (the default): the built-in translator of the
+            vector store's class (another store raises :class:`FeatureConfigError`);
+            or a ``FilterTranslator``, a ``structured_query`` ``Visitor`` or a function
+            of the resolved conditions (see :mod:`langchain_featurestore.filtering`).
         search_kwargs: Extra keyword arguments for every vector store search.
         fallback: Search unfiltered (logging a warning once per cause) when the store
             fails, instead of raising (see :mod:`llm_featurestore.serving.degrade`).
@@ -119,10 +127,24 @@ class FeatureFilteredRetriever(BaseRetriever):
     fetch_k: int = Field(0, ge=0)
     query_key: str = "question"
     features_key: str = "features"
-    filter_translator: Callable[[Sequence[ResolvedCondition]], Any] = chroma_where
+    # Checked by as_translator, whose error names the accepted kinds.
+    filter_translator: SkipValidation[TranslatorLike | None] = None
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
     fallback: bool = True
     monitor: Any = None
+
+    _translator: FilterTranslator | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Resolve the translator now, so an unsupported store fails at construction."""
+        super().model_post_init(context)
+        given, store, rules = self.filter_translator, self.vectorstore, self.filter_spec.rules
+        self._translator = resolve_translator(given, store, needed=bool(rules))
+
+    @property
+    def translator(self) -> FilterTranslator | None:
+        """The translator in use (``None`` when the spec has no rules and none was given)."""
+        return self._translator
 
     @property
     def key(self) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "FilterRule",
     "ResolvedCondition",
     "chroma_where",
+    "condition_matches",
 ]
 
 logger = logging.getLogger(__name__)
@@ -125,25 +126,7 @@ class ResolvedCondition(BaseModel):
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         """True when a document with this ``metadata`` satisfies the condition."""
-        present = self.field in metadata
-        actual = metadata.get(self.field)
-        if self.op == "eq":
-            return present and _equal(actual, self.value)
-        if self.op == "ne":
-            return not (present and _equal(actual, self.value))
-        if self.op == "in":
-            return present and any(_equal(actual, v) for v in self.value)
-        if self.op == "nin":
-            return not (present and any(_equal(actual, v) for v in self.value))
-        if not present or not _is_number(actual):
-            return False
-        if self.op == "lt":
-            return bool(actual < self.value)
-        if self.op == "lte":
-            return bool(actual <= self.value)
-        if self.op == "gt":
-            return bool(actual > self.value)
-        return bool(actual >= self.value)
+        return condition_matches(self.field, self.op, self.value, metadata)
 
 
 class FeatureFilterSpec(ConfigModel):
@@ -223,6 +206,34 @@ class FeatureFilterSpec(ConfigModel):
     def matches(self, vector: FeatureVector | None, metadata: Mapping[str, Any]) -> bool:
         """True when ``metadata`` satisfies every condition resolved from ``vector``."""
         return all(cond.matches(metadata) for cond in self.resolve(vector))
+
+
+def condition_matches(field: str, op: FilterOp, value: Any, metadata: Mapping[str, Any]) -> bool:
+    """True when ``metadata`` satisfies ``field op value`` with Chroma's semantics.
+
+    The semantics of :meth:`ResolvedCondition.matches` (see the module docstring), for
+    adapters that evaluate conditions they hold in another form (a LangChain
+    ``structured_query`` comparison, for one).
+    """
+    present = field in metadata
+    actual = metadata.get(field)
+    if op == "eq":
+        return present and _equal(actual, value)
+    if op == "ne":
+        return not (present and _equal(actual, value))
+    if op == "in":
+        return present and any(_equal(actual, v) for v in value)
+    if op == "nin":
+        return not (present and any(_equal(actual, v) for v in value))
+    if not present or not _is_number(actual):
+        return False
+    if op == "lt":
+        return bool(actual < value)
+    if op == "lte":
+        return bool(actual <= value)
+    if op == "gt":
+        return bool(actual > value)
+    return bool(actual >= value)
 
 
 def chroma_where(conditions: Sequence[ResolvedCondition]) -> dict[str, Any] | None:

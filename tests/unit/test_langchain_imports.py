@@ -12,6 +12,7 @@ EXPECTED = [
     "FeatureLookup",
     "FeatureRerankCompressor",
     "FeatureRerankRetriever",
+    "FilterTranslator",
     "RERANK_KEY",
     "SearchCandidates",
     "WriteBackCallbackHandler",
