@@ -34,6 +34,7 @@ elsewhere (the read flow, ``_search``'s candidates and selection, the filter spe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,6 +68,7 @@ from llm_featurestore.clients.base import FeatureStoreClient
 from llm_featurestore.errors import FeatureConfigError
 from llm_featurestore.filters import FeatureFilterSpec
 from llm_featurestore.reading import FeatureReader, FeatureVectors, ReadRequest, warn_no_entity
+from llm_featurestore.telemetry import hooks
 
 __all__ = ["BACKFILL_KEY", "FeatureFilteredRetriever", "SearchCandidates", "shared_executor"]
 
@@ -262,13 +264,15 @@ class FeatureFilteredRetriever(BaseRetriever):
             config: Run config; the ``llm_featurestore.retrieval`` event is sent on it.
         """
         steps = selection_steps(self, candidates, features, self._resolve_k(k))
-        try:
-            n, where = next(steps)
-            while True:
-                found = search(self.vectorstore, self.search_kwargs, *candidates.at(n, where))
-                n, where = steps.send(found)
-        except StopIteration as done:
-            docs, event = done.value
+        with hooks.span("retrieval", framework="langchain") as span:
+            try:
+                n, where = next(steps)
+                while True:
+                    found = search(self.vectorstore, self.search_kwargs, *candidates.at(n, where))
+                    n, where = steps.send(found)
+            except StopIteration as done:
+                docs, event = done.value
+            _report(span, event)
         emit(RETRIEVAL_EVENT, event, config)
         return docs  # type: ignore[no-any-return]
 
@@ -282,15 +286,17 @@ class FeatureFilteredRetriever(BaseRetriever):
     ) -> list[Document]:
         """Async twin of :meth:`select`."""
         steps = selection_steps(self, candidates, features, self._resolve_k(k))
-        try:
-            n, where = next(steps)
-            while True:
-                found = await asearch(
-                    self.vectorstore, self.search_kwargs, *candidates.at(n, where)
-                )
-                n, where = steps.send(found)
-        except StopIteration as done:
-            docs, event = done.value
+        with hooks.span("retrieval", framework="langchain") as span:
+            try:
+                n, where = next(steps)
+                while True:
+                    found = await asearch(
+                        self.vectorstore, self.search_kwargs, *candidates.at(n, where)
+                    )
+                    n, where = steps.send(found)
+            except StopIteration as done:
+                docs, event = done.value
+            _report(span, event)
         await aemit(RETRIEVAL_EVENT, event, config)
         return docs  # type: ignore[no-any-return]
 
@@ -416,3 +422,11 @@ class FeatureFilteredRetriever(BaseRetriever):
         else:
             candidates = await self.asearch_candidates(query, fetch_k=0)
         return await self.aselect(candidates, features, k, config=config)
+
+
+def _report(span: Any, event: Mapping[str, Any]) -> None:
+    """Tell the retrieval's span what the selection did (counts only, no operands)."""
+    span.set(k=event["k"], conditions=event["conditions"], filtered=event["filtered"])
+    span.set(backfilled=event["backfilled"])
+    statuses = Counter(event["statuses"].values())
+    span.set(**{f"status.{status}": n for status, n in sorted(statuses.items())})

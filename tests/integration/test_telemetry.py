@@ -226,3 +226,47 @@ def test_a_missing_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(MissingDependencyError, match="otel"):
         instrument()
     assert hooks.active() is None
+
+
+@pytest.mark.parametrize("framework", ["langchain", "llamaindex"])
+def test_a_filtered_retrieval_is_a_span_with_counts_only(otel: Telemetry, framework: str) -> None:
+    from llm_featurestore.filters import FeatureFilterSpec, FilterRule
+
+    spec = FeatureFilterSpec(rules=[FilterRule(field="nick", op="eq", feature="nickname")])
+    client = ServingClient(store())
+    texts = ["match", "other"]
+    metas = [{"nick": SECRET_VALUE}, {"nick": "someone"}]
+    if framework == "langchain":
+        from langchain_core.embeddings import DeterministicFakeEmbedding
+        from langchain_core.vectorstores import InMemoryVectorStore
+
+        from langchain_featurestore import FeatureFilteredRetriever
+
+        vs = InMemoryVectorStore(DeterministicFakeEmbedding(size=16))
+        vs.add_texts(texts, metadatas=metas)
+        lc = FeatureFilteredRetriever(vectorstore=vs, filter_spec=spec, client=client, k=2)
+        docs = lc.invoke({"query": "q", "user_id": RAW_ID})
+        assert [d.page_content for d in docs] == ["match"]
+    else:
+        from llama_index.core import VectorStoreIndex
+        from llama_index.core.schema import TextNode
+
+        from llamaindex_featurestore.context import FeatureQueryBundle
+        from llamaindex_featurestore.retriever import FeatureFilteredRetriever as LiRetriever
+        from llamaindex_featurestore.testing import HashingEmbedding
+
+        nodes = [TextNode(text=t, metadata=m) for t, m in zip(texts, metas, strict=True)]
+        index = VectorStoreIndex(nodes, embed_model=HashingEmbedding())
+        li = LiRetriever(index, client, spec, similarity_top_k=2)
+        got = li.retrieve(FeatureQueryBundle("q", user_id=RAW_ID))
+        assert [n.node.get_content() for n in got] == ["match"]
+    retrieval = [s for s in otel.finished() if s.name == "llm_featurestore.retrieval"]
+    assert len(retrieval) == 1
+    attrs = dict(retrieval[0].attributes or {})
+    assert attrs["llmfs.framework"] == framework
+    assert attrs["llmfs.conditions"] == 1
+    assert attrs["llmfs.filtered"] == 1
+    assert attrs["llmfs.status.present"] == 1
+    for key, value in all_attributes(otel.finished()):
+        for secret in (SECRET_VALUE, RAW_ID):
+            assert secret not in str(value), key
