@@ -22,6 +22,7 @@ GROUPS = {
     "langchain": "bench.bench_langchain",
     "writeback": "bench.bench_writeback",
     "agents": "bench.bench_agents",
+    "direct": "bench.bench_direct",
 }
 
 

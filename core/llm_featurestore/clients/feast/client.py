@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from llm_featurestore.clients.base import (
+    BoundedRead,
     EntityKey,
     PushableFeatureStore,
     PushMode,
@@ -22,6 +23,7 @@ from llm_featurestore.clients.base import (
 )
 from llm_featurestore.clients.feast.config import FeastClientConfig
 from llm_featurestore.clients.feast.decode import decode_vectors
+from llm_featurestore.clients.feast.direct import DirectReads
 from llm_featurestore.clients.feast.failures import feast_write_error
 from llm_featurestore.clients.feast.ids import coerce_all
 from llm_featurestore.clients.feast.push import (
@@ -120,6 +122,7 @@ class FeastClient(PushableFeatureStore):
         self._registry = FeastRegistry(store)
         self._push_targets = PushTargets(store)
         self._native_async: bool | None = None
+        self._direct = DirectReads(store, self._registry, self.config.direct_reads)
 
     def refresh(self) -> None:
         """Reload the registry and forget resolved names (after ``feast apply``)."""
@@ -201,12 +204,57 @@ class FeastClient(PushableFeatureStore):
         if not entity_ids:
             return []
         try:
+            vectors = self._read_direct(plan, entity_ids, rows, entity_type, None)
+            if vectors is not None:
+                return vectors
             response = self.store.get_online_features(
                 features=plan.features, entity_rows=rows, full_feature_names=plan.full_names
             )
         except Exception as exc:
             raise self._read_error(exc, entity_type) from exc
         return self._decode(response, plan, entity_ids, entity_type)
+
+    def _read_direct(
+        self,
+        plan: Plan,
+        entity_ids: Sequence[str],
+        rows: dict[str, list[Any]],
+        entity_type: str,
+        timeout_s: float | None,
+    ) -> list[FeatureVector] | None:
+        """The direct read of a prepared request, or ``None`` (no I/O) when it goes
+        through the SDK."""
+        keys = rows[plan.join_key]
+        return self._direct.read(
+            plan, entity_ids, keys, entity_type, source=self.source, timeout_s=timeout_s
+        )
+
+    def bounded_reader(self, timeout_s: float) -> BoundedRead | None:
+        """Direct reads (Redis and SQLite online stores) bounded by their driver: socket
+        timeouts, SQLite's busy timeout (see :mod:`~llm_featurestore.clients.feast.direct`).
+        The read answers ``None`` for requests that go through the Feast SDK, whose calls
+        cannot be bounded, and for the first read of a set of names (it reads the registry).
+        """
+        if self._direct.kind is None:
+            return None
+
+        def read(
+            entity_ids: Sequence[str],
+            entity_type: str,
+            feature_names: Sequence[str],
+            request_data: Sequence[Mapping[str, Any]] | None,
+        ) -> list[FeatureVector] | None:
+            if not self._registry.has_plan(entity_type, feature_names):
+                return None
+            plan, rows = self._prepare(entity_ids, entity_type, feature_names, request_data)
+            if not entity_ids:
+                return []
+            try:
+                return self._read_direct(plan, entity_ids, rows, entity_type, timeout_s)
+            except Exception as exc:
+                raise self._read_error(exc, entity_type) from exc
+
+        return read
 
     async def aget_batch_features(
         self,
@@ -232,6 +280,11 @@ class FeastClient(PushableFeatureStore):
         if not entity_ids:
             return []
         try:
+            vectors = await self._direct.aread(
+                plan, entity_ids, rows[plan.join_key], entity_type, source=self.source
+            )
+            if vectors is not None:
+                return vectors
             await use_running_loop(self.store)
             response = await self.store.get_online_features_async(
                 features=plan.features, entity_rows=rows, full_feature_names=plan.full_names
@@ -383,4 +436,9 @@ class FeastClient(PushableFeatureStore):
         return plan.keys
 
     def close(self) -> None:
-        """Nothing to release: the shared ``FeatureStore`` outlives its clients."""
+        """Release the direct path's connections (the next read opens them again); the
+        shared ``FeatureStore`` outlives its clients."""
+        self._direct.close()
+
+    async def aclose(self) -> None:
+        await self._direct.aclose()
