@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.feast_http",
     "tests.fixtures.feast_init_repo",
     "tests.fixtures.feast_push_repo",
+    "tests.fixtures.feast_types_repo",
     "tests.fixtures.redis",
     "tests.fixtures.tecton",
     "tests.fixtures.chroma",

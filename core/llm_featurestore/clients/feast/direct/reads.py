@@ -39,7 +39,14 @@ from llm_featurestore.models import FeatureVector, utcnow
 
 _feast_sqlite = require("feast.infra.online_stores.sqlite", extra="feast")
 
-__all__ = ["SERIALIZATION_VERSIONS", "DirectReads", "Reader", "store_support"]
+__all__ = [
+    "SERIALIZATION_VERSIONS",
+    "DirectReads",
+    "Reader",
+    "forget_logged",
+    "log_once",
+    "store_support",
+]
 
 logger = logging.getLogger("llm_featurestore.clients.feast.direct")
 
@@ -76,6 +83,12 @@ def log_once(project: str, message: str) -> None:
             return
         _logged.add((project, message))
     logger.info("Feast reads of project '%s' %s", project, message)
+
+
+def forget_logged() -> None:
+    """Forget what :func:`log_once` logged (for tests: the next occurrence logs again)."""
+    with _logged_lock:
+        _logged.clear()
 
 
 def store_support(config: Any) -> str:
