@@ -287,3 +287,25 @@ def test_the_direct_reader_in_use_is_logged_once(
     assert [r.getMessage() for r in caplog.records] == [
         f"Feast reads of project '{fr.PROJECT}' read the redis online store directly when they can"
     ]
+
+
+def test_a_redis_connection_the_server_closed_is_replaced_at_once(
+    feast_redis_repo: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each reading thread keeps a connection; when the server has closed it, the next
+    read reconnects without waiting for the retry policy's backoff."""
+    import redis
+    import redis.retry
+
+    client = FeastClient(feast_redis_repo)
+    first = client.get_batch_features(USER_IDS, "user", fr.CONTRACT_REFS)
+    admin = redis.Redis.from_url(redis_url)
+    assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+
+    def no_backoff(seconds: float) -> None:
+        raise AssertionError(f"backed off {seconds}s")
+
+    monkeypatch.setattr(redis.retry, "sleep", no_backoff)
+    assert_same(client.get_batch_features(USER_IDS, "user", fr.CONTRACT_REFS), first)
+    admin.close()
+    client.close()

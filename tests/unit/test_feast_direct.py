@@ -174,6 +174,13 @@ def test_layout_refuses_on_demand_views() -> None:
     assert reason == "on-demand feature view 'plus_one' is computed by Feast"
 
 
+def test_layout_refuses_views_that_are_not_online() -> None:
+    offline = _view(ValueType.INT64)
+    offline.online = False
+    reason = plan_layout(_plan(("stats", "rate")), _index(stats=offline), 3)
+    assert reason == "feature view 'stats' is not online (online=False)"
+
+
 def test_layout_refuses_join_key_types_feast_cannot_serialize() -> None:
     reason = plan_layout(_plan(("stats", "rate")), _index(stats=_view(ValueType.DOUBLE)), 3)
     assert reason == ("join key 'user_id' of type DOUBLE (direct: Int64, Int32, String, Bytes)")

@@ -6,6 +6,7 @@ where each result key's cells are. A plan the direct path cannot read gives the
 reason instead (a string, logged once by :mod:`.reads`):
 
 * a feature of an on-demand view (computed by Feast at read time, or written by it);
+* a feature of a view with ``online=False`` (Feast refuses to read it online);
 * a feature service projection that renames join keys (``join_key_map``);
 * a join key type Feast cannot serialize, or views keyed by different types.
 
@@ -86,6 +87,8 @@ def plan_layout(plan: Plan, index: EntityIndex, version: int) -> Layout | str:
         view = index.views.get(column.view)
         if view is None:
             return f"on-demand feature view '{column.view}' is computed by Feast"
+        if not getattr(view, "online", True):
+            return f"feature view '{column.view}' is not online (online=False)"
         key_types.add(_join_key_type(view, index.join_key))
         names = features.setdefault(column.view, [])
         if column.feature not in names:

@@ -17,12 +17,14 @@ Connections are built from the repo's ``connection_string`` with Feast's own par
 and its keyword arguments; a reader made for a timeout (:class:`RedisReader` with
 ``timeout_s``) sets ``socket_timeout`` and ``socket_connect_timeout`` to half of it
 and retries once without backoff, so the driver gives up within ``timeout_s``.
-Sync reads use ``redis.Redis``, async reads ``redis.asyncio`` (one client per event
-loop); neither uses a thread.
+Sync reads go through one connection per reading thread (made like the pool's of a
+``redis.Redis``, with its settings and retry policy), async reads through
+``redis.asyncio``'s pool (one client per event loop); neither uses a thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -117,6 +119,10 @@ class RedisReader:
         self._bounded = timeout_s is not None
         self._project = project.encode("utf-8")
         self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._generation = 0
         self._async: PerLoop[Any] = PerLoop(self._make_async, _aclose)
         self._stamps: dict[bytes, datetime | None] = {}
         self._pairs: dict[tuple[int, int], datetime | None] = {(0, 0): None}
@@ -126,10 +132,16 @@ class RedisReader:
         return RedisFields.of(layout)
 
     def _sync(self) -> Any:
-        if self._client is None:
-            extra = {"retry": _retry.Retry(_backoff.NoBackoff(), 1)} if self._bounded else {}
-            self._client = redis.Redis(**{**self._kwargs, **extra})
-        return self._client
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                client = self._client
+                if client is None:
+                    extra = (
+                        {"retry": _retry.Retry(_backoff.NoBackoff(), 1)} if self._bounded else {}
+                    )
+                    client = self._client = redis.Redis(**{**self._kwargs, **extra})
+        return client
 
     def _make_async(self) -> Any:
         extra = {"retry": _aretry.Retry(_backoff.NoBackoff(), 1)} if self._bounded else {}
@@ -153,22 +165,38 @@ class RedisReader:
     def fetch(self, layout: Layout, prepared: RedisFields, values: list[Any]) -> list[ViewRows]:
         """The rows of every view for the distinct join key ``values`` (one round trip)."""
         keys = self._keys(layout, values)
-        pool = self._sync().connection_pool
-        conn = pool.get_connection()
+        conn = self._connection()
         try:
             packed = self._packed(conn, prepared, keys)
 
             def exchange() -> list[Any]:
-                conn.send_packed_command(packed)
+                conn.send_packed_command(packed)  # connects first when it is not connected
                 return [conn.read_response() for _ in keys]
 
-            replies = conn.retry.call_with_retry(exchange, lambda _error: conn.disconnect())
+            try:
+                replies = exchange()
+            except redis.ConnectionError:
+                # A kept connection the server has closed: reconnect at once, as the pool
+                # would, then follow the connection's own retry policy.
+                conn.disconnect()
+                replies = conn.retry.call_with_retry(exchange, lambda _error: conn.disconnect())
         except BaseException:
             conn.disconnect()  # replies may be left unread on it
             raise
-        finally:
-            pool.release(conn)
         return self._rows(prepared, replies)
+
+    def _connection(self) -> Any:
+        """This thread's connection (one per reading thread, so a read takes no lock
+        and no pool round; made like the pool's own, with its settings and retry)."""
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == self._generation:
+            return held[1]
+        pool = self._sync().connection_pool
+        conn = pool.connection_class(**pool.connection_kwargs)
+        with self._client_lock:
+            self._opened.append(conn)
+            self._local.held = (self._generation, conn)
+        return conn
 
     async def afetch(
         self, layout: Layout, prepared: RedisFields, values: list[Any]
@@ -226,8 +254,14 @@ class RedisReader:
         return out
 
     def close(self) -> None:
-        """Release the sync pool (async pools close with their loops, or :meth:`aclose`)."""
-        client, self._client = self._client, None
+        """Close every thread's connection and the sync pool (async pools close with
+        their loops, or :meth:`aclose`); the next read connects again."""
+        with self._client_lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+            client, self._client = self._client, None
+        for conn in opened:
+            conn.disconnect()
         if client is not None:
             client.close()
 
