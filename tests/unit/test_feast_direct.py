@@ -207,3 +207,42 @@ def test_a_columns_feature_name_is_kept_through_bare_name_plans() -> None:
     column = Column("view__a__b", "view", timedelta(days=1), ValueType.STRING, "a__b")
     assert column.feature == "a__b"
     assert column.scalar_field == "string_val"
+
+
+class _Conn:
+    opened = 0
+    closed = 0
+
+    def __init__(self) -> None:
+        _Conn.opened += 1
+        self.open = True
+
+    def close(self) -> None:
+        self.open = False
+        _Conn.closed += 1
+
+
+def test_each_thread_keeps_its_connection_and_a_finished_thread_leaves_none() -> None:
+    import gc
+    import threading
+
+    from llm_featurestore.clients.feast.direct.per_thread import PerThread
+
+    conns: PerThread[_Conn] = PerThread(_Conn, _Conn.close)
+    mine = conns.get()
+    assert conns.get() is mine
+    seen: list[_Conn] = []
+    workers = [threading.Thread(target=lambda: seen.append(conns.get())) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+        worker.join()
+    assert len({id(c) for c in seen}) == 3
+    assert mine not in seen
+    seen.clear()
+    gc.collect()
+    assert conns.live() == 1  # the finished threads' connections went with them
+    conns.close()
+    assert mine.open is False
+    again = conns.get()
+    assert again is not mine
+    assert again.open is True

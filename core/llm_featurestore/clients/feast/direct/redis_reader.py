@@ -5,9 +5,9 @@ The layout is Feast's (``feast/infra/online_stores/redis.py``): one hash per ent
 field ``_mmh3("<view>:<feature>")`` and per view the ``Timestamp`` proto of its row at
 ``_ts:<view>``. All views of an entity live in its one hash, so an entity costs one
 ``HMGET`` of every field the plan needs, and a batch one pipeline of them: the
-commands are packed and written at once on a pooled connection and the replies read
-back in order (redis-py's ``Connection`` API, under the connection's own retry
-policy), without the per-command bookkeeping of redis-py's ``Pipeline``.
+commands are packed and written at once and the replies read back in order
+(redis-py's ``Connection`` API, under the connection's own retry policy), without the
+per-command bookkeeping of redis-py's client and ``Pipeline``.
 
 As in Feast, a field the hash lacks reads as PRESENT with an empty value, and a
 missing ``_ts`` field as no timestamp; the shared rule then answers NOT_FOUND (no
@@ -17,9 +17,10 @@ Connections are built from the repo's ``connection_string`` with Feast's own par
 and its keyword arguments; a reader made for a timeout (:class:`RedisReader` with
 ``timeout_s``) sets ``socket_timeout`` and ``socket_connect_timeout`` to half of it
 and retries once without backoff, so the driver gives up within ``timeout_s``.
-Sync reads go through one connection per reading thread (made like the pool's of a
-``redis.Redis``, with its settings and retry policy), async reads through
-``redis.asyncio``'s pool (one client per event loop); neither uses a thread.
+Sync reads go through one connection per reading thread (:mod:`.per_thread`; made
+like the pool's of a ``redis.Redis``, with its settings and retry policy), async
+reads through ``redis.asyncio``'s pool (one client per event loop); neither uses a
+thread.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from llm_featurestore._deps import require
 from llm_featurestore.clients._aio import PerLoop
 from llm_featurestore.clients.feast.decode import timestamp_of
 from llm_featurestore.clients.feast.direct.layout import Layout, ViewRows
+from llm_featurestore.clients.feast.direct.per_thread import PerThread
 
 redis = require("redis", extra="redis")
 redis_asyncio = require("redis.asyncio", extra="redis")
@@ -120,9 +122,7 @@ class RedisReader:
         self._project = project.encode("utf-8")
         self._client: Any = None
         self._client_lock = threading.Lock()
-        self._local = threading.local()
-        self._opened: list[Any] = []
-        self._generation = 0
+        self._connections: PerThread[Any] = PerThread(self._connect, _disconnect)
         self._async: PerLoop[Any] = PerLoop(self._make_async, _aclose)
         self._stamps: dict[bytes, datetime | None] = {}
         self._pairs: dict[tuple[int, int], datetime | None] = {(0, 0): None}
@@ -165,7 +165,7 @@ class RedisReader:
     def fetch(self, layout: Layout, prepared: RedisFields, values: list[Any]) -> list[ViewRows]:
         """The rows of every view for the distinct join key ``values`` (one round trip)."""
         keys = self._keys(layout, values)
-        conn = self._connection()
+        conn = self._connections.get()
         try:
             packed = self._packed(conn, prepared, keys)
 
@@ -185,18 +185,10 @@ class RedisReader:
             raise
         return self._rows(prepared, replies)
 
-    def _connection(self) -> Any:
-        """This thread's connection (one per reading thread, so a read takes no lock
-        and no pool round; made like the pool's own, with its settings and retry)."""
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == self._generation:
-            return held[1]
+    def _connect(self) -> Any:
+        """A new connection, made like the pool's own (its settings and retry policy)."""
         pool = self._sync().connection_pool
-        conn = pool.connection_class(**pool.connection_kwargs)
-        with self._client_lock:
-            self._opened.append(conn)
-            self._local.held = (self._generation, conn)
-        return conn
+        return pool.connection_class(**pool.connection_kwargs)
 
     async def afetch(
         self, layout: Layout, prepared: RedisFields, values: list[Any]
@@ -256,18 +248,19 @@ class RedisReader:
     def close(self) -> None:
         """Close every thread's connection and the sync pool (async pools close with
         their loops, or :meth:`aclose`); the next read connects again."""
+        self._connections.close()
         with self._client_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
             client, self._client = self._client, None
-        for conn in opened:
-            conn.disconnect()
         if client is not None:
             client.close()
 
     async def aclose(self) -> None:
         await self._async.aclose()
         self.close()
+
+
+def _disconnect(conn: Any) -> None:
+    conn.disconnect()
 
 
 async def _aclose(client: Any) -> None:

@@ -9,18 +9,17 @@ rows come back in the same order and the row timestamp is the one Feast reports 
 last row's). As in Feast, an entity without rows is NOT_FOUND, and so is a feature an
 entity's rows lack.
 
-Each thread reads through its own read-only connection (``mode=ro``: a direct read
-never creates or changes the database). Its ``timeout`` is SQLite's busy timeout: a
-reader made for a timeout (:class:`SqliteReader` with ``timeout_s``) waits at most that
-long for a writer's lock, then raises :class:`TimeoutError`, so a bounded read can run
-inline on the caller's thread.
+Each thread reads through its own read-only connection (:mod:`.per_thread`;
+``mode=ro``: a direct read never creates or changes the database). Its ``timeout`` is
+SQLite's busy timeout: a reader made for a timeout (:class:`SqliteReader` with
+``timeout_s``) waits at most that long for a writer's lock, then raises
+:class:`TimeoutError`, so a bounded read can run inline on the caller's thread.
 """
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +29,7 @@ from urllib.parse import quote
 from llm_featurestore._deps import require
 from llm_featurestore.clients.feast.decode import timestamp_of
 from llm_featurestore.clients.feast.direct.layout import Layout, ViewRows
+from llm_featurestore.clients.feast.direct.per_thread import PerThread
 
 _helpers = require("feast.infra.online_stores.helpers", extra="feast")
 _Value = require("feast.protos.feast.types.Value_pb2", extra="feast").Value
@@ -72,6 +72,10 @@ def _event_time(raw: Any, cache: dict[tuple[int, int], datetime | None]) -> date
     return timestamp_of((int(moment.timestamp()), 0), cache)
 
 
+def _close(conn: sqlite3.Connection) -> None:
+    conn.close()
+
+
 class SqliteReader:
     """Direct reads of one repo's SQLite online store.
 
@@ -86,25 +90,19 @@ class SqliteReader:
         self._uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro"
         self._project = project
         self._timeout = FEAST_BUSY_TIMEOUT_S if timeout_s is None else timeout_s
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[sqlite3.Connection] = []
-        self._generation = 0
+        self._connections: PerThread[sqlite3.Connection] = PerThread(self._connect, _close)
         self._stamps: dict[Any, datetime | None] = {}
         self._pairs: dict[tuple[int, int], datetime | None] = {(0, 0): None}
 
     def prepare(self, layout: Layout) -> list[str]:
         return view_queries(layout, self._project)
 
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._uri, uri=True, timeout=self._timeout, check_same_thread=False)
+
     def _connection(self) -> sqlite3.Connection:
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == self._generation:
-            return held[1]  # type: ignore[no-any-return]
-        conn = sqlite3.connect(self._uri, uri=True, timeout=self._timeout, check_same_thread=False)
-        with self._lock:
-            self._opened.append(conn)
-            self._local.held = (self._generation, conn)
-        return conn
+        """The calling thread's read-only connection."""
+        return self._connections.get()
 
     def fetch(self, layout: Layout, queries: list[str], values: list[Any]) -> list[ViewRows]:
         """The rows of every view for the distinct join key ``values`` (a query per view).
@@ -160,11 +158,7 @@ class SqliteReader:
 
     def close(self) -> None:
         """Close every thread's connection (the next read opens a new one)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for conn in opened:
-            conn.close()
+        self._connections.close()
 
     async def aclose(self) -> None:
         self.close()
