@@ -2,9 +2,10 @@
 
 How feature names are understood is the registry's rule
 (:mod:`llm_featurestore.clients.feast.registry`); how the answer becomes vectors is the
-decoder's (:mod:`llm_featurestore.clients.feast.decode`). This module only waits:
-sync calls wait on Feast directly, async ones on Feast's native async read where the
-online store has one, else on a worker thread.
+decoder's (:mod:`llm_featurestore.clients.feast.decode`); which reads skip the SDK and
+read the online store directly is :mod:`llm_featurestore.clients.feast.direct`'s. This
+module only dispatches and waits: sync calls wait on the store directly, async ones on
+a native async read where the online store has one (Redis), else on a worker thread.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class FeastClient(PushableFeatureStore):
         project: Feast project to use instead of the one in ``feature_store.yaml``.
         store: An existing ``feast.FeatureStore`` to use; by default one shared
             store per repo path and project (:func:`shared_feature_store`).
-        **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``)
-            when ``config`` is not given.
+        **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``,
+            ``direct_reads``) when ``config`` is not given.
 
     Names: ``view:feature`` refs, bare names unique among the entity's feature views
     (on-demand views included), or a feature service's name alone (see
@@ -83,7 +84,10 @@ class FeastClient(PushableFeatureStore):
     entity as ``request_data`` (see :meth:`get_batch_features` and
     :meth:`request_fields`).
     Registry lookups happen once per (entity type, feature names) and are cached; call
-    :meth:`refresh` after ``feast apply`` changes the repo. The async methods use
+    :meth:`refresh` after ``feast apply`` changes the repo. Reads of a Redis or SQLite
+    online store skip the SDK and read Feast's stored layout directly when the request
+    allows it (:mod:`~llm_featurestore.clients.feast.direct`; ``direct_reads=False``
+    turns this off), with the same values and statuses. The async methods use
     Feast's native ``get_online_features_async`` when the online store reads async
     (Redis; see :attr:`native_async`) and a worker thread otherwise (SQLite).
     Connection and store failures raise :class:`FeatureStoreUnavailableError`
@@ -204,7 +208,8 @@ class FeastClient(PushableFeatureStore):
         if not entity_ids:
             return []
         try:
-            vectors = self._read_direct(plan, entity_ids, rows, entity_type, None)
+            keys = rows[plan.join_key]
+            vectors = self._direct.read(plan, entity_ids, keys, entity_type, source=self.source)
             if vectors is not None:
                 return vectors
             response = self.store.get_online_features(
@@ -214,27 +219,9 @@ class FeastClient(PushableFeatureStore):
             raise self._read_error(exc, entity_type) from exc
         return self._decode(response, plan, entity_ids, entity_type)
 
-    def _read_direct(
-        self,
-        plan: Plan,
-        entity_ids: Sequence[str],
-        rows: dict[str, list[Any]],
-        entity_type: str,
-        timeout_s: float | None,
-    ) -> list[FeatureVector] | None:
-        """The direct read of a prepared request, or ``None`` (no I/O) when it goes
-        through the SDK."""
-        keys = rows[plan.join_key]
-        return self._direct.read(
-            plan, entity_ids, keys, entity_type, source=self.source, timeout_s=timeout_s
-        )
-
     def bounded_reader(self, timeout_s: float) -> BoundedRead | None:
-        """Direct reads (Redis and SQLite online stores) bounded by their driver: socket
-        timeouts, SQLite's busy timeout (see :mod:`~llm_featurestore.clients.feast.direct`).
-        The read answers ``None`` for requests that go through the Feast SDK, whose calls
-        cannot be bounded, and for the first read of a set of names (it reads the registry).
-        """
+        """Direct reads bounded by their driver (Redis socket timeouts, SQLite's busy
+        timeout); ``None`` for reads that need the SDK or the registry (a first read)."""
         if self._direct.kind is None:
             return None
 
@@ -249,8 +236,11 @@ class FeastClient(PushableFeatureStore):
             plan, rows = self._prepare(entity_ids, entity_type, feature_names, request_data)
             if not entity_ids:
                 return []
+            keys = rows[plan.join_key]
             try:
-                return self._read_direct(plan, entity_ids, rows, entity_type, timeout_s)
+                return self._direct.read(
+                    plan, entity_ids, keys, entity_type, source=self.source, timeout_s=timeout_s
+                )
             except Exception as exc:
                 raise self._read_error(exc, entity_type) from exc
 
