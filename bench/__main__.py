@@ -23,6 +23,7 @@ GROUPS = {
     "writeback": "bench.bench_writeback",
     "agents": "bench.bench_agents",
     "filters": "bench.bench_filters",
+    "direct": "bench.bench_direct",
 }
 
 

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.secured",
     "tests.fixtures.feast_init_repo",
     "tests.fixtures.feast_push_repo",
+    "tests.fixtures.feast_types_repo",
     "tests.fixtures.redis",
     "tests.fixtures.tecton",
     "tests.fixtures.chroma",

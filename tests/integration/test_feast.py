@@ -353,7 +353,7 @@ def test_write_with_bad_id_is_a_config_error(client: FeastClient) -> None:
 async def test_async_on_redis_uses_feasts_native_async_read(
     feast_redis_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = FeastClient(feast_redis_repo)
+    client = FeastClient(feast_redis_repo, direct_reads=False)  # the SDK path
     assert client.native_async is True
     calls: list[str] = []
     store = client.store
@@ -379,7 +379,7 @@ async def test_async_on_sqlite_runs_the_sync_read_in_a_worker_thread(
 ) -> None:
     import threading
 
-    client = FeastClient(feast_sqlite_repo)
+    client = FeastClient(feast_sqlite_repo, direct_reads=False)  # the SDK path
     assert client.native_async is False
     store = client.store
     sync = store.get_online_features

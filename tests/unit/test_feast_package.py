@@ -70,8 +70,17 @@ def test_unknown_key_names_it_and_the_valid_keys() -> None:
         FeastClientConfig(repo_path="r", projcet="p")  # type: ignore[call-arg]
     assert str(info.value).splitlines() == [
         "Invalid feast:",
-        "  projcet: unknown key; valid keys: project, repo_path, type; did you mean 'project'?",
+        "  projcet: unknown key; valid keys: direct_reads, project, repo_path, type; "
+        "did you mean 'project'?",
     ]
+
+
+def test_direct_reads_is_on_by_default_and_a_boolean() -> None:
+    assert FeastClientConfig(repo_path="r").direct_reads is True
+    assert FeastClientConfig(repo_path="r", direct_reads=False).direct_reads is False
+    with pytest.raises(FeatureConfigError) as info:
+        FeastClientConfig(repo_path="r", direct_reads="sometimes")  # type: ignore[arg-type]
+    assert str(info.value).splitlines()[1].startswith("  direct_reads: expected true or false")
 
 
 def test_wrong_type_names_the_key() -> None:

@@ -49,6 +49,12 @@ PINNED: dict[str, list[str]] = {
         "clear_feature_store_cache",
         "shared_feature_store",
     ],
+    "llm_featurestore.clients.feast.direct": [
+        "DirectReads",
+        "KeyEncoder",
+        "SERIALIZATION_VERSIONS",
+        "store_support",
+    ],
     "llm_featurestore.clients.feast_http": [
         "FeastHttpClient",
         "FeastHttpClientConfig",

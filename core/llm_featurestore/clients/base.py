@@ -8,7 +8,7 @@ single lookups, async fallbacks and name checks are built here on top of it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "PUSH_MODES",
     "REQUEST_DATA_BACKENDS",
+    "BoundedRead",
     "EntityKey",
     "FeatureStoreClient",
     "PushMode",
@@ -68,6 +69,12 @@ __all__ = [
 PushMode = Literal["online", "offline", "online_and_offline"]
 """Where :meth:`PushableFeatureStore.push` sends rows (Feast's ``PushMode``)."""
 PUSH_MODES: tuple[PushMode, ...] = ("online", "offline", "online_and_offline")
+BoundedRead = Callable[
+    [Sequence[str], str, Sequence[str], "Sequence[RequestData] | None"],
+    "list[FeatureVector] | None",
+]
+"""A sync read ``(entity_ids, entity_type, feature_names, request_data)`` whose driver
+bounds its own waits (:meth:`FeatureStoreClient.bounded_reader`)."""
 
 
 class FeatureStoreClient(ABC):
@@ -139,6 +146,18 @@ class FeatureStoreClient(ABC):
     @abstractmethod
     def health_check(self) -> bool:
         """True when the store answers; never raises."""
+
+    def bounded_reader(self, timeout_s: float) -> BoundedRead | None:
+        """A sync read that the driver itself gives up within ``timeout_s`` (socket or
+        lock timeouts), so a caller bounding reads needs no worker thread; ``None`` (the
+        default) when this client's driver cannot bound a call.
+
+        The read takes what :meth:`get_batch_features` takes, raises
+        :class:`~llm_featurestore.errors.FeatureTimeoutError` when the driver gives up,
+        and answers ``None``, before any I/O, for a request it cannot bound (the caller
+        then bounds it its own way).
+        """
+        return None
 
     def get_features(
         self,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from llm_featurestore.clients.base import (
+    BoundedRead,
     EntityKey,
     FeatureStoreClient,
     PushMode,
@@ -58,13 +59,15 @@ class ServingClient(FeatureStoreClient):
 
     Args:
         backend: Any client.
-        timeout_ms: Budget for one backend call, sync or async. Sync reads of a
-            backend that may block run on a worker thread so the caller can stop
-            waiting (the client's own bounded lane, see :mod:`llm_featurestore.workers`,
-            so a hung store cannot starve the others); in-process backends
-            (``may_block = False``) and ``None`` (no timeout) run inline. For the lowest
-            sync overhead on a network store, set ``None`` here and rely on the
-            driver's own socket timeout.
+        timeout_ms: Budget for one backend call, sync or async. A sync read runs
+            inline when the backend's driver bounds it by this budget itself
+            (:meth:`~FeatureStoreClient.bounded_reader`: ``RedisFeatureStore``, and
+            ``FeastClient``'s direct reads of Redis and SQLite through socket and busy
+            timeouts); other sync reads of a backend that may block run on a worker
+            thread so the caller can stop waiting (the client's own bounded lane, see
+            :mod:`llm_featurestore.workers`, so a hung store cannot starve the others).
+            In-process backends (``may_block = False``) and ``None`` (no timeout) run
+            inline.
         fallback_on_timeout: Degrade instead of raising on timeouts and store errors.
         cache: Cache settings; ``None`` disables caching.
         coalesce: Coalescing of concurrent single-entity lookups (async tasks or sync
@@ -126,6 +129,9 @@ class ServingClient(FeatureStoreClient):
         self.stats = ServingStats()
         self.failures = Failures(self.source, timeout_ms, fallback_on_timeout, breaker, self.stats)
         self._lane = Lane(f"llmfs-serving-{self.source}")
+        self._bounded: BoundedRead | None = None
+        """The backend's :meth:`~FeatureStoreClient.bounded_reader` for the timeout."""
+        self._asked_bounded = False
         hooks.register_serving(self)
 
     @property
@@ -340,6 +346,13 @@ class ServingClient(FeatureStoreClient):
             read = functools.partial(read, request_data=request_data)
         if self._timeout_s is None or not self.backend.may_block:
             return read(ids, entity_type, names)
+        if not self._asked_bounded:
+            self._bounded = self.backend.bounded_reader(self._timeout_s)
+            self._asked_bounded = True
+        if self._bounded is not None:
+            answer = self._bounded(ids, entity_type, names, request_data)
+            if answer is not None:
+                return answer
         future = self._lane.submit(read, ids, entity_type, names)
         try:
             return future.result(timeout=self._timeout_s)

@@ -10,6 +10,8 @@ The package, one idea per module:
   (no Feast import: the HTTP client shares it);
 * :mod:`.ids`: string ids as join key values;
 * :mod:`.decode`: the response proto as vectors (the shared cell rule, column-wise);
+* :mod:`.direct`: Redis and SQLite online stores read directly, in Feast's own layout
+  (the SDK reads the rest);
 * :mod:`.writes`: writes through pandas, one row per feature view, merged when partial;
 * :mod:`.push`: pushes through push sources, rows checked against the views they feed;
 * :mod:`.failures`: Feast's refusals as usage errors, everything else as outages;

@@ -2,9 +2,10 @@
 
 How feature names are understood is the registry's rule
 (:mod:`llm_featurestore.clients.feast.registry`); how the answer becomes vectors is the
-decoder's (:mod:`llm_featurestore.clients.feast.decode`). This module only waits:
-sync calls wait on Feast directly, async ones on Feast's native async read where the
-online store has one, else on a worker thread.
+decoder's (:mod:`llm_featurestore.clients.feast.decode`); which reads skip the SDK and
+read the online store directly is :mod:`llm_featurestore.clients.feast.direct`'s. This
+module only dispatches and waits: sync calls wait on the store directly, async ones on
+a native async read where the online store has one (Redis), else on a worker thread.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from llm_featurestore.clients.base import (
+    BoundedRead,
     EntityKey,
     PushableFeatureStore,
     PushMode,
@@ -22,6 +24,7 @@ from llm_featurestore.clients.base import (
 )
 from llm_featurestore.clients.feast.config import FeastClientConfig
 from llm_featurestore.clients.feast.decode import decode_vectors
+from llm_featurestore.clients.feast.direct import DirectReads
 from llm_featurestore.clients.feast.failures import feast_write_error
 from llm_featurestore.clients.feast.ids import coerce_all
 from llm_featurestore.clients.feast.push import (
@@ -73,8 +76,8 @@ class FeastClient(PushableFeatureStore):
             keyword, not both (:func:`~llm_featurestore.settings.client_settings`).
         store: An existing ``feast.FeatureStore`` to use; by default one shared
             store per repo path and project (:func:`shared_feature_store`).
-        **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``)
-            when ``config`` is not given.
+        **fields: The :class:`FeastClientConfig` fields (``repo_path``, ``project``,
+            ``direct_reads``) when ``config`` is not given.
 
     Names: ``view:feature`` refs, bare names unique among the entity's feature views
     (on-demand views included), or a feature service's name alone (see
@@ -83,7 +86,10 @@ class FeastClient(PushableFeatureStore):
     entity as ``request_data`` (see :meth:`get_batch_features` and
     :meth:`request_fields`).
     Registry lookups happen once per (entity type, feature names) and are cached; call
-    :meth:`refresh` after ``feast apply`` changes the repo. The async methods use
+    :meth:`refresh` after ``feast apply`` changes the repo. Reads of a Redis or SQLite
+    online store skip the SDK and read Feast's stored layout directly when the request
+    allows it (:mod:`~llm_featurestore.clients.feast.direct`; ``direct_reads=False``
+    turns this off), with the same values and statuses. The async methods use
     Feast's native ``get_online_features_async`` when the online store reads async
     (Redis; see :attr:`native_async`) and a worker thread otherwise (SQLite).
     Connection and store failures raise :class:`FeatureStoreUnavailableError`
@@ -123,6 +129,7 @@ class FeastClient(PushableFeatureStore):
         self._registry = FeastRegistry(store)
         self._push_targets = PushTargets(store)
         self._native_async: bool | None = None
+        self._direct = DirectReads(store, self._registry, self.config.direct_reads)
 
     def refresh(self) -> None:
         """Reload the registry and forget resolved names (after ``feast apply``)."""
@@ -204,12 +211,43 @@ class FeastClient(PushableFeatureStore):
         if not entity_ids:
             return []
         try:
+            keys = rows[plan.join_key]
+            vectors = self._direct.read(plan, entity_ids, keys, entity_type, source=self.source)
+            if vectors is not None:
+                return vectors
             response = self.store.get_online_features(
                 features=plan.features, entity_rows=rows, full_feature_names=plan.full_names
             )
         except Exception as exc:
             raise self._read_error(exc, entity_type) from exc
         return self._decode(response, plan, entity_ids, entity_type)
+
+    def bounded_reader(self, timeout_s: float) -> BoundedRead | None:
+        """Direct reads bounded by their driver (Redis socket timeouts, SQLite's busy
+        timeout); ``None`` for reads that need the SDK or the registry (a first read)."""
+        if self._direct.kind is None:
+            return None
+
+        def read(
+            entity_ids: Sequence[str],
+            entity_type: str,
+            feature_names: Sequence[str],
+            request_data: Sequence[Mapping[str, Any]] | None,
+        ) -> list[FeatureVector] | None:
+            if not self._registry.has_plan(entity_type, feature_names):
+                return None
+            plan, rows = self._prepare(entity_ids, entity_type, feature_names, request_data)
+            if not entity_ids:
+                return []
+            keys = rows[plan.join_key]
+            try:
+                return self._direct.read(
+                    plan, entity_ids, keys, entity_type, source=self.source, timeout_s=timeout_s
+                )
+            except Exception as exc:
+                raise self._read_error(exc, entity_type) from exc
+
+        return read
 
     async def aget_batch_features(
         self,
@@ -235,6 +273,11 @@ class FeastClient(PushableFeatureStore):
         if not entity_ids:
             return []
         try:
+            vectors = await self._direct.aread(
+                plan, entity_ids, rows[plan.join_key], entity_type, source=self.source
+            )
+            if vectors is not None:
+                return vectors
             await use_running_loop(self.store)
             response = await self.store.get_online_features_async(
                 features=plan.features, entity_rows=rows, full_feature_names=plan.full_names
@@ -386,4 +429,9 @@ class FeastClient(PushableFeatureStore):
         return plan.keys
 
     def close(self) -> None:
-        """Nothing to release: the shared ``FeatureStore`` outlives its clients."""
+        """Release the direct path's connections (the next read opens them again); the
+        shared ``FeatureStore`` outlives its clients."""
+        self._direct.close()
+
+    async def aclose(self) -> None:
+        await self._direct.aclose()

@@ -24,6 +24,12 @@ class FeastClientConfig(BackendConfig):
     type: Literal["feast"] = "feast"
     repo_path: str = Field(description="Folder holding feature_store.yaml.")
     project: str | None = Field(None, description="Feast project; the repo's own by default.")
+    direct_reads: bool = Field(
+        True,
+        description="Read Feast's Redis and SQLite online stores directly (Feast's own key "
+        "layout, without the SDK's per-read overhead) when the request allows it; false "
+        "reads every request through the Feast SDK.",
+    )
 
     @field_validator("repo_path", mode="before")
     @classmethod

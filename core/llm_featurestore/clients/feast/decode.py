@@ -16,12 +16,16 @@ for :func:`~llm_featurestore.clients.cells.assemble`: values are decoded one col
 time, timestamps once per view, and the common column (every cell PRESENT, non-null
 and fresh) skips classification. ``tests/unit/test_feast_decode_properties.py`` proves
 the result equals ``assemble``'s.
+
+The direct read path (:mod:`llm_featurestore.clients.feast.direct`) fetches the same
+``Value`` protos, statuses and timestamps from the online store itself and hands them
+to :func:`decode_columns`, so both paths classify through the same code.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,7 +38,14 @@ from llm_featurestore.models import FeatureStatus, FeatureVector
 _feast_type_map = require("feast.type_map", extra="feast")
 _FS = require("feast.protos.feast.serving.ServingService_pb2", extra="feast").FieldStatus
 
-__all__ = ["decode_vectors", "located_columns", "store_status"]
+__all__ = [
+    "FetchedColumn",
+    "decode_columns",
+    "decode_vectors",
+    "located_columns",
+    "store_status",
+    "timestamp_of",
+]
 
 _SCALAR_FIELDS = frozenset(
     {"string_val", "int64_val", "double_val", "int32_val", "float_val", "bool_val", "bytes_val"}
@@ -56,6 +67,9 @@ _NOT_FOUND = FeatureStatus.NOT_FOUND
 
 Read = tuple[str, list[Any], list[FeatureStatus], list["datetime | None"]]
 """One column as read: its key, and per entity its value, status and event time."""
+FetchedColumn = tuple[str, Column, Sequence[Any], Sequence[int], list["datetime | None"]]
+"""One column as fetched: its key and column, and per entity its ``Value`` proto,
+Feast ``FieldStatus`` code and event time (``None`` for none)."""
 
 
 def store_status(code: int) -> FeatureStatus:
@@ -122,6 +136,15 @@ def _timestamp_of(
     return ts
 
 
+def timestamp_of(
+    seconds_nanos: tuple[int, int], cache: dict[tuple[int, int], datetime | None]
+) -> datetime | None:
+    """A proto timestamp's ``(seconds, nanos)`` as the aware datetime this decoder gives
+    it (``None`` for ``(0, 0)``, Feast's "no timestamp"), looked up in and stored in ``cache``."""
+    found = cache.get(seconds_nanos, _NOT_CACHED)
+    return _timestamp_of(seconds_nanos, cache) if found is _NOT_CACHED else found
+
+
 def located_columns(plan: Plan, names: Any) -> list[tuple[str, Column, int]]:
     """Each key of ``plan`` with its column and that column's index in the response.
 
@@ -166,7 +189,8 @@ def decode_vectors(
     proto = response.proto
     columns = located_columns(plan, proto.metadata.feature_names.val)
     if len(entity_ids) == 1:
-        return [_one_vector(proto.results, columns, entity_ids[0], entity_type, source, now)]
+        fetched = _one_answer(proto.results, columns)
+        return [_one_vector(fetched, entity_ids[0], entity_type, source, now)]
     read = _read_columns(proto.results, columns, len(entity_ids), now)
     return _vectors_of(read, entity_ids, entity_type, source, now)
 
@@ -175,25 +199,58 @@ def _read_columns(
     results: Any, columns: list[tuple[str, Column, int]], n: int, now: datetime
 ) -> list[Read]:
     """Every column of an ``n``-entity answer, classified (see the module docstring)."""
-    stamps_by_view: dict[str, tuple[list[datetime | None], bool]] = {}
+    stamps_by_view: dict[str, list[datetime | None]] = {}
     ts_cache: dict[tuple[int, int], datetime | None] = {(0, 0): None}
+
+    def fetched() -> Iterator[FetchedColumn]:
+        for key, column, pos in columns:
+            result = results[pos]
+            stamps = stamps_by_view.get(column.view)
+            if stamps is None:
+                pairs = [(t.seconds, t.nanos) for t in result.event_timestamps]
+                stamps = stamps_by_view[column.view] = [
+                    ts_cache[p] if p in ts_cache else _timestamp_of(p, ts_cache) for p in pairs
+                ]
+            yield key, column, result.values, result.statuses, stamps
+
+    return _classified(fetched(), n, now)
+
+
+def decode_columns(
+    columns: Iterable[FetchedColumn],
+    entity_ids: Sequence[str],
+    entity_type: str,
+    *,
+    source: str,
+    now: datetime,
+) -> list[FeatureVector]:
+    """One vector per entity from columns fetched without the SDK (the direct read path),
+    classified exactly as :func:`decode_vectors` classifies Feast's answer.
+
+    Raises:
+        FeatureStoreUnavailableError: a column's length is not the number of entities.
+    """
+    if len(entity_ids) == 1:
+        return [_one_vector(columns, entity_ids[0], entity_type, source, now)]
+    read = _classified(columns, len(entity_ids), now)
+    return _vectors_of(read, entity_ids, entity_type, source, now)
+
+
+def _classified(columns: Iterable[FetchedColumn], n: int, now: datetime) -> list[Read]:
+    """Each column's values decoded and every cell classified by the shared rule."""
+    stale_by_view: dict[str, bool] = {}
     read: list[Read] = []
-    for key, column, pos in columns:
-        result = results[pos]
+    for key, column, cells, store_codes, stamps in columns:
         cutoff = None if column.ttl is None else now - column.ttl
-        seen = stamps_by_view.get(column.view)
-        if seen is None:
-            pairs = [(t.seconds, t.nanos) for t in result.event_timestamps]
-            stamps = [ts_cache[p] if p in ts_cache else _timestamp_of(p, ts_cache) for p in pairs]
+        may_be_stale = stale_by_view.get(column.view)
+        if may_be_stale is None:
             known = [t for t in stamps if t is not None]
             # Whether any value of this view can be stale, decided once per view.
-            seen = stamps_by_view[column.view] = (
-                stamps,
-                cutoff is not None and bool(known) and min(known) < cutoff,
+            may_be_stale = stale_by_view[column.view] = (
+                cutoff is not None and bool(known) and min(known) < cutoff
             )
-        stamps, may_be_stale = seen
-        values = _column_values(result.values, column)
-        codes = list(result.statuses)
+        values = _column_values(cells, column)
+        codes = list(store_codes)
         if not len(values) == len(codes) == len(stamps) == n:
             raise FeatureStoreUnavailableError(
                 f"Feast answered {len(values)} rows for '{key}' but {n} entities were requested"
@@ -202,12 +259,12 @@ def _read_columns(
             statuses = [_PRESENT] * n  # the common case: every value present and fresh
         else:
             status_of = _STATUS_MAP.get
-            cells = [
+            classified = [
                 classify(v, t, cutoff, status_of(c, _NOT_FOUND), null_needs_timestamp=True)
                 for c, v, t in zip(codes, values, stamps, strict=True)
             ]
-            statuses = [cell[0] for cell in cells]
-            values = [cell[1] for cell in cells]
+            statuses = [cell[0] for cell in classified]
+            values = [cell[1] for cell in classified]
         read.append((key, values, statuses, stamps))
     return read
 
@@ -238,35 +295,42 @@ def _vectors_of(
     return out
 
 
+def _one_answer(results: Any, columns: list[tuple[str, Column, int]]) -> Iterator[FetchedColumn]:
+    """The columns of a one-entity answer, each view's timestamp converted once."""
+    by_view: dict[str, list[datetime | None]] = {}
+    for key, column, pos in columns:
+        result = results[pos]
+        stamps = by_view.get(column.view)
+        if stamps is None:
+            given = result.event_timestamps
+            stamps = by_view[column.view] = [_timestamp(given[0], None) if given else None]
+        yield key, column, result.values, result.statuses, stamps
+
+
 def _one_vector(
-    results: Any,
-    columns: list[tuple[str, Column, int]],
+    columns: Iterable[FetchedColumn],
     entity_id: str,
     entity_type: str,
     source: str,
     now: datetime,
 ) -> FeatureVector:
-    """The vector of a one-entity answer: no per-column lists to build."""
+    """The vector of one entity: no per-column lists to build."""
     feats: dict[str, Any] = {}
     statuses: dict[str, FeatureStatus] = {}
     stamps: dict[str, datetime | None] = {}
-    by_view: dict[str, datetime | None] = {}
     oldest: datetime | None = None
-    for key, column, pos in columns:
-        result = results[pos]
-        if len(result.values) != 1:
+    for key, column, cells, codes, column_stamps in columns:
+        if len(cells) != 1:
             raise FeatureStoreUnavailableError(
-                f"Feast answered {len(result.values)} rows for '{key}' but 1 entity was requested"
+                f"Feast answered {len(cells)} rows for '{key}' but 1 entity was requested"
             )
-        ts = by_view.get(column.view, _NOT_CACHED)
-        if ts is _NOT_CACHED:
-            ts = by_view[column.view] = _timestamp(result.event_timestamps[0], None)
+        ts = column_stamps[0]
         cutoff = None if column.ttl is None else now - column.ttl
         status, feats[key] = classify(
-            _convert_value(result.values[0], column.value_type),
+            _convert_value(cells[0], column.value_type),
             ts,
             cutoff,
-            _STATUS_MAP.get(result.statuses[0], _NOT_FOUND),
+            _STATUS_MAP.get(codes[0], _NOT_FOUND),
             null_needs_timestamp=True,
         )
         statuses[key] = status

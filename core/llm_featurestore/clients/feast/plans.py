@@ -17,6 +17,7 @@ A :class:`Plan` is built once per (entity type, feature names) by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -50,8 +51,10 @@ class Column:
     view: str
     ttl: timedelta | None
     value_type: Any
+    feature: str = ""
+    """The feature's own name in its view (what the online store keys it by)."""
 
-    @property
+    @functools.cached_property
     def scalar_field(self) -> str | None:
         """The ``Value`` oneof field a scalar of this type is stored in, if scalar."""
         return _SCALAR_FIELD_OF.get(getattr(self.value_type, "name", ""))
@@ -73,6 +76,9 @@ class Plan:
     """The request-data fields the plan's on-demand features need, with their types."""
     full_names: bool = True
     """The ``full_feature_names`` to ask Feast for (see the module docstring)."""
+    direct: Any = field(default=None)
+    """How :mod:`~llm_featurestore.clients.feast.direct` reads this plan (or why it
+    cannot), decided on its first read."""
 
 
 def computed_on_demand(view: Any) -> bool:
@@ -148,7 +154,7 @@ def _finish(index: EntityIndex, plan: Plan) -> Plan:
 
 
 def _column(view_or_alias: str, info: FeatureInfo) -> Column:
-    return Column(f"{view_or_alias}__{info.name}", info.view, info.ttl, info.value_type)
+    return Column(f"{view_or_alias}__{info.name}", info.view, info.ttl, info.value_type, info.name)
 
 
 def _ref_plan(index: EntityIndex, names: tuple[str, ...]) -> Plan:

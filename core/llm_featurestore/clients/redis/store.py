@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from llm_featurestore.clients.base import (
+    BoundedRead,
     RequestData,
     WritableFeatureStore,
     check_request,
@@ -131,6 +132,8 @@ class RedisFeatureStore(WritableFeatureStore):
         )
         self._conn = RedisConnections(self.config, client, async_client)
         self._registry = NameRegistry(self.config.namespace)
+        self._external_client = client is not None
+        self._bounded: dict[float, RedisFeatureStore] = {}
 
     def __repr__(self) -> str:
         return f"RedisFeatureStore(url={redact_url(self.url)!r}, namespace={self.namespace!r})"
@@ -290,6 +293,38 @@ class RedisFeatureStore(WritableFeatureStore):
                 replies = []
         return self._assemble(entity_ids, entity_type, feature_names, iter(replies))
 
+    def bounded_reader(self, timeout_s: float) -> BoundedRead | None:
+        """Reads whose socket waits, its retries included, give up within ``timeout_s``:
+        this store's own when its ``socket_timeout_s`` already fits, else a second pool
+        with ``socket_timeout_s = timeout_s / (retries + 1)`` (sharing this store's
+        names). ``None`` for a caller's own ``client=``, whose timeouts are the caller's.
+        """
+        if self._external_client:
+            return None
+        store = self
+        per_try = timeout_s / (self.config.retries + 1)
+        if per_try < self.config.socket_timeout_s:
+            found = self._bounded.get(timeout_s)
+            if found is None:
+                found = RedisFeatureStore(
+                    self.config.model_copy(update={"socket_timeout_s": per_try})
+                )
+                found._registry = self._registry
+                found = self._bounded.setdefault(timeout_s, found)
+            store = found
+
+        def read(
+            entity_ids: Sequence[str],
+            entity_type: str,
+            feature_names: Sequence[str],
+            request_data: Sequence[RequestData] | None,
+        ) -> list[FeatureVector]:
+            return store.get_batch_features(
+                entity_ids, entity_type, feature_names, request_data=request_data
+            )
+
+        return read
+
     # ------------------------------------------------------------------ writes
 
     def _prepare_write(
@@ -385,6 +420,8 @@ class RedisFeatureStore(WritableFeatureStore):
         """Release the sync connection pool (async pools close with their loops, or
         via :meth:`aclose`). Safe to call more than once."""
         self._conn.close()
+        for bounded in self._bounded.values():
+            bounded.close()
 
     async def aclose(self) -> None:
         """Release this loop's async pool and the sync pool."""
