@@ -70,8 +70,16 @@ class MarkerFilter:
         if self._regex is None:
             return []
         found: list[tuple[int, int]] = []
-        for symbols in (False, True) if has_symbols(text) else (False,):
-            folded, origin = fold_with_positions(text, symbols=symbols)
+        passes: list[tuple[str, bool]] = [(text, False)]
+        if has_symbols(text):
+            passes.append((text, True))
+        if not text.isascii() and any(not c.isascii() and not c.isalnum() for c in text):
+            # A symbol the folder reads as a letter (``¥`` -> ``y``) is a separator to a
+            # reader (``¥ENDCONTEXT``): also look with such symbols as spaces.
+            spaced = "".join(" " if not c.isalnum() and not c.isascii() else c for c in text)
+            passes.append((spaced, False))
+        for source, symbols in passes:
+            folded, origin = fold_with_positions(source, symbols=symbols)
             for match in self._regex.finditer(folded):
                 start, end = match.span()
                 if origin is not None:
