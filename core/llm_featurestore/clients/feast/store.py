@@ -9,7 +9,8 @@ Feast's private attributes (``FeatureStore._get_provider()``, the online store's
 caches a ``redis.asyncio`` client that only works on the loop it was created on, and
 Feast offers no public way to rebind or close it; a write's merge reads the
 provider's raw ``online_read``. If a Feast upgrade renames these, only this module
-changes.
+changes. (The direct read path uses Feast's private layout helpers too, listed in
+:mod:`llm_featurestore.clients.feast.direct`.)
 """
 
 from __future__ import annotations

@@ -17,6 +17,13 @@ One idea per module:
 * :mod:`.sqlite_reader`: Feast's query per view, through read-only connections;
 * :mod:`.reads`: :class:`DirectReads`, which decides per repo and per plan, and logs why not.
 
+Feast's layout helpers are private to Feast, so this package is the one place that
+uses them: ``key_encoding_utils.serialize_entity_key`` and ``_serialize_val``,
+``online_stores.helpers._mmh3`` and ``compute_table_id``,
+``RedisOnlineStore._parse_connection_string`` and ``SqliteOnlineStore._get_db_path``.
+Keys are checked against ``serialize_entity_key`` when an encoder is built, and the
+parity test fails if a Feast upgrade changes any of them.
+
 Readers made for a timeout (``DirectReads.reader(timeout_s)``) are bounded by their
 driver (Redis socket timeouts, SQLite's busy timeout), so a serving layer can bound a
 sync read without handing it to a worker thread
